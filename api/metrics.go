@@ -1,0 +1,95 @@
+package api
+
+import (
+	"strconv"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// collector exposes the server's, the engine's and the feeds' counters at
+// scrape time, so the hot paths only touch atomics.
+type collector struct{ s *Server }
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("ticker_"+name, help, labels, nil)
+}
+
+var (
+	descConnections    = desc("connections", "Open WebSocket connections.")
+	descConnsTotal     = desc("connections_total", "WebSocket connections accepted.")
+	descQueued         = desc("queued_bytes", "Bytes waiting in all connections' outbound queues.")
+	descClients        = desc("clients", "Clients registered with the fanout engine.")
+	descSubscriptions  = desc("subscriptions", "Symbol subscriptions (wildcards count once).")
+	descUpdates        = desc("updates_sent_total", "Update messages queued to connections.")
+	descSnapshots      = desc("snapshots_sent_total", "Snapshot messages queued, by reason.", "reason")
+	descBytes          = desc("bytes_sent_total", "Bytes written to WebSocket connections (wire bytes, compressed where negotiated).")
+	descDrops          = desc("drops_total", "Data frames dropped from overflowing connection queues.")
+	descSlow           = desc("slow_consumer_closes_total", "Connections closed 1008 as slow consumers.")
+	descCloses         = desc("closes_total", "Close frames sent, by code.", "code")
+	descQuotesIn       = desc("quotes_ingested_total", "Feed updates taken in by the engine.")
+	descQuotesRejected = desc("quotes_rejected_total", "Feed updates with an invalid symbol.")
+	descVersions       = desc("versions_published_total", "Symbol versions published (seq increments).")
+	descFramesBuilt    = desc("frames_built_total", "Distinct messages encoded.")
+	descFramesShared   = desc("frames_shared_total", "Times an encoded update was reused for another connection.")
+	descFramesDeflated = desc("frames_deflated_total", "Distinct messages compressed.")
+	descDeflateIn      = desc("deflate_in_bytes_total", "Payload bytes compressed.")
+	descDeflateOut     = desc("deflate_out_bytes_total", "Compressed frame bytes produced.")
+	descFlush          = desc("window_flush_seconds", "Time to publish and fan out one coalescing window.")
+	descRingLen        = desc("ring_length", "Quotes waiting in the feed ring.")
+	descRingFull       = desc("ring_full_waits_total", "Feed pushes that found the ring full and waited.")
+	descFeedQuotes     = desc("feed_quotes_total", "Quotes delivered by a feed.", "feed")
+	descFeedErrors     = desc("feed_errors_total", "Malformed inputs a feed skipped.", "feed")
+	descFeedUp         = desc("feed_up", "1 while a feed runs, 0 once it has finished or failed.", "feed")
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	st := s.engine.Stats()
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	gauge(descConnections, float64(s.Connections()))
+	counter(descConnsTotal, s.connsTotal.Load())
+	gauge(descQueued, float64(s.QueuedBytes()))
+	gauge(descClients, float64(st.Clients.Load()))
+	gauge(descSubscriptions, float64(st.Subscriptions.Load()))
+	counter(descUpdates, st.UpdatesQueued.Load())
+	counter(descSnapshots, st.SnapshotsQueued.Load(), "subscribe")
+	counter(descSnapshots, st.Resyncs.Load(), "resync")
+	counter(descBytes, s.bytesSent.Load())
+	counter(descDrops, st.Drops.Load())
+	counter(descSlow, st.SlowClosed.Load())
+	s.closes.Range(func(k, v any) bool {
+		counter(descCloses, v.(*atomic.Uint64).Load(), strconv.Itoa(k.(int)))
+		return true
+	})
+	counter(descQuotesIn, st.QuotesIn.Load())
+	counter(descQuotesRejected, st.QuotesRejected.Load())
+	counter(descVersions, st.Versions.Load())
+	counter(descFramesBuilt, st.FramesBuilt.Load())
+	counter(descFramesShared, st.FramesShared.Load())
+	counter(descFramesDeflated, st.FramesDeflated.Load())
+	counter(descDeflateIn, st.DeflateIn.Load())
+	counter(descDeflateOut, st.DeflateOut.Load())
+	buckets, count, sum := st.Flush.Snapshot()
+	ch <- prometheus.MustNewConstHistogram(descFlush, count, sum, buckets)
+	if s.ring != nil {
+		gauge(descRingLen, float64(s.ring.Len()))
+		counter(descRingFull, s.ring.FullWaits())
+	}
+	for _, f := range s.feeds.Statuses() {
+		counter(descFeedQuotes, f.Quotes, f.Name)
+		counter(descFeedErrors, f.Errors, f.Name)
+		up := 1.0
+		if f.Finished {
+			up = 0
+		}
+		gauge(descFeedUp, up, f.Name)
+	}
+}

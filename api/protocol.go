@@ -1,0 +1,96 @@
+package api
+
+import (
+	"github.com/valyala/fastjson"
+)
+
+// request is a parsed client message.
+type request struct {
+	op      string
+	id      []byte // raw JSON of the id, nil when absent
+	symbols []string
+}
+
+// protoError is a client error mapped to a contract error code.
+type protoError struct {
+	code    string
+	message string
+	id      []byte
+}
+
+func (e *protoError) Error() string { return e.code + ": " + e.message }
+
+const maxIDBytes = 64
+
+// parseRequest parses one client message:
+//
+//	{"op":"subscribe","id":1,"symbols":["AAPL"]}
+//
+// op is required; id is optional and must be a number or a string (echoed
+// as given); symbols is required, a non-empty array of strings, for
+// subscribe and unsubscribe. Unknown keys are ignored, so clients may add
+// their own. An op the server does not know is unknown_op; anything else
+// wrong is bad_request.
+func parseRequest(p *fastjson.Parser, msg []byte) (request, *protoError) {
+	var r request
+	v, err := p.ParseBytes(msg)
+	if err != nil {
+		return r, &protoError{code: "bad_request", message: "message is not JSON"}
+	}
+	o, err := v.Object()
+	if err != nil {
+		return r, &protoError{code: "bad_request", message: "message is not a JSON object"}
+	}
+	if idv := o.Get("id"); idv != nil {
+		switch idv.Type() {
+		case fastjson.TypeNumber, fastjson.TypeString:
+			r.id = idv.MarshalTo(nil)
+			if len(r.id) > maxIDBytes {
+				r.id = nil
+				return r, &protoError{code: "bad_request", message: "id longer than 64 bytes"}
+			}
+		default:
+			return r, &protoError{code: "bad_request", message: "id must be a number or a string"}
+		}
+	}
+	opv := o.Get("op")
+	if opv == nil {
+		return r, &protoError{code: "bad_request", message: `missing "op"`, id: r.id}
+	}
+	op, err := opv.StringBytes()
+	if err != nil {
+		return r, &protoError{code: "bad_request", message: `"op" must be a string`, id: r.id}
+	}
+	switch string(op) {
+	case "subscribe", "unsubscribe":
+		r.op = string(op)
+		sv := o.Get("symbols")
+		if sv == nil {
+			return r, &protoError{code: "bad_request", message: `missing "symbols"`, id: r.id}
+		}
+		arr, err := sv.Array()
+		if err != nil || len(arr) == 0 {
+			return r, &protoError{code: "bad_request", message: `"symbols" must be a non-empty array of strings`, id: r.id}
+		}
+		r.symbols = make([]string, 0, len(arr))
+		for _, s := range arr {
+			b, err := s.StringBytes()
+			if err != nil {
+				return r, &protoError{code: "bad_request", message: `"symbols" must be a non-empty array of strings`, id: r.id}
+			}
+			r.symbols = append(r.symbols, string(b))
+		}
+	case "ping":
+		r.op = "ping"
+	default:
+		return r, &protoError{code: "unknown_op", message: "unknown op " + truncate(string(op), 32) + "; want subscribe, unsubscribe or ping", id: r.id}
+	}
+	return r, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return `"` + s + `"`
+	}
+	return `"` + s[:n] + `…"`
+}

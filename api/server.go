@@ -1,0 +1,303 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"ticker/fanout"
+	"ticker/feeds"
+	"ticker/market"
+	"ticker/static"
+)
+
+// Config tunes the server. The zero value of a field means its default.
+type Config struct {
+	PingInterval    time.Duration // server ping period; default 15s
+	IdleTimeout     time.Duration // close a connection silent this long; default 45s
+	WriteTimeout    time.Duration // one write may block this long; default 10s
+	CloseGrace      time.Duration // wait for the peer's close reply; default 1s
+	MaxMessageBytes int           // largest client message; default 4096
+	RateLimit       float64       // client messages per second; default 20
+	RateBurst       int           // bucket size; default 40
+	FloodStrikes    int           // refused messages (net of accepted ones) before close 1008; default 50
+	QueueBytes      int           // per-connection outbound queue; default 1 MiB
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.PingInterval, 15*time.Second)
+	def(&c.IdleTimeout, 45*time.Second)
+	def(&c.WriteTimeout, 10*time.Second)
+	def(&c.CloseGrace, time.Second)
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 4096
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = 20
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = 40
+	}
+	if c.FloodStrikes == 0 {
+		c.FloodStrikes = 50
+	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = 1 << 20
+	}
+	return c
+}
+
+// Validate names the first field out of range.
+func (c Config) Validate() error {
+	switch {
+	case c.PingInterval < 10*time.Millisecond:
+		return fmt.Errorf("ping interval %v: want at least 10ms", c.PingInterval)
+	case c.IdleTimeout <= c.PingInterval:
+		return fmt.Errorf("idle timeout %v: want more than the ping interval %v", c.IdleTimeout, c.PingInterval)
+	case c.WriteTimeout < 10*time.Millisecond:
+		return fmt.Errorf("write timeout %v: want at least 10ms", c.WriteTimeout)
+	case c.MaxMessageBytes < 64 || c.MaxMessageBytes > 1<<20:
+		return fmt.Errorf("max message bytes %d: want 64 to 1048576", c.MaxMessageBytes)
+	case c.RateLimit <= 0 || c.RateBurst < 1:
+		return fmt.Errorf("rate limit %g/s burst %d: want both positive", c.RateLimit, c.RateBurst)
+	case c.FloodStrikes < 1:
+		return fmt.Errorf("flood strikes %d: want at least 1", c.FloodStrikes)
+	case c.QueueBytes < 1024:
+		return fmt.Errorf("queue bytes %d: want at least 1024", c.QueueBytes)
+	}
+	return nil
+}
+
+// FeedStatus is what the server needs from the feeds: readiness and counters.
+type FeedStatus interface {
+	Ready() bool
+	Statuses() []feeds.Status
+}
+
+// Server is the HTTP and WebSocket server.
+type Server struct {
+	cfg    Config
+	engine *fanout.Engine
+	feeds  FeedStatus
+	ring   *market.Ring
+	log    *slog.Logger
+	app    *fiber.App
+	reg    *prometheus.Registry
+
+	ctx    context.Context // ends at Shutdown: connection handlers stop
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	handlers sync.WaitGroup
+	closing  atomic.Bool
+
+	connsTotal atomic.Uint64
+	bytesSent  atomic.Uint64
+	closes     sync.Map // close code → *atomic.Uint64
+}
+
+// New builds the server. ring is read only for metrics.
+func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, log *slog.Logger) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, engine: engine, feeds: fs, ring: ring, log: log, conns: map[*conn]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.reg = prometheus.NewRegistry()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &collector{s: s})
+
+	s.app = fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			code := fiber.StatusInternalServerError
+			if fe, ok := err.(*fiber.Error); ok {
+				code = fe.Code
+			}
+			return c.Status(code).JSON(fiber.Map{"error": strings.ToLower(err.Error())})
+		},
+	})
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	app := s.app
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
+	app.Get("/readyz", func(c *fiber.Ctx) error {
+		if s.closing.Load() {
+			return c.Status(fiber.StatusServiceUnavailable).SendString("shutting down\n")
+		}
+		if !s.feeds.Ready() {
+			return c.Status(fiber.StatusServiceUnavailable).SendString("waiting for feeds\n")
+		}
+		return c.SendString("ready\n")
+	})
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
+	app.Get("/api/symbols", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"symbols": s.engine.Symbols()})
+	})
+	app.Get("/api/quotes", func(c *fiber.Ctx) error {
+		buf := []byte(`{"quotes":[`)
+		for i, q := range s.engine.Quotes() {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = q.AppendJSON(buf)
+		}
+		buf = append(buf, ']', '}')
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(buf)
+	})
+	// "*" rather than ":symbol" so that symbols with "/" (EUR/USD) work, escaped or not
+	app.Get("/api/quotes/*", func(c *fiber.Ctx) error {
+		sym, err := url.PathUnescape(c.Params("*"))
+		if err != nil {
+			sym = c.Params("*")
+		}
+		q, ok := s.engine.Quote(sym)
+		if !ok {
+			return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "unknown symbol"})
+		}
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(q.AppendJSON(nil))
+	})
+	app.Get("/ws", s.upgradeCheck, websocket.New(s.serveWS, websocket.Config{
+		Subprotocols:      []string{"ticker.v1"},
+		EnableCompression: true,
+		ReadBufferSize:    1024,
+		WriteBufferSize:   256, // frames bypass the library's writer; only its rare control replies use this
+		RecoverHandler: func(c *websocket.Conn) {
+			if r := recover(); r != nil {
+				s.log.Error("websocket handler panic", "panic", r)
+			}
+		},
+	}))
+	app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(static.Files), Index: "index.html"}))
+}
+
+// upgradeCheck answers what the contract says before the upgrade: 426 for a
+// plain HTTP request, 400 for a broken handshake, 503 while shutting down.
+func (s *Server) upgradeCheck(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		c.Set("Upgrade", "websocket")
+		return c.Status(fiber.StatusUpgradeRequired).JSON(fiber.Map{"error": "this endpoint speaks WebSocket only (ticker.v1)"})
+	}
+	if s.closing.Load() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "shutting down"})
+	}
+	if c.Get("Sec-WebSocket-Version") != "13" {
+		c.Set("Sec-WebSocket-Version", "13")
+		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": "unsupported Sec-WebSocket-Version; want 13"})
+	}
+	if key := c.Get("Sec-WebSocket-Key"); len(key) != 24 {
+		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": "missing or malformed Sec-WebSocket-Key"})
+	}
+	var syms []string
+	if raw := c.Query("symbols"); raw != "" {
+		for _, sym := range strings.Split(raw, ",") {
+			if sym = strings.TrimSpace(sym); sym != "" {
+				syms = append(syms, sym)
+			}
+		}
+	}
+	c.Locals("symbols", syms)
+	c.Locals("deflate", offersDeflate(c.Get("Sec-WebSocket-Extensions")))
+	return c.Next()
+}
+
+// offersDeflate mirrors the upgrader's negotiation: permessage-deflate is
+// accepted whenever the client lists it.
+func offersDeflate(header string) bool {
+	for _, ext := range strings.Split(header, ",") {
+		if strings.HasPrefix(strings.TrimSpace(ext), "permessage-deflate") {
+			return true
+		}
+	}
+	return false
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// App returns the Fiber app (for tests that call app.Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Shutdown stops accepting, closes every WebSocket with 1001 "server shutting
+// down", waits for their handlers (at most until ctx ends, then cuts the
+// remaining sockets) and stops the HTTP server.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing.Store(true) // under mu: no handler registers after this
+	for c := range s.conns {
+		c.client.Close(fanout.CloseGoingAway, "server shutting down")
+		c.nc.SetReadDeadline(time.Now().Add(s.cfg.CloseGrace))
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.cancel()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.cancel()
+	return s.app.ShutdownWithContext(ctx)
+}
+
+// Connections returns how many WebSocket connections are open.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// QueuedBytes returns the bytes waiting in every connection's outbound queue.
+func (s *Server) QueuedBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		n += c.client.QueuedBytes()
+	}
+	return n
+}
+
+func (s *Server) countClose(code int) {
+	v, _ := s.closes.LoadOrStore(code, new(atomic.Uint64))
+	v.(*atomic.Uint64).Add(1)
+}

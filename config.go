@@ -1,0 +1,174 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"ticker/api"
+	"ticker/fanout"
+)
+
+// config is everything the flags and environment set. Every flag --name can
+// also be given as TICKER_NAME (dashes become underscores); a flag wins over
+// the environment.
+type config struct {
+	Addr           string
+	Feeds          []string
+	Coalesce       time.Duration
+	TLSCert        string
+	TLSKey         string
+	AllowedOrigins string
+	AuthTokens     string
+	RingSize       int
+	Fanout         fanout.Config
+	API            api.Config
+	LogFormat      string
+	LogLevel       string
+}
+
+// errHelp reports that --help was given and usage printed.
+var errHelp = errors.New("help requested")
+
+// feedList collects repeated --feed flags.
+type feedList []string
+
+func (f *feedList) String() string     { return strings.Join(*f, " ") }
+func (f *feedList) Set(s string) error { *f = append(*f, s); return nil }
+
+const usageHead = `ticker serves live market data over WebSockets (ticker.v1).
+
+Usage: ticker [flags]
+
+Every flag can also be set in the environment as TICKER_<NAME>, e.g.
+TICKER_ADDR=:9000 or TICKER_FEED="synthetic replay:fixtures/crypto.ndjson"
+(several feeds separated by spaces). Flags win over the environment.
+
+Feed specs (KIND:TARGET?opt=v&opt=v):
+  synthetic                                random walk, 20 symbols, 200 changes/s
+  synthetic:?symbols=500&rate=20000&seed=7 sized and reproducible
+  replay:fixtures/equities.ndjson?speed=2&loop=true
+                                           a recorded NDJSON fixture
+
+Flags:
+`
+
+// parseConfig reads args and the environment (through getenv) into a
+// validated config. Errors name the flag.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	var c config
+	var feedsFlag feedList
+	fs := flag.NewFlagSet("ticker", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprint(out, usageHead)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.Addr, "addr", ":8080", "listen `address` for HTTP, WebSocket and the dashboard")
+	fs.Var(&feedsFlag, "feed", "a feed `spec`; repeat for several (default synthetic)")
+	fs.DurationVar(&c.Coalesce, "coalesce", 50*time.Millisecond, "coalescing window, 1ms to 10s")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate `file` for HTTPS/WSS (with --tls-key)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "private key `file` for HTTPS/WSS (with --tls-cert)")
+	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated `origins` accepted on /ws (default any)")
+	fs.StringVar(&c.AuthTokens, "auth-tokens", "", "`file` of accepted bearer tokens, one per line (default open)")
+	fs.IntVar(&c.Fanout.MaxSymbolsPerClient, "max-symbols", 1000, "symbols one connection may subscribe to")
+	fs.IntVar(&c.Fanout.QueueBytes, "queue-bytes", 1<<20, "per-connection outbound queue limit in bytes")
+	fs.DurationVar(&c.Fanout.StuckTimeout, "stuck-timeout", 10*time.Second, "close a connection whose writes are stuck this long (1008)")
+	fs.IntVar(&c.Fanout.DeflateLevel, "deflate-level", 1, "permessage-deflate level, 1 (fastest) to 9 (smallest)")
+	fs.DurationVar(&c.API.PingInterval, "ping-interval", 15*time.Second, "server ping period")
+	fs.DurationVar(&c.API.IdleTimeout, "idle-timeout", 45*time.Second, "close a connection that sent nothing (pong included) this long")
+	fs.IntVar(&c.API.MaxMessageBytes, "max-message-bytes", 4096, "largest client message (close 1009 above)")
+	fs.Float64Var(&c.API.RateLimit, "rate-limit", 20, "client messages per second per connection")
+	fs.IntVar(&c.API.RateBurst, "rate-burst", 40, "client message burst per connection")
+	fs.IntVar(&c.RingSize, "ring-size", 65536, "feed-to-engine ring capacity in quotes")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+
+	// environment first, so that flags given on the command line override it
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "TICKER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v := getenv(name)
+		if v == "" || envErr != nil {
+			return
+		}
+		if f.Name == "feed" {
+			for _, spec := range strings.Fields(v) {
+				feedsFlag.Set(spec)
+			}
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			envErr = fmt.Errorf("%s=%q: %v", name, v, err)
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	envFeeds := len(feedsFlag)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, errHelp
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if len(feedsFlag) > envFeeds {
+		feedsFlag = feedsFlag[envFeeds:] // --feed on the command line replaces TICKER_FEED
+	}
+	c.Feeds = feedsFlag
+	if len(c.Feeds) == 0 {
+		c.Feeds = []string{"synthetic"}
+	}
+	c.Fanout.Window = c.Coalesce
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	if c.Coalesce < time.Millisecond || c.Coalesce > 10*time.Second {
+		return fmt.Errorf("--coalesce %v: want 1ms to 10s", c.Coalesce)
+	}
+	if c.Addr == "" {
+		return errors.New("--addr: empty")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	for _, f := range []struct{ name, v string }{{"--tls-cert", c.TLSCert}, {"--allowed-origins", c.AllowedOrigins}, {"--auth-tokens", c.AuthTokens}} {
+		if f.v != "" {
+			return fmt.Errorf("%s: not supported by this build yet (see docs/protocol.md, \"Not yet implemented\")", f.name)
+		}
+	}
+	if c.RingSize < 2 || c.RingSize > 1<<24 {
+		return fmt.Errorf("--ring-size %d: want 2 to 16777216", c.RingSize)
+	}
+	if c.Fanout.MaxSymbolsPerClient < 1 {
+		return fmt.Errorf("--max-symbols %d: want at least 1", c.Fanout.MaxSymbolsPerClient)
+	}
+	if c.Fanout.QueueBytes < 1024 {
+		return fmt.Errorf("--queue-bytes %d: want at least 1024", c.Fanout.QueueBytes)
+	}
+	if c.Fanout.StuckTimeout < c.Coalesce {
+		return fmt.Errorf("--stuck-timeout %v: want at least the coalescing window", c.Fanout.StuckTimeout)
+	}
+	if c.Fanout.DeflateLevel < 1 || c.Fanout.DeflateLevel > 9 {
+		return fmt.Errorf("--deflate-level %d: want 1 to 9", c.Fanout.DeflateLevel)
+	}
+	if err := c.API.WithDefaults().Validate(); err != nil {
+		return fmt.Errorf("--ping-interval/--idle-timeout/--max-message-bytes/--rate-*: %v", err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package fanout
+
+import (
+	"sync"
+	"time"
+)
+
+// Client is one connection as the engine sees it: an outbound queue bounded
+// in bytes, drained by the connection's writer, and subscription state owned
+// by the engine goroutine.
+//
+// Overflow policy: when a data frame (snapshot or update) does not fit, every
+// data frame still queued is dropped and the engine marks the client for a
+// resync snapshot; replies (acks, errors, pongs) are kept. A reply that does
+// not fit even then closes the client with 1008 "slow consumer".
+type Client struct {
+	deflate  bool
+	maxBytes int
+
+	mu         sync.Mutex
+	q          []*Frame
+	control    [][]byte // control frames (ping, pong) to send first
+	qBytes     int
+	closeFrame []byte // set once by Close
+	closed     bool   // writer has taken closeFrame
+	lastTake   time.Time
+	dropped    int // data frames dropped, since the engine last looked
+	wake       chan struct{}
+
+	// Owned by the engine goroutine.
+	registered  bool
+	wildcard    bool
+	subs        map[*symbol]struct{}
+	resync      bool
+	resyncSince time.Time
+	mark        uint64 // window epoch the client was last touched in
+	pend        []*symbol
+}
+
+// NewClient returns a client whose queue holds at most queueBytes of frames
+// (one frame is always accepted into an empty queue, whatever its size).
+// deflate says whether the connection negotiated permessage-deflate.
+func NewClient(deflate bool, queueBytes int) *Client {
+	return &Client{deflate: deflate, maxBytes: queueBytes, wake: make(chan struct{}, 1),
+		lastTake: time.Now(), subs: map[*symbol]struct{}{}}
+}
+
+// Deflate reports whether the client gets compressed frames.
+func (c *Client) Deflate() bool { return c.deflate }
+
+// Wake is signalled when the queue gains a frame or the client is closed.
+func (c *Client) Wake() <-chan struct{} { return c.wake }
+
+func (c *Client) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// QueuedBytes returns the bytes waiting to be written.
+func (c *Client) QueuedBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.qBytes
+}
+
+// offer queues a frame. It reports false when a data frame overflowed the
+// queue (the queued data was dropped; the caller must resync the client) or
+// a reply could not fit (the client is now closing).
+func (c *Client) offer(f *Frame) bool {
+	n := f.size(c.deflate)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeFrame != nil {
+		return true // closing: nothing more is sent, and nothing needs repair
+	}
+	if c.qBytes+n > c.maxBytes && len(c.q) > 0 {
+		kept := c.q[:0]
+		bytes := 0
+		for _, g := range c.q {
+			if g.kind == kindData {
+				c.dropped++
+				continue
+			}
+			kept = append(kept, g)
+			bytes += g.size(c.deflate)
+		}
+		clear(c.q[len(kept):])
+		c.q, c.qBytes = kept, bytes
+		if f.kind == kindData {
+			c.dropped++
+			return false
+		}
+		if c.qBytes+n > c.maxBytes && len(c.q) > 0 {
+			c.closeLocked(ClosePolicy, "slow consumer")
+			return false
+		}
+	}
+	c.q = append(c.q, f)
+	c.qBytes += n
+	c.signal()
+	return true
+}
+
+// Offer queues a reply frame (ack, error, pong) built with ReplyFrame. It
+// reports false if the queue is so full that the client was closed instead.
+func (c *Client) Offer(f *Frame) bool { return c.offer(f) }
+
+// OfferControl queues a control frame (ping, pong) ahead of other frames.
+// Control frames are tiny and bounded by the reader's rate; at most 16 wait.
+func (c *Client) OfferControl(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeFrame != nil || len(c.control) >= 16 {
+		return
+	}
+	c.control = append(c.control, frame)
+	c.signal()
+}
+
+// Close asks the writer to send a close frame with code and reason and stop;
+// queued frames are discarded. Only the first call counts.
+func (c *Client) Close(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, reason)
+}
+
+func (c *Client) closeLocked(code int, reason string) {
+	if c.closeFrame != nil {
+		return
+	}
+	c.closeFrame = CloseFrame(code, reason)
+	clear(c.q)
+	c.q, c.qBytes = c.q[:0], 0
+	c.signal()
+}
+
+// Closing reports whether Close has been called.
+func (c *Client) Closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeFrame != nil
+}
+
+// Take appends the wire bytes of everything queued to dst, control frames
+// first, and empties the queue. When the client is closing, the close frame
+// comes last and closing is true; after that Take returns nothing.
+func (c *Client) Take(dst [][]byte) (bufs [][]byte, closing bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastTake = time.Now()
+	if c.closed {
+		return dst, true
+	}
+	dst = append(dst, c.control...)
+	clear(c.control)
+	c.control = c.control[:0]
+	if c.closeFrame != nil {
+		c.closed = true
+		return append(dst, c.closeFrame), true
+	}
+	for _, f := range c.q {
+		dst = append(dst, f.Wire(c.deflate))
+	}
+	clear(c.q)
+	c.q, c.qBytes = c.q[:0], 0
+	return dst, false
+}
+
+// stuckFor returns how long the writer has not taken anything while data
+// was waiting to be resynced. Called by the engine.
+func (c *Client) sinceTake(now time.Time) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return now.Sub(c.lastTake)
+}
+
+// takeDropped returns and resets the count of dropped data frames.
+func (c *Client) takeDropped() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.dropped
+	c.dropped = 0
+	return n
+}

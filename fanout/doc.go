@@ -1,0 +1,25 @@
+// Package fanout turns a stream of quotes into the ticker.v1 messages each
+// subscriber receives.
+//
+// The Engine pops feed updates from a market.Ring and folds them into one
+// market.State per symbol. Every coalescing window it publishes the symbols
+// that changed (seq + 1 each), encodes each symbol's delta once, and builds
+// for every subscriber the one `update` message holding the deltas of its
+// symbols. Identical messages are built once per window, as complete
+// WebSocket frames, and compressed once (permessage-deflate, no context
+// takeover, klauspost/compress): every subscriber that gets the message gets
+// the same bytes.
+//
+// A Client is one connection's side of the engine: its subscriptions
+// (engine-owned) and its bounded outbound queue, which the connection's
+// writer drains. When the queue overflows, its pending market data is
+// dropped, never blocking the engine, and the client's next message is a
+// `snapshot` with reason "resync"; a client that stays stuck is closed with
+// 1008 "slow consumer".
+//
+// Goroutines: Engine.Run is the only one, run and stopped by the caller
+// through its context. All subscription state belongs to it; other
+// goroutines reach it through commands (Subscribe, Unsubscribe, Register,
+// Unregister) and read published quotes through a lock held briefly at each
+// flush.
+package fanout

@@ -1,0 +1,640 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/flate"
+
+	"ticker/market"
+)
+
+// ErrStopped is returned by the command methods once Run has returned.
+var ErrStopped = errors.New("fanout engine stopped")
+
+// Config tunes an Engine. The zero value of a field means its default.
+type Config struct {
+	Window              time.Duration // coalescing window, 1ms..10s; default 50ms
+	MaxSymbolsPerClient int           // explicit subscriptions per client; default 1000
+	QueueBytes          int           // per-client outbound queue limit; default 1 MiB
+	StuckTimeout        time.Duration // a client owed a resync whose writer took nothing for this long is closed 1008; default 10s
+	DeflateLevel        int           // 1 (fastest) .. 9 (smallest); default 1
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Window == 0 {
+		c.Window = 50 * time.Millisecond
+	}
+	if c.MaxSymbolsPerClient == 0 {
+		c.MaxSymbolsPerClient = 1000
+	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = 1 << 20
+	}
+	if c.StuckTimeout == 0 {
+		c.StuckTimeout = 10 * time.Second
+	}
+	if c.DeflateLevel == 0 {
+		c.DeflateLevel = flate.BestSpeed
+	}
+	return c
+}
+
+// Validate names the first field out of range.
+func (c Config) Validate() error {
+	switch {
+	case c.Window < time.Millisecond || c.Window > 10*time.Second:
+		return fmt.Errorf("coalesce window %v: want 1ms to 10s", c.Window)
+	case c.MaxSymbolsPerClient < 1:
+		return fmt.Errorf("max symbols per client %d: want at least 1", c.MaxSymbolsPerClient)
+	case c.QueueBytes < 1024:
+		return fmt.Errorf("queue bytes %d: want at least 1024", c.QueueBytes)
+	case c.StuckTimeout < c.Window:
+		return fmt.Errorf("stuck timeout %v: want at least the window", c.StuckTimeout)
+	case c.DeflateLevel < flate.BestSpeed || c.DeflateLevel > flate.BestCompression:
+		return fmt.Errorf("deflate level %d: want 1 to 9", c.DeflateLevel)
+	}
+	return nil
+}
+
+type symbol struct {
+	name  string
+	id    int
+	state *market.State
+	subs  map[*Client]struct{}
+	dirty bool
+	delta []byte // this window's encoded delta
+}
+
+type cmdKind uint8
+
+const (
+	cmdRegister cmdKind = iota
+	cmdUnregister
+	cmdSubscribe
+	cmdUnsubscribe
+)
+
+type command struct {
+	kind    cmdKind
+	c       *Client
+	id      []byte
+	symbols []string
+}
+
+type cachedFrame struct {
+	ids   []int
+	frame *Frame
+}
+
+// Engine coalesces quotes per window and fans the resulting messages out to
+// clients. See the package documentation.
+type Engine struct {
+	cfg  Config
+	ring *market.Ring
+	log  *slog.Logger
+	cmds chan command
+	done chan struct{}
+
+	// owned by Run's goroutine
+	symbols   map[string]*symbol
+	byID      []*symbol
+	dirty     []*symbol
+	changed   []*symbol
+	touched   []*Client
+	clients   map[*Client]struct{}
+	wildcards map[*Client]struct{}
+	resyncing map[*Client]struct{}
+	epoch     uint64
+	fb        frameBuilder
+	comp      *compressor
+	frames    map[uint64][]cachedFrame
+	seed      maphash.Seed
+	ids       []int
+
+	// published view, read by other goroutines
+	pubMu sync.RWMutex
+	pub   map[string]market.Quote
+	names []string
+
+	stats Stats
+}
+
+// New returns an engine reading from ring, with the declared symbols known
+// (subscribable) before any quote arrives.
+func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*Engine, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Engine{
+		cfg: cfg, ring: ring, log: log,
+		cmds:      make(chan command, 1024),
+		done:      make(chan struct{}),
+		symbols:   map[string]*symbol{},
+		clients:   map[*Client]struct{}{},
+		wildcards: map[*Client]struct{}{},
+		resyncing: map[*Client]struct{}{},
+		comp:      newCompressor(cfg.DeflateLevel),
+		frames:    map[uint64][]cachedFrame{},
+		seed:      maphash.MakeSeed(),
+		pub:       map[string]market.Quote{},
+	}
+	e.stats.init()
+	for _, name := range declared {
+		if err := market.ValidateSymbol(name); err != nil {
+			return nil, err
+		}
+		e.symbolFor(name)
+	}
+	return e, nil
+}
+
+// Config returns the engine's effective configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Stats returns the engine's live counters.
+func (e *Engine) Stats() *Stats { return &e.stats }
+
+// Done is closed when Run has returned.
+func (e *Engine) Done() <-chan struct{} { return e.done }
+
+// Run consumes the ring and flushes every window until ctx ends. It must be
+// called once; it returns nil after ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
+	defer close(e.done)
+	tick := time.NewTicker(e.cfg.Window)
+	defer tick.Stop()
+	const batch = 4096
+	for {
+		n := e.drain(batch)
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-tick.C:
+			e.drain(e.ring.Cap())
+			e.flush(now)
+			continue
+		case cmd := <-e.cmds:
+			e.handle(cmd)
+			continue
+		default:
+		}
+		if n == batch || e.ring.Arm() {
+			e.ring.Disarm()
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			e.ring.Disarm()
+			return nil
+		case now := <-tick.C:
+			e.ring.Disarm()
+			e.drain(e.ring.Cap())
+			e.flush(now)
+		case cmd := <-e.cmds:
+			e.ring.Disarm()
+			e.handle(cmd)
+		case <-e.ring.Ready():
+			e.ring.Disarm()
+		}
+	}
+}
+
+func (e *Engine) drain(max int) int {
+	var q market.Quote
+	n := 0
+	for n < max && e.ring.Pop(&q) {
+		n++
+		s := e.symbols[q.Symbol]
+		if s == nil {
+			if err := market.ValidateSymbol(q.Symbol); err != nil {
+				e.stats.QuotesRejected.Add(1)
+				continue
+			}
+			s = e.symbolFor(q.Symbol)
+		}
+		if s.state.Apply(&q) && !s.dirty {
+			s.dirty = true
+			e.dirty = append(e.dirty, s)
+		}
+	}
+	if n > 0 {
+		e.stats.QuotesIn.Add(uint64(n))
+	}
+	return n
+}
+
+func (e *Engine) symbolFor(name string) *symbol {
+	if s := e.symbols[name]; s != nil {
+		return s
+	}
+	s := &symbol{name: name, id: len(e.byID), state: market.NewState(name), subs: map[*Client]struct{}{}}
+	e.symbols[name] = s
+	e.byID = append(e.byID, s)
+	e.pubMu.Lock()
+	i := sort.SearchStrings(e.names, name)
+	e.names = slices.Insert(e.names, i, name)
+	e.pubMu.Unlock()
+	return s
+}
+
+func (e *Engine) send(ctx context.Context, cmd command) error {
+	select {
+	case <-e.done:
+		return ErrStopped
+	default:
+	}
+	select {
+	case e.cmds <- cmd:
+		return nil
+	case <-e.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Register adds a client. Its frames start with the replies to its first
+// subscribe.
+func (e *Engine) Register(ctx context.Context, c *Client) error {
+	return e.send(ctx, command{kind: cmdRegister, c: c})
+}
+
+// Unregister removes a client and all its subscriptions.
+func (e *Engine) Unregister(ctx context.Context, c *Client) error {
+	return e.send(ctx, command{kind: cmdUnregister, c: c})
+}
+
+// Subscribe subscribes c to symbols ("*" for every symbol, present and
+// future). The client receives, in order: an error per kind of refused
+// symbol (unknown_symbol, too_many_symbols), a "subscribed" ack listing the
+// accepted symbols, and a "subscribe" snapshot of the newly subscribed
+// symbols that have a quote. id is the request's raw JSON id, or nil.
+func (e *Engine) Subscribe(ctx context.Context, c *Client, id []byte, symbols []string) error {
+	return e.send(ctx, command{kind: cmdSubscribe, c: c, id: id, symbols: symbols})
+}
+
+// Unsubscribe removes symbols from c's subscriptions and acks them all
+// (unsubscribing what is not subscribed is not an error).
+func (e *Engine) Unsubscribe(ctx context.Context, c *Client, id []byte, symbols []string) error {
+	return e.send(ctx, command{kind: cmdUnsubscribe, c: c, id: id, symbols: symbols})
+}
+
+func (e *Engine) handle(cmd command) {
+	c := cmd.c
+	switch cmd.kind {
+	case cmdRegister:
+		c.registered = true
+		e.clients[c] = struct{}{}
+		e.stats.Clients.Add(1)
+	case cmdUnregister:
+		if !c.registered {
+			return
+		}
+		c.registered = false
+		for s := range c.subs {
+			delete(s.subs, c)
+		}
+		e.stats.Subscriptions.Add(-int64(len(c.subs)))
+		clear(c.subs)
+		if c.wildcard {
+			c.wildcard = false
+			delete(e.wildcards, c)
+			e.stats.Subscriptions.Add(-1)
+		}
+		delete(e.resyncing, c)
+		delete(e.clients, c)
+		e.stats.Clients.Add(-1)
+	case cmdSubscribe:
+		if c.registered {
+			e.subscribe(c, cmd.id, cmd.symbols)
+		}
+	case cmdUnsubscribe:
+		if c.registered {
+			e.unsubscribe(c, cmd.id, cmd.symbols)
+		}
+	}
+}
+
+func (e *Engine) subscribe(c *Client, id []byte, names []string) {
+	var accepted, unknown, excess []string
+	var fresh []*symbol
+	wildcardNew := false
+	for _, name := range names {
+		if name == "*" {
+			if !c.wildcard {
+				c.wildcard, wildcardNew = true, true
+				e.wildcards[c] = struct{}{}
+				e.stats.Subscriptions.Add(1)
+			}
+			accepted = append(accepted, name)
+			continue
+		}
+		s := e.symbols[name]
+		if s == nil {
+			unknown = append(unknown, name)
+			continue
+		}
+		if _, ok := c.subs[s]; ok {
+			accepted = append(accepted, name)
+			continue
+		}
+		if len(c.subs) >= e.cfg.MaxSymbolsPerClient {
+			excess = append(excess, name)
+			continue
+		}
+		c.subs[s] = struct{}{}
+		s.subs[c] = struct{}{}
+		e.stats.Subscriptions.Add(1)
+		accepted = append(accepted, name)
+		fresh = append(fresh, s)
+	}
+	if len(unknown) > 0 {
+		e.reply(c, AppendError(nil, id, CodeUnknownSymbol, "no feed declares or has delivered these symbols", unknown))
+	}
+	if len(excess) > 0 {
+		e.reply(c, AppendError(nil, id, CodeTooManySymbols,
+			fmt.Sprintf("at most %d symbols per connection; these were not subscribed", e.cfg.MaxSymbolsPerClient), excess))
+	}
+	if accepted == nil {
+		accepted = []string{}
+	}
+	e.reply(c, AppendAck(nil, "subscribed", id, accepted))
+
+	if c.resync {
+		return // the pending resync snapshot covers the new symbols
+	}
+	var snap []*symbol
+	switch {
+	case wildcardNew:
+		// every symbol with a quote that the client was not already getting
+		for _, s := range e.byID {
+			if _, had := c.subs[s]; had && !slices.Contains(fresh, s) {
+				continue
+			}
+			snap = append(snap, s)
+		}
+	case !c.wildcard:
+		snap = fresh
+	}
+	if f := e.snapshotFrame(snap, "subscribe", time.Now().UnixMicro()); f != nil {
+		e.offerData(c, f, &e.stats.SnapshotsQueued)
+	}
+}
+
+func (e *Engine) unsubscribe(c *Client, id []byte, names []string) {
+	for _, name := range names {
+		if name == "*" {
+			if c.wildcard {
+				c.wildcard = false
+				delete(e.wildcards, c)
+				e.stats.Subscriptions.Add(-1)
+			}
+			continue
+		}
+		if s := e.symbols[name]; s != nil {
+			if _, ok := c.subs[s]; ok {
+				delete(c.subs, s)
+				delete(s.subs, c)
+				e.stats.Subscriptions.Add(-1)
+			}
+		}
+	}
+	if names == nil {
+		names = []string{}
+	}
+	e.reply(c, AppendAck(nil, "unsubscribed", id, names))
+}
+
+func (e *Engine) reply(c *Client, payload []byte) {
+	c.offer(textFrame(payload, kindReply))
+}
+
+// offerData queues a snapshot or update, compressing it first if the client
+// deflates, and marks the client for resync when its queue overflows.
+func (e *Engine) offerData(c *Client, f *Frame, counter interface{ Add(uint64) uint64 }) bool {
+	if c.deflate && f.deflated == nil {
+		e.comp.deflate(f)
+		e.stats.FramesDeflated.Add(1)
+		e.stats.DeflateIn.Add(uint64(len(f.Payload())))
+		e.stats.DeflateOut.Add(uint64(len(f.deflated)))
+	}
+	if c.offer(f) {
+		counter.Add(1)
+		return true
+	}
+	e.stats.Drops.Add(uint64(c.takeDropped()))
+	if !c.resync && !c.Closing() {
+		c.resync = true
+		c.resyncSince = time.Now()
+		e.resyncing[c] = struct{}{}
+	}
+	return false
+}
+
+// snapshotFrame encodes the published quotes of syms (those with a version)
+// as a snapshot message, or returns nil if none has a quote.
+func (e *Engine) snapshotFrame(syms []*symbol, reason string, timeMicros int64) *Frame {
+	buf := e.fb.start()
+	buf = appendQuotesHead(buf, "snapshot", reason, timeMicros)
+	n := 0
+	for _, s := range syms {
+		q := s.state.PublishedRef()
+		if q.Seq == 0 {
+			continue
+		}
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = q.AppendJSON(buf)
+		n++
+	}
+	if n == 0 {
+		e.fb.buf = buf[:0]
+		return nil
+	}
+	buf = append(buf, ']', '}')
+	e.stats.FramesBuilt.Add(1)
+	return e.fb.finish(buf, kindData)
+}
+
+// updateFrame returns the update message holding the deltas of syms (in id
+// order), building it only if no other client got the same one this window.
+func (e *Engine) updateFrame(syms []*symbol, timeMicros int64) *Frame {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	e.ids = e.ids[:0]
+	for _, s := range syms {
+		e.ids = append(e.ids, s.id)
+		var b [8]byte
+		b[0], b[1], b[2], b[3] = byte(s.id), byte(s.id>>8), byte(s.id>>16), byte(s.id>>24)
+		h.Write(b[:4])
+	}
+	key := h.Sum64()
+	for _, cf := range e.frames[key] {
+		if slices.Equal(cf.ids, e.ids) {
+			e.stats.FramesShared.Add(1)
+			return cf.frame
+		}
+	}
+	buf := e.fb.start()
+	buf = appendQuotesHead(buf, "update", "", timeMicros)
+	for i, s := range syms {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, s.delta...)
+	}
+	buf = append(buf, ']', '}')
+	f := e.fb.finish(buf, kindData)
+	e.frames[key] = append(e.frames[key], cachedFrame{ids: slices.Clone(e.ids), frame: f})
+	e.stats.FramesBuilt.Add(1)
+	return f
+}
+
+func (e *Engine) flush(now time.Time) {
+	start := time.Now()
+	e.epoch++
+	changed := e.changed[:0]
+	var d market.Quote
+	for _, s := range e.dirty {
+		s.dirty = false
+		if s.state.Publish(&d) {
+			s.delta = d.AppendJSON(s.delta[:0])
+			changed = append(changed, s)
+		}
+	}
+	clear(e.dirty)
+	e.dirty = e.dirty[:0]
+	slices.SortFunc(changed, func(a, b *symbol) int { return a.id - b.id })
+	e.changed = changed
+	if len(changed) > 0 {
+		e.stats.Versions.Add(uint64(len(changed)))
+		e.pubMu.Lock()
+		for _, s := range changed {
+			e.pub[s.name] = s.state.Published()
+		}
+		e.pubMu.Unlock()
+	}
+
+	tm := now.UnixMicro()
+	clear(e.frames)
+	touched := e.touched[:0]
+	for _, s := range changed {
+		for c := range s.subs {
+			if c.wildcard {
+				continue
+			}
+			if c.mark != e.epoch {
+				c.mark = e.epoch
+				c.pend = c.pend[:0]
+				touched = append(touched, c)
+			}
+			c.pend = append(c.pend, s)
+		}
+	}
+	for _, c := range touched {
+		e.deliver(c, c.pend, tm, now)
+	}
+	if len(changed) > 0 {
+		for c := range e.wildcards {
+			c.mark = e.epoch
+			e.deliver(c, changed, tm, now)
+		}
+	}
+	for c := range e.resyncing {
+		if c.mark != e.epoch {
+			e.deliver(c, nil, tm, now)
+		}
+	}
+	clear(touched)
+	e.touched = touched[:0]
+	e.stats.Flush.observe(time.Since(start))
+}
+
+func (e *Engine) deliver(c *Client, syms []*symbol, tm int64, now time.Time) {
+	if c.resync {
+		e.resync(c, tm, now)
+		return
+	}
+	if len(syms) == 0 {
+		return
+	}
+	e.offerData(c, e.updateFrame(syms, tm), &e.stats.UpdatesQueued)
+}
+
+// resync sends c a snapshot of everything it subscribes to, or closes it if
+// its writer has been stuck past the limit.
+func (e *Engine) resync(c *Client, tm int64, now time.Time) {
+	if c.Closing() {
+		delete(e.resyncing, c)
+		return
+	}
+	if c.sinceTake(now) > e.cfg.StuckTimeout {
+		c.Close(ClosePolicy, "slow consumer")
+		e.stats.SlowClosed.Add(1)
+		delete(e.resyncing, c)
+		e.log.Info("closed slow consumer", "stuck", c.sinceTake(now).Round(time.Millisecond))
+		return
+	}
+	var syms []*symbol
+	if c.wildcard {
+		syms = e.byID
+	} else {
+		syms = make([]*symbol, 0, len(c.subs))
+		for s := range c.subs {
+			syms = append(syms, s)
+		}
+		slices.SortFunc(syms, func(a, b *symbol) int { return a.id - b.id })
+	}
+	f := e.snapshotFrame(syms, "resync", tm)
+	c.resync = false // offerData sets it again on overflow
+	if f == nil {
+		delete(e.resyncing, c)
+		return
+	}
+	if e.offerData(c, f, &e.stats.Resyncs) {
+		delete(e.resyncing, c)
+	}
+}
+
+// Symbols returns every known symbol (declared or delivered), sorted.
+func (e *Engine) Symbols() []string {
+	e.pubMu.RLock()
+	defer e.pubMu.RUnlock()
+	return slices.Clone(e.names)
+}
+
+// Quotes returns the published full quote of every symbol that has one,
+// sorted by symbol.
+func (e *Engine) Quotes() []market.Quote {
+	e.pubMu.RLock()
+	defer e.pubMu.RUnlock()
+	out := make([]market.Quote, 0, len(e.pub))
+	for _, name := range e.names {
+		if q, ok := e.pub[name]; ok {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// Quote returns the published full quote of symbol, if it has one.
+func (e *Engine) Quote(symbol string) (market.Quote, bool) {
+	e.pubMu.RLock()
+	defer e.pubMu.RUnlock()
+	q, ok := e.pub[symbol]
+	return q, ok
+}

@@ -1,0 +1,187 @@
+package fanout
+
+import (
+	"bytes"
+	"encoding/binary"
+	"unicode/utf8"
+
+	"github.com/klauspost/compress/flate"
+)
+
+// WebSocket opcodes and flags (RFC 6455 section 5.2).
+const (
+	opText  = 0x1
+	opClose = 0x8
+	opPing  = 0x9
+	opPong  = 0xA
+	bitFin  = 0x80
+	bitRsv1 = 0x40 // "compressed" under permessage-deflate (RFC 7692)
+
+	maxHeaderLen = 10 // server frames are never masked
+)
+
+// minCompressBytes: smaller payloads go out uncompressed, as RFC 7692 allows
+// per message; deflate's framing would eat most of the gain.
+const minCompressBytes = 128
+
+type frameKind uint8
+
+const (
+	kindData    frameKind = iota // snapshot or update: dropped on overflow, repaired by resync
+	kindReply                    // ack, error, pong: kept on overflow
+	kindControl                  // ping, pong control frame
+)
+
+// Frame is one server message as complete WebSocket frames, immutable once
+// built and shared by every client that sends it.
+type Frame struct {
+	kind     frameKind
+	plain    []byte // header + JSON payload
+	deflated []byte // header with RSV1 + compressed payload; plain when compression does not pay
+	hdrLen   int
+}
+
+// Payload returns the JSON text of the message.
+func (f *Frame) Payload() []byte { return f.plain[f.hdrLen:] }
+
+// Wire returns the bytes to write for a connection with or without
+// permessage-deflate.
+func (f *Frame) Wire(deflate bool) []byte {
+	if deflate && f.deflated != nil {
+		return f.deflated
+	}
+	return f.plain
+}
+
+// size is what the frame counts against a queue's byte limit.
+func (f *Frame) size(deflate bool) int { return len(f.Wire(deflate)) }
+
+// appendHeader writes a server frame header for n payload bytes ending at
+// buf[end], returning where it starts.
+func putHeader(buf []byte, end int, b0 byte, n int) int {
+	switch {
+	case n < 126:
+		buf[end-2] = b0
+		buf[end-1] = byte(n)
+		return end - 2
+	case n <= 0xFFFF:
+		buf[end-4] = b0
+		buf[end-3] = 126
+		binary.BigEndian.PutUint16(buf[end-2:end], uint16(n))
+		return end - 4
+	default:
+		buf[end-10] = b0
+		buf[end-9] = 127
+		binary.BigEndian.PutUint64(buf[end-8:end], uint64(n))
+		return end - 10
+	}
+}
+
+// frameBuilder assembles message payloads after room for the largest header,
+// so the header can be put in front without copying.
+type frameBuilder struct {
+	buf []byte
+}
+
+// start resets the builder and returns the slice to append the payload to.
+func (b *frameBuilder) start() []byte {
+	if cap(b.buf) < maxHeaderLen+256 {
+		b.buf = make([]byte, maxHeaderLen, 4096)
+	}
+	return b.buf[:maxHeaderLen]
+}
+
+// finish frames the payload appended after start as a text message and
+// returns a Frame owning an exact-size copy. It keeps the builder's buffer
+// for the next message.
+func (b *frameBuilder) finish(buf []byte, kind frameKind) *Frame {
+	b.buf = buf[:0]
+	n := len(buf) - maxHeaderLen
+	at := putHeader(buf, maxHeaderLen, bitFin|opText, n)
+	out := make([]byte, len(buf)-at)
+	copy(out, buf[at:])
+	return &Frame{kind: kind, plain: out, hdrLen: maxHeaderLen - at}
+}
+
+// textFrame frames an already encoded payload.
+func textFrame(payload []byte, kind frameKind) *Frame {
+	var b frameBuilder
+	buf := append(b.start(), payload...)
+	return b.finish(buf, kind)
+}
+
+// compressor deflates payloads for permessage-deflate with no context
+// takeover: each message is a fresh deflate stream, flushed, without the
+// final 00 00 ff ff (RFC 7692 section 7.2.1). It is owned by one goroutine.
+type compressor struct {
+	w   *flate.Writer
+	out bytes.Buffer
+}
+
+func newCompressor(level int) *compressor {
+	c := &compressor{}
+	w, err := flate.NewWriter(&c.out, level)
+	if err != nil {
+		panic(err) // level is validated by Config
+	}
+	c.w = w
+	return c
+}
+
+// deflate fills f.deflated. Payloads too small to gain, or that do not
+// shrink, keep the plain frame.
+func (c *compressor) deflate(f *Frame) {
+	if f.deflated != nil {
+		return
+	}
+	p := f.Payload()
+	if len(p) < minCompressBytes {
+		f.deflated = f.plain
+		return
+	}
+	c.out.Reset()
+	c.out.Write(make([]byte, maxHeaderLen)[:maxHeaderLen])
+	c.w.Reset(&c.out)
+	c.w.Write(p)
+	c.w.Flush()
+	buf := c.out.Bytes()
+	buf = buf[:len(buf)-4] // strip 00 00 ff ff
+	n := len(buf) - maxHeaderLen
+	if n+maxHeaderLen >= len(f.plain) {
+		f.deflated = f.plain
+		return
+	}
+	at := putHeader(buf, maxHeaderLen, bitFin|bitRsv1|opText, n)
+	f.deflated = append([]byte(nil), buf[at:]...)
+}
+
+// controlFrame returns a control frame (payload at most 125 bytes).
+func controlFrame(op byte, payload []byte) []byte {
+	if len(payload) > 125 {
+		payload = payload[:125]
+	}
+	out := make([]byte, 2+len(payload))
+	out[0] = bitFin | op
+	out[1] = byte(len(payload))
+	copy(out[2:], payload)
+	return out
+}
+
+// CloseFrame returns a close frame with code and reason (cut to fit 125
+// bytes without splitting a UTF-8 sequence).
+func CloseFrame(code int, reason string) []byte {
+	for len(reason) > 123 {
+		_, size := utf8.DecodeLastRuneInString(reason)
+		reason = reason[:len(reason)-size]
+	}
+	p := make([]byte, 2+len(reason))
+	binary.BigEndian.PutUint16(p, uint16(code))
+	copy(p[2:], reason)
+	return controlFrame(opClose, p)
+}
+
+// PingFrame is an empty ping control frame.
+func PingFrame() []byte { return controlFrame(opPing, nil) }
+
+// PongFrame answers a ping with its application data.
+func PongFrame(appData []byte) []byte { return controlFrame(opPong, appData) }

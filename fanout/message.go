@@ -1,0 +1,101 @@
+package fanout
+
+import (
+	"strconv"
+
+	"ticker/market"
+)
+
+// Error codes of the ticker.v1 contract.
+const (
+	CodeBadRequest     = "bad_request"
+	CodeUnknownOp      = "unknown_op"
+	CodeUnknownSymbol  = "unknown_symbol"
+	CodeTooManySymbols = "too_many_symbols"
+	CodeRateLimited    = "rate_limited"
+)
+
+// WebSocket close codes the server uses.
+const (
+	CloseNormal        = 1000
+	CloseGoingAway     = 1001 // server shutdown
+	CloseUnsupported   = 1003 // binary frame
+	CloseInvalidData   = 1007 // invalid UTF-8
+	ClosePolicy        = 1008 // slow consumer, flooding, idle
+	CloseTooBig        = 1009 // message over the size limit
+	CloseInternalError = 1011
+)
+
+func appendID(dst []byte, id []byte) []byte {
+	if len(id) == 0 {
+		return dst
+	}
+	dst = append(dst, `,"id":`...)
+	return append(dst, id...)
+}
+
+func appendSymbols(dst []byte, symbols []string) []byte {
+	dst = append(dst, `"symbols":[`...)
+	for i, s := range symbols {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = market.AppendJSONString(dst, s)
+	}
+	return append(dst, ']')
+}
+
+// AppendAck appends {"type":typ,"id":…,"symbols":[…]}; typ is "subscribed"
+// or "unsubscribed". id is the request's raw JSON id, or nil.
+func AppendAck(dst []byte, typ string, id []byte, symbols []string) []byte {
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, '"')
+	dst = appendID(dst, id)
+	dst = append(dst, ',')
+	dst = appendSymbols(dst, symbols)
+	return append(dst, '}')
+}
+
+// AppendPong appends {"type":"pong","id":…,"time":µs}.
+func AppendPong(dst []byte, id []byte, timeMicros int64) []byte {
+	dst = append(dst, `{"type":"pong"`...)
+	dst = appendID(dst, id)
+	dst = append(dst, `,"time":`...)
+	dst = strconv.AppendInt(dst, timeMicros, 10)
+	return append(dst, '}')
+}
+
+// AppendError appends {"type":"error","id":…,"code":…,"message":…,"symbols":[…]};
+// symbols is left out when empty.
+func AppendError(dst []byte, id []byte, code, message string, symbols []string) []byte {
+	dst = append(dst, `{"type":"error"`...)
+	dst = appendID(dst, id)
+	dst = append(dst, `,"code":`...)
+	dst = market.AppendJSONString(dst, code)
+	dst = append(dst, `,"message":`...)
+	dst = market.AppendJSONString(dst, message)
+	if len(symbols) > 0 {
+		dst = append(dst, ',')
+		dst = appendSymbols(dst, symbols)
+	}
+	return append(dst, '}')
+}
+
+// appendQuotesHead appends {"type":typ,["reason":…,]"time":µs,"quotes":[
+func appendQuotesHead(dst []byte, typ, reason string, timeMicros int64) []byte {
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, '"')
+	if reason != "" {
+		dst = append(dst, `,"reason":"`...)
+		dst = append(dst, reason...)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"time":`...)
+	dst = strconv.AppendInt(dst, timeMicros, 10)
+	return append(dst, `,"quotes":[`...)
+}
+
+// ReplyFrame frames an encoded reply (ack, error, pong) for a client queue.
+func ReplyFrame(payload []byte) *Frame { return textFrame(payload, kindReply) }

@@ -1,0 +1,171 @@
+package feeds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"ticker/market"
+)
+
+// Feed is one source of quotes.
+type Feed interface {
+	// Name identifies the feed in logs and metrics, e.g. "replay:fixtures/crypto.ndjson".
+	Name() string
+	// Symbols lists the symbols the feed declares before it delivers them.
+	Symbols() []string
+	// Run delivers quotes into sink until ctx ends (returning nil) or the
+	// source is exhausted (nil) or fails (an error).
+	Run(ctx context.Context, sink Sink) error
+}
+
+// Sink receives what a feed produces.
+type Sink interface {
+	Pusher
+	// Malformed reports a bad input that was skipped.
+	Malformed(err error)
+}
+
+// Pusher takes quotes; market.Ring is one. Push may wait (backpressure) and
+// fails only when the receiver is closed or ctx ends.
+type Pusher interface {
+	Push(ctx context.Context, q *market.Quote) error
+}
+
+// Status is the live state of one feed in a Set.
+type Status struct {
+	Name      string
+	Quotes    uint64 // quotes delivered
+	Errors    uint64 // malformed inputs skipped
+	Delivered bool   // at least one quote delivered
+	Finished  bool   // Run has returned
+	Err       string // Run's error, if it failed
+}
+
+type feedState struct {
+	feed      Feed
+	quotes    atomic.Uint64
+	errors    atomic.Uint64
+	delivered atomic.Bool
+	finished  atomic.Bool
+	err       atomic.Pointer[string]
+}
+
+// Set runs a group of feeds and owns their goroutines.
+type Set struct {
+	feeds  []*feedState
+	log    *slog.Logger
+	wg     sync.WaitGroup
+	starts atomic.Bool
+}
+
+// NewSet checks that names are unique and that no two feeds declare the same
+// symbol (an instrument must have one source), and returns the Set.
+func NewSet(log *slog.Logger, feeds ...Feed) (*Set, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Set{log: log}
+	names := map[string]bool{}
+	owner := map[string]string{}
+	for _, f := range feeds {
+		if names[f.Name()] {
+			return nil, fmt.Errorf("feed %s given twice", f.Name())
+		}
+		names[f.Name()] = true
+		for _, sym := range f.Symbols() {
+			if o, ok := owner[sym]; ok {
+				return nil, fmt.Errorf("feeds %s and %s both deliver symbol %s", o, f.Name(), sym)
+			}
+			owner[sym] = f.Name()
+		}
+		s.feeds = append(s.feeds, &feedState{feed: f})
+	}
+	return s, nil
+}
+
+// Symbols returns every symbol the feeds declare, sorted.
+func (s *Set) Symbols() []string {
+	var out []string
+	for _, f := range s.feeds {
+		out = append(out, f.feed.Symbols()...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Start runs every feed in its own goroutine, pushing into out, until ctx
+// ends. Malformed inputs are counted and logged by the Set. Call it once.
+func (s *Set) Start(ctx context.Context, out Pusher) {
+	if s.starts.Swap(true) {
+		panic("feeds: Set started twice")
+	}
+	for _, f := range s.feeds {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			fs := &countingSink{out: out, st: f, log: s.log}
+			err := f.feed.Run(ctx, fs)
+			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, market.ErrRingClosed) {
+				msg := err.Error()
+				f.err.Store(&msg)
+				s.log.Error("feed failed", "feed", f.feed.Name(), "err", err)
+			} else if ctx.Err() == nil {
+				s.log.Info("feed finished", "feed", f.feed.Name(), "quotes", f.quotes.Load(), "malformed", f.errors.Load())
+			}
+			f.finished.Store(true)
+		}()
+	}
+}
+
+// Wait blocks until every feed's goroutine has returned.
+func (s *Set) Wait() { s.wg.Wait() }
+
+// Ready reports whether every feed has delivered a quote or finished.
+func (s *Set) Ready() bool {
+	for _, f := range s.feeds {
+		if !f.delivered.Load() && !f.finished.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// Statuses returns a snapshot of every feed's state, in the order given.
+func (s *Set) Statuses() []Status {
+	out := make([]Status, len(s.feeds))
+	for i, f := range s.feeds {
+		out[i] = Status{Name: f.feed.Name(), Quotes: f.quotes.Load(), Errors: f.errors.Load(),
+			Delivered: f.delivered.Load(), Finished: f.finished.Load()}
+		if e := f.err.Load(); e != nil {
+			out[i].Err = *e
+		}
+	}
+	return out
+}
+
+type countingSink struct {
+	out Pusher
+	st  *feedState
+	log *slog.Logger
+}
+
+func (c *countingSink) Push(ctx context.Context, q *market.Quote) error {
+	if err := c.out.Push(ctx, q); err != nil {
+		return err
+	}
+	c.st.quotes.Add(1)
+	if !c.st.delivered.Load() {
+		c.st.delivered.Store(true)
+	}
+	return nil
+}
+
+func (c *countingSink) Malformed(err error) {
+	c.st.errors.Add(1)
+	c.log.Warn("feed input skipped", "feed", c.st.feed.Name(), "err", err)
+}

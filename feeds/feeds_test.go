@@ -1,0 +1,411 @@
+package feeds
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valyala/fastjson"
+
+	"ticker/market"
+)
+
+// collectSink records what a feed delivers.
+type collectSink struct {
+	mu        sync.Mutex
+	quotes    []market.Quote
+	malformed []error
+	limit     int // cancel after this many quotes, if > 0
+	cancel    context.CancelFunc
+}
+
+func (c *collectSink) Push(ctx context.Context, q *market.Quote) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.quotes = append(c.quotes, *q)
+	if c.limit > 0 && len(c.quotes) >= c.limit && c.cancel != nil {
+		c.cancel()
+	}
+	return nil
+}
+
+func (c *collectSink) Malformed(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.malformed = append(c.malformed, err)
+}
+
+func TestParseSpec(t *testing.T) {
+	good := []struct{ spec, name string }{
+		{"synthetic", "synthetic"},
+		{"synthetic:?symbols=5&rate=10&seed=3", "synthetic:?symbols=5&rate=10&seed=3"},
+		{"replay:testdata/mixed.ndjson", "replay:testdata/mixed.ndjson"},
+		{"replay:testdata/mixed.ndjson?speed=0&loop=false", "replay:testdata/mixed.ndjson?speed=0&loop=false"},
+	}
+	for _, tt := range good {
+		f, err := Parse(tt.spec)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.spec, err)
+			continue
+		}
+		if f.Name() != tt.name {
+			t.Errorf("Parse(%q).Name() = %q", tt.spec, f.Name())
+		}
+	}
+	bad := []struct{ spec, mention string }{
+		{"", "empty kind"},
+		{"kafka:topic", `unknown kind "kafka"`},
+		{"synthetic:x", "takes no target"},
+		{"synthetic:?symbols=0", "symbols"},
+		{"synthetic:?symbols=abc", "symbols"},
+		{"synthetic:?rate=-1", "rate"},
+		{"synthetic:?rate=NaN", "rate"},
+		{"synthetic:?colour=red", `unknown option "colour"`},
+		{"replay:", "needs a file"},
+		{"replay:testdata/missing.ndjson", "missing.ndjson"},
+		{"replay:testdata/mixed.ndjson?speed=-2", "speed"},
+		{"replay:testdata/mixed.ndjson?loop=maybe", "loop"},
+		{"replay:testdata/mixed.ndjson?sped=2", `unknown option "sped"`},
+		{"replay:testdata/mixed.ndjson?speed=%zz", "options"},
+	}
+	for _, tt := range bad {
+		_, err := Parse(tt.spec)
+		if err == nil {
+			t.Errorf("Parse(%q) succeeded, want an error", tt.spec)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.mention) {
+			t.Errorf("Parse(%q) error %q does not mention %q", tt.spec, err, tt.mention)
+		}
+	}
+}
+
+func TestParseLine(t *testing.T) {
+	tests := []struct {
+		line string
+		want string // the quote as JSON, or "error: substring", or "skip"
+	}{
+		{`{"ts":1764000000000000,"s":"AAPL","bid":"189.12","bid_size":"100","ask":"189.14","ask_size":"200"}`,
+			`{"s":"AAPL","seq":0,"ts":1764000000000000,"bid":"189.12","bid_size":"100","ask":"189.14","ask_size":"200"}`},
+		{`  {"s":"BTC-USD","ts":5,"volume":"1.50","last":"1e-3"}  `, `{"s":"BTC-USD","seq":0,"ts":5,"last":"0.001","volume":"1.5"}`},
+		{`{"s":"X","ts":1}`, `{"s":"X","seq":0,"ts":1}`},
+		{``, "skip"},
+		{`   `, "skip"},
+		{`# comment`, "skip"},
+		{`not json`, "error: not JSON"},
+		{`[1,2]`, "error: not a JSON object"},
+		{`{"s":"X"}`, `error: missing "ts"`},
+		{`{"ts":1}`, `error: missing "s"`},
+		{`{"s":"X","ts":-1}`, "error: positive integer"},
+		{`{"s":"X","ts":1.5}`, "error: positive integer"},
+		{`{"s":"X","ts":"1"}`, "error: positive integer"},
+		{`{"s":5,"ts":1}`, `error: "s" must be a string`},
+		{`{"s":"","ts":1}`, "error: empty symbol"},
+		{`{"s":"A B","ts":1}`, "error: not allowed"},
+		{`{"s":"X","ts":1,"bid":1.5}`, "error: must be a decimal string"},
+		{`{"s":"X","ts":1,"bid":"1,5"}`, "error: invalid decimal"},
+		{`{"s":"X","ts":1,"bid_size":"-1"}`, "error: negative"},
+		{`{"s":"X","ts":1,"bid":"-1"}`, `{"s":"X","seq":0,"ts":1,"bid":"-1"}`},
+		{`{"s":"X","ts":1,"nope":"1"}`, "error: unknown key"},
+		{`{"s":"X","ts":1,"bid":"1","bid":"2"}`, "error: repeated key"},
+		{`{"s":"X","s":"Y","ts":1}`, "error: repeated key"},
+	}
+	var p fastjson.Parser
+	for _, tt := range tests {
+		var q market.Quote
+		err := ParseLine(&p, []byte(tt.line), &q)
+		switch {
+		case tt.want == "skip":
+			if !errors.Is(err, ErrSkip) {
+				t.Errorf("%q: got %v, want skip", tt.line, err)
+			}
+		case strings.HasPrefix(tt.want, "error: "):
+			if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(tt.want, "error: ")) {
+				t.Errorf("%q: got error %v, want %s", tt.line, err, tt.want)
+			}
+		default:
+			if err != nil {
+				t.Errorf("%q: %v", tt.line, err)
+			} else if got := string(q.AppendJSON(nil)); got != tt.want {
+				t.Errorf("%q:\n got %s\nwant %s", tt.line, got, tt.want)
+			}
+		}
+	}
+}
+
+func FuzzParseLine(f *testing.F) {
+	for _, s := range []string{
+		`{"ts":1764000000000000,"s":"AAPL","bid":"189.12","bid_size":"100","ask":"189.14","ask_size":"200"}`,
+		`{"ts":1,"s":"X","last":"1e-3","volume":"99999999999999999999.5"}`,
+		`# c`, ``, `{`, `{"s":"X","ts":1,"bid":"1","bid":"2"}`, `{"s":"\u0000","ts":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var p fastjson.Parser
+		var q market.Quote
+		err := ParseLine(&p, line, &q)
+		if err != nil {
+			return
+		}
+		if market.ValidateSymbol(q.Symbol) != nil || q.TsMicros <= 0 {
+			t.Fatalf("accepted %q with symbol %q ts %d", line, q.Symbol, q.TsMicros)
+		}
+		// what we accept re-encodes to a line that parses to the same quote
+		again := q.AppendJSON(nil)
+		var q2 market.Quote
+		if err := ParseLine(&p, rewriteSeq(again), &q2); err != nil {
+			t.Fatalf("re-encoded %s does not parse: %v", again, err)
+		}
+		if q2 != q {
+			t.Fatalf("round trip changed %q: %s vs %s", line, q.AppendJSON(nil), q2.AppendJSON(nil))
+		}
+	})
+}
+
+// rewriteSeq drops the "seq":0 key, which fixture lines do not have.
+func rewriteSeq(b []byte) []byte {
+	return []byte(strings.Replace(string(b), `"seq":0,`, "", 1))
+}
+
+func BenchmarkParseLine(b *testing.B) {
+	line := []byte(`{"ts":1764000000000000,"s":"BTC-USD","bid":"64000.10","bid_size":"0.5","ask":"64000.20","ask_size":"1.25"}`)
+	var p fastjson.Parser
+	var q market.Quote
+	b.ReportAllocs()
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if err := ParseLine(&p, line, &q); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestSyntheticDeterministic(t *testing.T) {
+	a, _ := NewSynthetic("a", SyntheticConfig{Symbols: 30, Rate: 100, Seed: 42})
+	b, _ := NewSynthetic("b", SyntheticConfig{Symbols: 30, Rate: 100, Seed: 42})
+	c, _ := NewSynthetic("c", SyntheticConfig{Symbols: 30, Rate: 100, Seed: 43})
+	var qa, qb, qc market.Quote
+	differ := false
+	for i := 0; i < 5000; i++ {
+		a.Next(&qa)
+		b.Next(&qb)
+		c.Next(&qc)
+		if qa != qb {
+			t.Fatalf("same seed, step %d: %s vs %s", i, qa.AppendJSON(nil), qb.AppendJSON(nil))
+		}
+		if qa != qc {
+			differ = true
+		}
+	}
+	if !differ {
+		t.Fatal("different seeds gave the same walk")
+	}
+}
+
+// TestSyntheticRealistic checks every generated quote against its
+// instrument: prices on the tick grid, a positive spread, sizes in lots.
+func TestSyntheticRealistic(t *testing.T) {
+	s, err := NewSynthetic("s", SyntheticConfig{Symbols: 40, Rate: 100, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Symbols(); len(got) != 40 || got[0] != "AAPL" || got[39] != "SYM0040" {
+		t.Fatalf("symbols %v", got)
+	}
+	byName := map[string]*instrumentState{}
+	for i := range s.insts {
+		byName[s.insts[i].symbol] = &s.insts[i]
+	}
+	onGrid := func(d market.Decimal, mant int64, scale int32) bool {
+		return d.Big().Mod(market.NewDecimal(mant, scale).Big()).IsZero()
+	}
+	classes := map[string]bool{}
+	var q market.Quote
+	books := map[string]market.Quote{}
+	for i := 0; i < 20000; i++ {
+		if i < 80 {
+			s.Open(i, &q)
+		} else {
+			s.Next(&q)
+		}
+		in := byName[q.Symbol]
+		classes[in.class] = true
+		for f := market.Field(0); f < market.NumFields; f++ {
+			v, ok := q.Get(f)
+			if !ok {
+				continue
+			}
+			if f.IsSize() {
+				if v.Sign() <= 0 || !onGrid(v, in.lotMant, in.lotScale) {
+					t.Fatalf("%s %s=%s off the lot grid", q.Symbol, f.Name(), v)
+				}
+			} else if v.Sign() <= 0 || !onGrid(v, in.tickMant, in.tickScale) {
+				t.Fatalf("%s %s=%s off the tick grid", q.Symbol, f.Name(), v)
+			}
+		}
+		if bid, ok := q.Get(market.Bid); ok {
+			ask, _ := q.Get(market.Ask)
+			if !ask.Big().GreaterThan(bid.Big()) {
+				t.Fatalf("%s crossed book: bid %s ask %s", q.Symbol, bid, ask)
+			}
+			books[q.Symbol] = q
+		}
+	}
+	for _, c := range []string{"equity", "crypto", "fx", "future"} {
+		if !classes[c] {
+			t.Errorf("no %s instrument", c)
+		}
+	}
+	if len(books) != 40 {
+		t.Errorf("%d of 40 symbols got a book", len(books))
+	}
+}
+
+func TestSyntheticRunPacesRate(t *testing.T) {
+	s, _ := NewSynthetic("s", SyntheticConfig{Symbols: 5, Rate: 1000, Seed: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	sink := &collectSink{}
+	if err := s.Run(ctx, sink); err != nil {
+		t.Fatal(err)
+	}
+	// 10 opening quotes, then about 300; only an order of magnitude is asserted
+	if n := len(sink.quotes); n < 50 || n > 2000 {
+		t.Fatalf("%d quotes in 300ms at rate 1000", n)
+	}
+	for _, q := range sink.quotes {
+		if q.TsMicros == 0 {
+			t.Fatal("quote without ts")
+		}
+	}
+}
+
+func TestReplay(t *testing.T) {
+	r, err := NewReplay("r", "testdata/mixed.ndjson", 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(r.Symbols(), ","); got != "AAPL,BTC-USD" {
+		t.Fatalf("symbols %s", got)
+	}
+	sink := &collectSink{}
+	if err := r.Run(context.Background(), sink); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.quotes) != 4 {
+		t.Fatalf("%d quotes, want 4", len(sink.quotes))
+	}
+	wantLines := []string{"line 6:", "line 7:", "line 8:", "line 9:"}
+	if len(sink.malformed) != len(wantLines) {
+		t.Fatalf("malformed %v", sink.malformed)
+	}
+	for i, w := range wantLines {
+		if !strings.Contains(sink.malformed[i].Error(), w) || !strings.Contains(sink.malformed[i].Error(), "mixed.ndjson") {
+			t.Errorf("malformed[%d] = %v, want it to name %s", i, sink.malformed[i], w)
+		}
+	}
+	if got := string(sink.quotes[3].AppendJSON(nil)); got != `{"s":"BTC-USD","seq":0,"ts":1764000000009000,"last":"64000.15","last_size":"0.01","volume":"1234.5678"}` {
+		t.Fatalf("last quote %s", got)
+	}
+}
+
+func TestReplayLoopShiftsTimestamps(t *testing.T) {
+	r, err := NewReplay("r", "testdata/mixed.ndjson", 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sink := &collectSink{limit: 12, cancel: cancel}
+	if err := r.Run(ctx, sink); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.malformed) != 4 {
+		t.Fatalf("malformed lines reported %d times, want once per line", len(sink.malformed))
+	}
+	for i := 1; i < len(sink.quotes); i++ {
+		if sink.quotes[i].TsMicros <= sink.quotes[i-1].TsMicros {
+			t.Fatalf("ts not rising across loops at %d: %d then %d", i, sink.quotes[i-1].TsMicros, sink.quotes[i].TsMicros)
+		}
+	}
+	if d := sink.quotes[4].TsMicros - sink.quotes[0].TsMicros; d != 9000+1000 {
+		t.Fatalf("second pass shifted by %d µs, want 10000", d)
+	}
+}
+
+func TestReplaySpeed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "slow.ndjson")
+	// 200ms of fixture time
+	os.WriteFile(path, []byte(`{"ts":1000000,"s":"A","bid":"1"}
+{"ts":1200000,"s":"A","bid":"2"}
+`), 0o644)
+	for _, tt := range []struct {
+		speed    float64
+		min, max time.Duration
+	}{{1, 150 * time.Millisecond, 5 * time.Second}, {0, 0, 150 * time.Millisecond}} {
+		r, err := NewReplay("r", path, tt.speed, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := r.Run(context.Background(), &collectSink{}); err != nil {
+			t.Fatal(err)
+		}
+		if el := time.Since(start); el < tt.min || el > tt.max {
+			t.Errorf("speed %g took %v, want %v..%v", tt.speed, el, tt.min, tt.max)
+		}
+	}
+}
+
+func TestReplayLongLine(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "long.ndjson")
+	long := `{"ts":1,"s":"A","bid":"` + strings.Repeat("1", maxLineBytes) + `"}`
+	os.WriteFile(path, []byte(`{"ts":1,"s":"A","bid":"1"}`+"\n"+long+"\n"+`{"ts":2,"s":"A","bid":"2"}`), 0o644)
+	r, err := NewReplay("r", path, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collectSink{}
+	if err := r.Run(context.Background(), sink); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.quotes) != 2 || len(sink.malformed) != 1 || !strings.Contains(sink.malformed[0].Error(), "line 2: longer than") {
+		t.Fatalf("quotes %d malformed %v", len(sink.quotes), sink.malformed)
+	}
+}
+
+func TestSet(t *testing.T) {
+	a, _ := NewSynthetic("a", SyntheticConfig{Symbols: 3, Rate: 10, Seed: 1})
+	r, _ := NewReplay("r", "testdata/mixed.ndjson", 0, false)
+	if _, err := NewSet(nil, a, r); err == nil || !strings.Contains(err.Error(), "both deliver symbol AAPL") {
+		t.Fatalf("overlapping feeds: %v", err)
+	}
+	if _, err := NewSet(nil, r, r); err == nil || !strings.Contains(err.Error(), "given twice") {
+		t.Fatalf("duplicate feeds: %v", err)
+	}
+	set, err := NewSet(nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Ready() {
+		t.Fatal("ready before start")
+	}
+	sink := &collectSink{}
+	set.Start(context.Background(), sink)
+	set.Wait()
+	if !set.Ready() {
+		t.Fatal("not ready after the replay finished")
+	}
+	st := set.Statuses()[0]
+	if st.Quotes != 4 || st.Errors != 4 || !st.Finished || !st.Delivered || st.Err != "" {
+		t.Fatalf("status %+v", st)
+	}
+}

@@ -1,0 +1,93 @@
+package market
+
+// State is one symbol's versioned state: the current quote, which folds in
+// every update as it arrives, and the published quote, the version clients
+// have been told about. Publish turns the difference into a Delta with the
+// next seq. A State is owned by one goroutine (the fanout engine).
+type State struct {
+	cur Quote
+	pub Quote
+}
+
+// NewState returns the state of a symbol that has no quote yet (seq 0).
+func NewState(symbol string) *State {
+	return &State{cur: Quote{Symbol: symbol}, pub: Quote{Symbol: symbol}}
+}
+
+// Symbol returns the symbol's name.
+func (s *State) Symbol() string { return s.cur.Symbol }
+
+// Apply folds a feed update into the current quote. Only fields the update
+// carries are touched. The current ts becomes the update's ts when at least one
+// field value changed: ts is the time of the latest change, and an update that
+// repeats known values is not a change. It reports whether anything changed.
+func (s *State) Apply(u *Quote) bool {
+	changed := false
+	for f := Field(0); f < NumFields; f++ {
+		if !u.Fields.Has(f) {
+			continue
+		}
+		if !s.cur.Fields.Has(f) || s.cur.Values[f] != u.Values[f] {
+			s.cur.Set(f, u.Values[f])
+			changed = true
+		}
+	}
+	if changed {
+		s.cur.TsMicros = u.TsMicros
+	}
+	return changed
+}
+
+// Diff returns the fields of next that are absent from prev or differ from it.
+func Diff(prev, next *Quote) FieldSet {
+	var d FieldSet
+	for f := Field(0); f < NumFields; f++ {
+		if next.Fields.Has(f) && (!prev.Fields.Has(f) || prev.Values[f] != next.Values[f]) {
+			d = d.With(f)
+		}
+	}
+	return d
+}
+
+// Pending reports whether the current quote differs from the published one.
+func (s *State) Pending() bool {
+	return s.cur.TsMicros != s.pub.TsMicros || s.cur.Fields != s.pub.Fields || s.cur.Values != s.pub.Values
+}
+
+// Publish makes the current quote the next version if it differs from the
+// published one: seq rises by exactly 1 and delta receives s, seq, ts and the
+// fields changed since seq-1. Values that changed and changed back within one
+// window yield a delta with no fields but the new ts, so that ts always equals
+// the time of the latest change. It reports whether a version was published.
+func (s *State) Publish(delta *Quote) bool {
+	if !s.Pending() {
+		return false
+	}
+	changed := Diff(&s.pub, &s.cur)
+	seq := s.pub.Seq + 1
+	s.pub = s.cur
+	s.pub.Seq = seq
+	s.cur.Seq = seq
+	*delta = Quote{Symbol: s.pub.Symbol, Seq: seq, TsMicros: s.pub.TsMicros, Fields: changed}
+	for f := Field(0); f < NumFields; f++ {
+		if changed.Has(f) {
+			delta.Values[f] = s.pub.Values[f]
+		}
+	}
+	return true
+}
+
+// Published returns the full quote at the published seq (seq 0 and no fields
+// before the first publish).
+func (s *State) Published() Quote { return s.pub }
+
+// PublishedRef returns a pointer to the published quote, valid until the next
+// Publish. It saves copying on the engine's own goroutine.
+func (s *State) PublishedRef() *Quote { return &s.pub }
+
+// Restore sets the published version to q (for a node that continues another
+// node's stream): the next Publish will carry seq q.Seq+1.
+func (s *State) Restore(q Quote) {
+	s.pub = q
+	s.cur = q
+}

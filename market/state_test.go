@@ -1,0 +1,89 @@
+package market
+
+import "testing"
+
+func TestStatePublish(t *testing.T) {
+	type step struct {
+		apply   []Quote // updates within one window
+		publish bool
+		delta   string // JSON of the delta when published
+	}
+	steps := []step{
+		{apply: []Quote{quoteOf("A", 0, 10, "bid", "1.0", "ask", "1.2")}, publish: true,
+			delta: `{"s":"A","seq":1,"ts":10,"bid":"1","ask":"1.2"}`},
+		{apply: nil, publish: false},
+		{apply: []Quote{quoteOf("A", 0, 20, "bid", "1.00")}, publish: false}, // same value: no change, ts kept
+		{apply: []Quote{quoteOf("A", 0, 30, "bid", "1.1"), quoteOf("A", 0, 31, "bid", "1.05", "last", "1.1")}, publish: true,
+			delta: `{"s":"A","seq":2,"ts":31,"bid":"1.05","last":"1.1"}`},
+		// changed and changed back within a window: a delta with the new ts only
+		{apply: []Quote{quoteOf("A", 0, 40, "ask", "9"), quoteOf("A", 0, 41, "ask", "1.2")}, publish: true,
+			delta: `{"s":"A","seq":3,"ts":41}`},
+	}
+	s := NewState("A")
+	for i, st := range steps {
+		for _, u := range st.apply {
+			s.Apply(&u)
+		}
+		var d Quote
+		got := s.Publish(&d)
+		if got != st.publish {
+			t.Fatalf("step %d: Publish = %v, want %v", i, got, st.publish)
+		}
+		if got && string(d.AppendJSON(nil)) != st.delta {
+			t.Fatalf("step %d: delta %s, want %s", i, d.AppendJSON(nil), st.delta)
+		}
+	}
+	p := s.Published()
+	want := `{"s":"A","seq":3,"ts":41,"bid":"1.05","ask":"1.2","last":"1.1"}`
+	if string(p.AppendJSON(nil)) != want {
+		t.Fatalf("published %s, want %s", p.AppendJSON(nil), want)
+	}
+}
+
+// TestDeltasReproduceState applies every published delta to a client-side
+// copy and checks it equals the published quote at every version.
+func TestDeltasReproduceState(t *testing.T) {
+	s := NewState("X")
+	var client Quote
+	vals := []string{"1", "2", "2", "3", "1", "1.5"}
+	for i := 0; i < 200; i++ {
+		u := Quote{Symbol: "X", TsMicros: int64(i)}
+		u.Set(Field(i%int(NumFields)), MustDecimal(vals[i%len(vals)]))
+		s.Apply(&u)
+		if i%3 != 0 {
+			continue
+		}
+		var d Quote
+		if !s.Publish(&d) {
+			continue
+		}
+		if d.Seq != client.Seq+1 {
+			t.Fatalf("seq %d after %d", d.Seq, client.Seq)
+		}
+		client.Symbol, client.Seq, client.TsMicros = d.Symbol, d.Seq, d.TsMicros
+		for f := Field(0); f < NumFields; f++ {
+			if d.Fields.Has(f) {
+				client.Set(f, d.Values[f])
+			}
+		}
+		if client != s.Published() {
+			t.Fatalf("client %s != server %s", client.AppendJSON(nil), s.PublishedRef().AppendJSON(nil))
+		}
+	}
+}
+
+func BenchmarkStateApplyPublish(b *testing.B) {
+	s := NewState("BTC-USD")
+	u1 := quoteOf("BTC-USD", 0, 1, "bid", "64000.10", "bid_size", "0.5", "ask", "64000.20", "ask_size", "1.25")
+	u2 := quoteOf("BTC-USD", 0, 2, "bid", "64000.11", "bid_size", "0.7", "ask", "64000.20", "ask_size", "1.5")
+	var d Quote
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i&1 == 0 {
+			s.Apply(&u1)
+		} else {
+			s.Apply(&u2)
+		}
+		s.Publish(&d)
+	}
+}

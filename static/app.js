@@ -1,0 +1,229 @@
+// ticker dashboard: subscribes to every symbol over ticker.v1 and keeps a
+// watchlist and a live chart. Exposes window.__ticker for the browser test.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const quotes = new Map();   // symbol -> {q: full quote, base: first price seen, row, cells, hist: []}
+  let selected = null;
+  let ws = null, attempt = 0, reconnectTimer = null, nextId = 1;
+  let latencyMs = null, updatesInSecond = 0, totalUpdates = 0, chartPoints = 0, gaps = 0;
+  const status = { state: "connecting", connects: 0 };
+
+  // --- chart ---
+  const chart = LightweightCharts.createChart($("chart"), {
+    autoSize: true,
+    layout: { background: { color: "#0d1117" }, textColor: "#8b949e", fontSize: 12 },
+    grid: { vertLines: { color: "#1c222b" }, horzLines: { color: "#1c222b" } },
+    rightPriceScale: { borderColor: "#2a313c" },
+    timeScale: { borderColor: "#2a313c", timeVisible: true, secondsVisible: true },
+    crosshair: { mode: 0 },
+  });
+  const series = chart.addSeries(LightweightCharts.AreaSeries, {
+    lineColor: "#58a6ff", topColor: "rgba(88,166,255,.35)", bottomColor: "rgba(88,166,255,0)", lineWidth: 2,
+  });
+
+  function decimals(s) { const i = s ? s.indexOf(".") : -1; return i < 0 ? 0 : s.length - i - 1; }
+  function price(q) { return q.last !== undefined ? q.last : (q.bid !== undefined && q.ask !== undefined ? mid(q) : q.bid); }
+  function mid(q) {
+    const d = Math.max(decimals(q.bid), decimals(q.ask)) + 1;
+    return ((Number(q.bid) + Number(q.ask)) / 2).toFixed(d);
+  }
+  // pad an exact decimal string with zeros to d places (display only; the
+  // server trims trailing zeros)
+  function pad(s, d) {
+    if (s === undefined || s === "") return "";
+    const f = decimals(s);
+    if (f >= d) return s;
+    return (f === 0 ? s + "." : s) + "0".repeat(d - f);
+  }
+  function signed(n, d) {
+    const t = n.toFixed(d);
+    if (Number(t) === 0) return (0).toFixed(d);
+    return (n > 0 ? "+" : "") + t;
+  }
+  function fmtVol(v) {
+    if (v === undefined) return "";
+    const n = Number(v);
+    if (n >= 1e9) return (n / 1e9).toFixed(2) + "B";
+    if (n >= 1e6) return (n / 1e6).toFixed(2) + "M";
+    if (n >= 1e4) return (n / 1e3).toFixed(1) + "K";
+    return v;
+  }
+
+  function ensureRow(sym) {
+    let e = quotes.get(sym);
+    if (e) return e;
+    const tr = document.createElement("tr");
+    tr.dataset.symbol = sym;
+    const cells = {};
+    for (const k of ["sym", "bid", "ask", "last", "chg", "pct", "vol"]) {
+      const td = document.createElement("td");
+      td.className = k === "sym" ? "sym" : "num" + (k === "vol" ? " hide-narrow" : "");
+      tr.appendChild(td); cells[k] = td;
+    }
+    cells.sym.textContent = sym;
+    tr.addEventListener("click", () => select(sym));
+    e = { q: null, base: null, row: tr, cells, hist: [], dec: 0 };
+    quotes.set(sym, e);
+    // keep rows sorted by symbol
+    const rows = $("rows");
+    const after = [...rows.children].find((r) => r.dataset.symbol > sym);
+    rows.insertBefore(tr, after || null);
+    $("count").textContent = quotes.size;
+    if (!selected) select(sym);
+    return e;
+  }
+
+  function flash(td, dir) {
+    td.classList.remove("flash-up", "flash-down");
+    void td.offsetWidth; // restart the animation
+    td.classList.add(dir > 0 ? "flash-up" : "flash-down");
+  }
+
+  function setCell(td, text, prev) {
+    if (td.textContent === text) return;
+    const dir = prev !== undefined && prev !== "" && text !== "" ? Math.sign(Number(text) - Number(prev)) : 0;
+    td.textContent = text;
+    if (dir !== 0) flash(td, dir);
+  }
+
+  function render(sym, e, prev) {
+    const q = e.q, c = e.cells;
+    e.dec = Math.max(e.dec, decimals(q.bid), decimals(q.ask), decimals(q.last));
+    setCell(c.bid, pad(q.bid, e.dec), prev && prev.bid);
+    setCell(c.ask, pad(q.ask, e.dec), prev && prev.ask);
+    setCell(c.last, pad(q.last, e.dec), prev && prev.last);
+    const p = price(q);
+    if (p !== undefined) {
+      if (e.base === null) e.base = Number(p);
+      const d = Number(p) - e.base;
+      c.chg.textContent = signed(d, Math.max(e.dec, 2));
+      c.pct.textContent = e.base ? signed(100 * d / e.base, 2) + "%" : "";
+      const cls = d > 0 ? "num pos" : d < 0 ? "num neg" : "num";
+      c.chg.className = cls; c.pct.className = cls;
+      // one chart point per second: the latest price of that second
+      const t = Math.floor(q.ts / 1e6);
+      const last = e.hist[e.hist.length - 1];
+      const pt = { time: t, value: Number(p) };
+      if (last && last.time === t) e.hist[e.hist.length - 1] = pt;
+      else if (!last || t > last.time) { e.hist.push(pt); if (e.hist.length > 3600) e.hist.shift(); }
+      if (sym === selected && (!last || t >= last.time)) { series.update(pt); chartPoints++; }
+    }
+    c.vol.textContent = fmtVol(q.volume);
+    if (sym === selected) renderDetail(e);
+  }
+
+  function renderDetail(e) {
+    const q = e.q || {};
+    $("sel-bid").textContent = q.bid !== undefined ? pad(q.bid, e.dec) : "–";
+    $("sel-ask").textContent = q.ask !== undefined ? pad(q.ask, e.dec) : "–";
+    $("sel-bid-size").textContent = q.bid_size ? "× " + q.bid_size : "";
+    $("sel-ask-size").textContent = q.ask_size ? "× " + q.ask_size : "";
+    $("sel-last").textContent = q.last !== undefined ? pad(q.last, e.dec) : "–";
+    $("sel-last-size").textContent = q.last_size ? "× " + q.last_size : "";
+    $("sel-seq").textContent = q.seq ?? "–";
+    if (q.bid !== undefined && q.ask !== undefined) {
+      const d = Math.max(decimals(q.bid), decimals(q.ask));
+      $("sel-spread").textContent = (Number(q.ask) - Number(q.bid)).toFixed(d);
+    }
+  }
+
+  function select(sym) {
+    const e = quotes.get(sym);
+    if (!e) return;
+    if (selected && quotes.get(selected)) quotes.get(selected).row.classList.remove("selected");
+    selected = sym;
+    e.row.classList.add("selected");
+    $("sel-symbol").textContent = sym;
+    series.setData(e.hist.slice());
+    chartPoints = e.hist.length;
+    chart.timeScale().scrollToRealTime();
+    renderDetail(e);
+  }
+
+  // --- protocol ---
+  function send(msg) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(msg)); }
+
+  function applySnapshot(list) {
+    for (const q of list) {
+      const e = ensureRow(q.s);
+      const prev = e.q;
+      e.q = q;
+      render(q.s, e, prev || undefined);
+    }
+  }
+
+  function applyUpdate(list) {
+    for (const d of list) {
+      const e = ensureRow(d.s);
+      const prev = e.q;
+      if (prev && d.seq !== prev.seq + 1) {
+        // a gap the server did not announce: ask for a fresh snapshot
+        gaps++;
+        send({ op: "unsubscribe", id: nextId++, symbols: ["*"] });
+        send({ op: "subscribe", id: nextId++, symbols: ["*"] });
+        return;
+      }
+      if (!prev && d.seq !== 1) continue; // mid-stream without a snapshot; the resubscribe will fix it
+      e.q = Object.assign({}, prev || {}, d);
+      render(d.s, e, prev || undefined);
+    }
+  }
+
+  function setStatus(state, text) {
+    status.state = state;
+    const el = $("status");
+    el.className = "pill " + state;
+    el.textContent = text;
+  }
+
+  function connect() {
+    clearTimeout(reconnectTimer);
+    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+    setStatus("connecting", attempt ? "reconnecting…" : "connecting…");
+    ws = new WebSocket(url, "ticker.v1");
+    ws.onopen = () => {
+      status.connects++;
+      setStatus("live", "live");
+      send({ op: "subscribe", id: nextId++, symbols: ["*"] });
+    };
+    ws.onmessage = (ev) => {
+      let m;
+      try { m = JSON.parse(ev.data); } catch (_) { return; }
+      if (m.time) {
+        const l = Date.now() - m.time / 1000;
+        latencyMs = latencyMs === null ? l : latencyMs * 0.9 + l * 0.1;
+      }
+      if (m.type === "snapshot") { attempt = 0; applySnapshot(m.quotes); }
+      else if (m.type === "update") { updatesInSecond++; totalUpdates++; applyUpdate(m.quotes); }
+      else if (m.type === "error") console.warn("ticker:", m.code, m.message, m.symbols || "");
+    };
+    ws.onclose = (ev) => {
+      ws = null;
+      // exponential backoff with full jitter: 0.5s, 1s, 2s … capped at 30s
+      const base = Math.min(30000, 500 * Math.pow(2, attempt++));
+      const delay = base / 2 + Math.random() * base / 2;
+      setStatus("down", "offline · retry in " + (delay / 1000).toFixed(1) + "s" + (ev.code ? " (" + ev.code + ")" : ""));
+      reconnectTimer = setTimeout(connect, delay);
+    };
+  }
+
+  setInterval(() => {
+    $("rate").textContent = updatesInSecond;
+    updatesInSecond = 0;
+    $("latency").textContent = latencyMs === null ? "–" : Math.max(0, latencyMs).toFixed(0) + " ms";
+  }, 1000);
+
+  fetch("/api/symbols").then((r) => r.json()).then((j) => { for (const s of j.symbols) ensureRow(s); }).catch(() => {});
+  connect();
+
+  window.__ticker = {
+    rows: () => [...quotes.values()].filter((e) => e.q && e.q.seq > 0).length,
+    chartPoints: () => chartPoints,
+    updates: () => totalUpdates,
+    status: () => status.state,
+    connects: () => status.connects,
+    gaps: () => gaps,
+    selected: () => selected,
+  };
+})();

@@ -83,6 +83,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.IntVar(&c.API.MaxMessageBytes, "max-message-bytes", 4096, "largest client message (close 1009 above)")
 	fs.Float64Var(&c.API.RateLimit, "rate-limit", 20, "client messages per second per connection")
 	fs.IntVar(&c.API.RateBurst, "rate-burst", 40, "client message burst per connection")
+	fs.IntVar(&c.API.SendBufferBytes, "send-buffer-bytes", 0, "kernel send buffer per connection (0: the OS's autotuning)")
 	fs.IntVar(&c.RingSize, "ring-size", 65536, "feed-to-engine ring capacity in quotes")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")

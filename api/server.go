@@ -36,7 +36,7 @@ type Config struct {
 	RateLimit       float64       // client messages per second; default 20
 	RateBurst       int           // bucket size; default 40
 	FloodStrikes    int           // refused messages (net of accepted ones) before close 1008; default 50
-	QueueBytes      int           // per-connection outbound queue; default 1 MiB
+	SendBufferBytes int           // kernel send buffer per connection (SO_SNDBUF); 0 leaves the OS's autotuning
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -62,9 +62,6 @@ func (c Config) WithDefaults() Config {
 	if c.FloodStrikes == 0 {
 		c.FloodStrikes = 50
 	}
-	if c.QueueBytes == 0 {
-		c.QueueBytes = 1 << 20
-	}
 	return c
 }
 
@@ -83,8 +80,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("rate limit %g/s burst %d: want both positive", c.RateLimit, c.RateBurst)
 	case c.FloodStrikes < 1:
 		return fmt.Errorf("flood strikes %d: want at least 1", c.FloodStrikes)
-	case c.QueueBytes < 1024:
-		return fmt.Errorf("queue bytes %d: want at least 1024", c.QueueBytes)
+	case c.SendBufferBytes < 0:
+		return fmt.Errorf("send buffer bytes %d: want 0 (OS default) or more", c.SendBufferBytes)
 	}
 	return nil
 }
@@ -246,7 +243,29 @@ func offersDeflate(header string) bool {
 }
 
 // Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.SendBufferBytes > 0 {
+		ln = &sndbufListener{Listener: ln, bytes: s.cfg.SendBufferBytes}
+	}
+	return s.app.Listener(ln)
+}
+
+// sndbufListener caps each accepted connection's kernel send buffer, so a
+// client that stops reading pins at most that much kernel memory (plus its
+// bounded queue) and overflows into resync promptly instead of after
+// megabytes of autotuned buffer.
+type sndbufListener struct {
+	net.Listener
+	bytes int
+}
+
+func (l *sndbufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(l.bytes)
+	}
+	return c, err
+}
 
 // App returns the Fiber app (for tests that call app.Test).
 func (s *Server) App() *fiber.App { return s.app }

@@ -29,7 +29,7 @@ type conn struct {
 func (s *Server) serveWS(ws *fws.Conn) {
 	deflate, _ := ws.Locals("deflate").(bool)
 	syms, _ := ws.Locals("symbols").([]string)
-	c := &conn{s: s, ws: ws, nc: ws.NetConn(), client: fanout.NewClient(deflate, s.cfg.QueueBytes),
+	c := &conn{s: s, ws: ws, nc: ws.NetConn(), client: s.engine.NewClient(deflate),
 		limit: newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst)}
 
 	s.mu.Lock()

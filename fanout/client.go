@@ -169,12 +169,12 @@ func (c *Client) Take(dst [][]byte) (bufs [][]byte, closing bool) {
 	return dst, false
 }
 
-// stuckFor returns how long the writer has not taken anything while data
-// was waiting to be resynced. Called by the engine.
-func (c *Client) sinceTake(now time.Time) time.Duration {
+// sinceTake returns how long the writer has not taken anything, and whether
+// it has taken something after t.
+func (c *Client) sinceTake(now, t time.Time) (idle time.Duration, tookAfter bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return now.Sub(c.lastTake)
+	return now.Sub(c.lastTake), c.lastTake.After(t)
 }
 
 // takeDropped returns and resets the count of dropped data frames.

@@ -161,6 +161,10 @@ func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*E
 	return e, nil
 }
 
+// NewClient returns a client with the engine's queue limit (QueueBytes).
+// deflate says whether the connection negotiated permessage-deflate.
+func (e *Engine) NewClient(deflate bool) *Client { return NewClient(deflate, e.cfg.QueueBytes) }
+
 // Config returns the engine's effective configuration.
 func (e *Engine) Config() Config { return e.cfg }
 
@@ -575,18 +579,24 @@ func (e *Engine) deliver(c *Client, syms []*symbol, tm int64, now time.Time) {
 	e.offerData(c, e.updateFrame(syms, tm), &e.stats.UpdatesQueued)
 }
 
-// resync sends c a snapshot of everything it subscribes to, or closes it if
-// its writer has been stuck past the limit.
+// resync sends c a snapshot of everything it subscribes to once its writer
+// has made progress since the overflow (building snapshots for a writer that
+// is still blocked would only overflow again), or closes it if the writer
+// has been stuck past the limit.
 func (e *Engine) resync(c *Client, tm int64, now time.Time) {
 	if c.Closing() {
 		delete(e.resyncing, c)
 		return
 	}
-	if c.sinceTake(now) > e.cfg.StuckTimeout {
+	idle, progressed := c.sinceTake(now, c.resyncSince)
+	if idle > e.cfg.StuckTimeout {
 		c.Close(ClosePolicy, "slow consumer")
 		e.stats.SlowClosed.Add(1)
 		delete(e.resyncing, c)
-		e.log.Info("closed slow consumer", "stuck", c.sinceTake(now).Round(time.Millisecond))
+		e.log.Info("closed slow consumer", "stuck", idle.Round(time.Millisecond))
+		return
+	}
+	if !progressed {
 		return
 	}
 	var syms []*symbol

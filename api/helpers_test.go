@@ -24,11 +24,11 @@ import (
 
 // testServer is the whole service on a loopback port, wired as main wires it.
 type testServer struct {
-	t       testing.TB
-	srv     *Server
-	engine  *fanout.Engine
-	set     *feeds.Set
-	ring    *market.Ring
+	t          testing.TB
+	srv        *Server
+	engine     *fanout.Engine
+	set        *feeds.Set
+	ring       *market.Ring
 	addr       string
 	stop       func()
 	startFeeds func()

@@ -1,7 +1,12 @@
 package api
 
 import (
+	"encoding/json"
+	"unicode/utf8"
+
 	"github.com/valyala/fastjson"
+
+	"ticker/market"
 )
 
 // request is a parsed client message.
@@ -43,14 +48,21 @@ func parseRequest(p *fastjson.Parser, msg []byte) (request, *protoError) {
 	}
 	if idv := o.Get("id"); idv != nil {
 		switch idv.Type() {
-		case fastjson.TypeNumber, fastjson.TypeString:
+		case fastjson.TypeNumber:
 			r.id = idv.MarshalTo(nil)
-			if len(r.id) > maxIDBytes {
-				r.id = nil
-				return r, &protoError{code: "bad_request", message: "id longer than 64 bytes"}
+		case fastjson.TypeString:
+			// re-encoded rather than echoed raw, so the echo is always valid JSON
+			b, _ := idv.StringBytes()
+			if !utf8.Valid(b) {
+				return r, &protoError{code: "bad_request", message: "id is not valid UTF-8"}
 			}
+			r.id = market.AppendJSONString(nil, string(b))
 		default:
 			return r, &protoError{code: "bad_request", message: "id must be a number or a string"}
+		}
+		if len(r.id) > maxIDBytes || !json.Valid(r.id) {
+			r.id = nil
+			return r, &protoError{code: "bad_request", message: "id must be a number or a string of at most 64 bytes"}
 		}
 	}
 	opv := o.Get("op")

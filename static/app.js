@@ -220,6 +220,8 @@
   window.__ticker = {
     rows: () => [...quotes.values()].filter((e) => e.q && e.q.seq > 0).length,
     chartPoints: () => chartPoints,
+    chartLength: () => (selected && quotes.get(selected) ? quotes.get(selected).hist.length : 0),
+    latency: () => $("latency").textContent,
     updates: () => totalUpdates,
     status: () => status.state,
     connects: () => status.connects,

@@ -1,0 +1,96 @@
+package api
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"ticker/fanout"
+)
+
+// chromiumPath finds Debian's chromium. In CI (CI=true) a missing browser
+// fails the test: .ci/run installs it.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("TICKER_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is not installed; CI must install it (apt-get install -y chromium)")
+	}
+	t.Skip("chromium not found: install Debian's chromium (apt-get install -y chromium) to run the dashboard test")
+	return ""
+}
+
+// TestDashboard loads the dashboard in a real headless Chromium and waits
+// for the watchlist to fill and the chart to draw live updates, then saves a
+// screenshot (in the test's temp dir, or TICKER_SCREENSHOT_DIR if set).
+func TestDashboard(t *testing.T) {
+	exe := chromiumPath(t)
+	ts := startServer(t, Config{}, fanout.Config{}, "synthetic:?symbols=16&rate=400&seed=5")
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 820),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	// the first action starts the browser and must not carry a timeout
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+ts.addr+"/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	wctx, cancelWait := context.WithTimeout(ctx, 45*time.Second)
+	defer cancelWait()
+	_, err := chromedp.Run(wctx, chromedp.Poll[bool](
+		`!!(window.__ticker && __ticker.status() === "live" && __ticker.rows() >= 16 && __ticker.chartLength() >= 3 && / ms$/.test(__ticker.latency()))`,
+		chromedp.WithPollingTimeout(40*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+	if err != nil {
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](
+			`window.__ticker ? JSON.stringify({s: __ticker.status(), r: __ticker.rows(), p: __ticker.chartLength(), l: __ticker.latency()}) : "no __ticker"`))
+		t.Fatalf("dashboard did not come alive: %v (state %s)", err, state)
+	}
+	eval := func(expr string) int {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr))
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return v
+	}
+	rows, points, updates := eval(`__ticker.rows()`), eval(`__ticker.chartLength()`), eval(`__ticker.updates()`)
+	canvases := eval(`document.querySelectorAll("#chart canvas").length`)
+	latency, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#latency")))
+	firstBid, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#rows tr:first-child td:nth-child(2)")))
+	if rows != 16 || points < 3 || updates == 0 || canvases == 0 || firstBid == "" {
+		t.Fatalf("rows %d, chart points %d, updates %d, canvases %d, first bid %q", rows, points, updates, canvases, firstBid)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 means PNG
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := os.Getenv("TICKER_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, "dashboard.png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rows %d, chart points %d, updates %d, latency %s; screenshot %s (%d bytes)", rows, points, updates, latency, path, len(png))
+}

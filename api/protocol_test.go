@@ -1,0 +1,130 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/valyala/fastjson"
+)
+
+func TestParseRequest(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // "op id symbols" or "error code id"
+	}{
+		{`{"op":"subscribe","id":1,"symbols":["AAPL","BTC-USD"]}`, `subscribe 1 [AAPL BTC-USD]`},
+		{`{"op":"unsubscribe","id":"x","symbols":["*"]}`, `unsubscribe "x" [*]`},
+		{`{"op":"ping"}`, `ping  []`},
+		{`{"op":"ping","id":-2.5e3}`, `ping -2.5e3 []`},
+		{`{"op":"ping","extra":{"ignored":true}}`, `ping  []`},
+		{` {"symbols":["A"],"op":"subscribe"} `, `subscribe  [A]`},
+		{``, `error bad_request `},
+		{`nope`, `error bad_request `},
+		{`"op"`, `error bad_request `},
+		{`{}`, `error bad_request `},
+		{`{"op":1}`, `error bad_request `},
+		{`{"op":"subscribe","id":7}`, `error bad_request 7`},
+		{`{"op":"subscribe","id":7,"symbols":[]}`, `error bad_request 7`},
+		{`{"op":"subscribe","id":7,"symbols":[1]}`, `error bad_request 7`},
+		{`{"op":"subscribe","id":7,"symbols":"A"}`, `error bad_request 7`},
+		{`{"op":"ping","id":null}`, `error bad_request `},
+		{`{"op":"ping","id":[1]}`, `error bad_request `},
+		{`{"op":"ping","id":"` + fmt.Sprintf("%070d", 0) + `"}`, `error bad_request `},
+		{`{"op":"fly","id":3}`, `error unknown_op 3`},
+		{`{"op":"subscribe","symbols":["A"]`, `error bad_request `},
+	}
+	var p fastjson.Parser
+	for _, tt := range tests {
+		r, perr := parseRequest(&p, []byte(tt.in))
+		var got string
+		if perr != nil {
+			got = fmt.Sprintf("error %s %s", perr.code, perr.id)
+		} else {
+			got = fmt.Sprintf("%s %s %v", r.op, r.id, r.symbols)
+			if r.symbols == nil {
+				got = fmt.Sprintf("%s %s []", r.op, r.id)
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%s:\n got %s\nwant %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzParseRequest: the parser never panics; what it accepts has a known op,
+// an id that is valid JSON, and symbols only for (un)subscribe.
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"op":"subscribe","id":1,"symbols":["AAPL","BTC-USD"]}`, `{"op":"unsubscribe","symbols":["*"]}`,
+		`{"op":"ping","id":"x"}`, `{"op":"x"}`, `{`, `[]`, `{"op":"subscribe","symbols":[1,2]}`, "{\"op\":\"ping\",\"id\":\"\\u00e9\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		var p fastjson.Parser
+		r, perr := parseRequest(&p, msg)
+		if perr != nil {
+			if perr.code != "bad_request" && perr.code != "unknown_op" {
+				t.Fatalf("code %q", perr.code)
+			}
+			if perr.id != nil && !json.Valid(perr.id) {
+				t.Fatalf("echoed id %q is not JSON", perr.id)
+			}
+			return
+		}
+		switch r.op {
+		case "subscribe", "unsubscribe":
+			if len(r.symbols) == 0 {
+				t.Fatal("accepted a subscribe without symbols")
+			}
+		case "ping":
+			if r.symbols != nil {
+				t.Fatal("ping with symbols")
+			}
+		default:
+			t.Fatalf("accepted op %q", r.op)
+		}
+		if r.id != nil && (!json.Valid(r.id) || len(r.id) > maxIDBytes) {
+			t.Fatalf("id %q", r.id)
+		}
+	})
+}
+
+func BenchmarkParseRequest(b *testing.B) {
+	msg := []byte(`{"op":"subscribe","id":1,"symbols":["AAPL","BTC-USD","EUR-USD"]}`)
+	var p fastjson.Parser
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseRequest(&p, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestRateLimiter(t *testing.T) {
+	now := time.Unix(0, 0)
+	r := newRateLimiter(10, 3)
+	r.last = now
+	for i := 0; i < 3; i++ {
+		if !r.allow(now) {
+			t.Fatalf("burst message %d refused", i)
+		}
+	}
+	if r.allow(now) || r.strikes != 1 {
+		t.Fatalf("over the burst: allowed, strikes %d", r.strikes)
+	}
+	if !r.allow(now.Add(100*time.Millisecond)) || r.strikes != 0 {
+		t.Fatalf("after one token's time: strikes %d", r.strikes)
+	}
+	// a long pause refills only up to the burst
+	later := now.Add(time.Hour)
+	n := 0
+	for r.allow(later) {
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("refilled to %d, want the burst 3", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +94,7 @@ func take(t testing.TB, c *Client) (msgs []msg, closing bool, raw [][]byte) {
 
 func newTestEngine(t testing.TB, cfg Config, declared ...string) *Engine {
 	t.Helper()
-	e, err := New(cfg, market.NewRing(1024), declared, nil)
+	e, err := New(cfg, market.NewRing(1024), declared, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,112 @@
+package fanout
+
+import (
+	"bytes"
+	"compress/flate"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"ticker/market"
+)
+
+// benchEngine builds an engine with symbols and clients each subscribed to k
+// random symbols, all with published quotes.
+func benchEngine(b *testing.B, symbols, clients, k int, deflate bool) (*Engine, []*Client, []string) {
+	names := make([]string, symbols)
+	for i := range names {
+		names[i] = fmt.Sprintf("SYM%04d", i)
+	}
+	e, err := New(Config{QueueBytes: 64 << 20}, market.NewRing(1<<16), names, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var cs []*Client
+	for i := 0; i < clients; i++ {
+		c := NewClient(deflate, 64<<20)
+		e.handle(command{kind: cmdRegister, c: c})
+		sub := make([]string, k)
+		for j := range sub {
+			sub[j] = names[rng.IntN(symbols)]
+		}
+		e.handle(command{kind: cmdSubscribe, c: c, symbols: sub})
+		c.Take(nil)
+		cs = append(cs, c)
+	}
+	return e, cs, names
+}
+
+// BenchmarkWindow measures one coalescing window: fold the window's quotes,
+// publish, build and queue every client's update, and drain the queues as
+// writers would. The default shape is goal 1 of issue 3 scaled down: 1,000
+// clients × 20 of 500 symbols, 1,000 quote changes per window.
+func BenchmarkWindow(b *testing.B) {
+	for _, deflate := range []bool{false, true} {
+		b.Run(fmt.Sprintf("deflate=%v", deflate), func(b *testing.B) {
+			e, cs, names := benchEngine(b, 500, 1000, 20, deflate)
+			rng := rand.New(rand.NewPCG(3, 4))
+			var q market.Quote
+			var bufs [][]byte
+			frames := 0
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				for j := 0; j < 1000; j++ {
+					q = market.Quote{Symbol: names[rng.IntN(len(names))], TsMicros: int64(i*1000 + j + 1)}
+					q.Set(market.Bid, market.NewDecimal(int64(10000+rng.IntN(100)), 2))
+					q.Set(market.Ask, market.NewDecimal(int64(10100+rng.IntN(100)), 2))
+					e.ring.TryPush(&q)
+				}
+				window(e)
+				for _, c := range cs {
+					bufs, _ = c.Take(bufs[:0])
+					frames += len(bufs)
+				}
+			}
+			b.ReportMetric(float64(frames)/float64(b.N), "frames/window")
+		})
+	}
+}
+
+// BenchmarkCompressShared vs BenchmarkCompressPerSubscriber: 100 subscribers
+// get the same update; compressing it once (what the engine does) against
+// compressing it for each of them (what a per-connection compressor does).
+func benchUpdatePayload() []byte {
+	var buf []byte
+	buf = appendQuotesHead(buf, "update", "", 1764000000123456)
+	for i := 0; i < 20; i++ {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = fmt.Appendf(buf, `{"s":"SYM%04d","seq":%d,"ts":1764000000123456,"bid":"189.%02d","ask":"189.%02d","bid_size":"100"}`, i, 1000+i, i, i+1)
+	}
+	return append(buf, ']', '}')
+}
+
+func BenchmarkCompressShared(b *testing.B) {
+	payload := benchUpdatePayload()
+	comp := newCompressor(1)
+	b.ReportAllocs()
+	for b.Loop() {
+		f := textFrame(payload, kindData)
+		comp.deflate(f) // once, then shared by 100 subscribers
+		for s := 0; s < 100; s++ {
+			_ = f.Wire(true)
+		}
+	}
+}
+
+func BenchmarkCompressPerSubscriber(b *testing.B) {
+	payload := benchUpdatePayload()
+	var out bytes.Buffer
+	w, _ := flate.NewWriter(&out, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		for s := 0; s < 100; s++ {
+			out.Reset()
+			w.Reset(&out)
+			w.Write(payload)
+			w.Flush()
+		}
+	}
+}

@@ -114,6 +114,10 @@ func TestRawFrames(t *testing.T) {
 		if got := r.closeCode(); got != tt.want {
 			t.Errorf("%s: close %d, want %d", tt.name, got, tt.want)
 		}
+		// exactly one close frame, then the server closes the socket
+		if n, err := r.br.Read(make([]byte, 16)); err != io.EOF {
+			t.Errorf("%s: after the close frame: %d bytes, %v", tt.name, n, err)
+		}
 	}
 	// a valid ping from a raw client gets its pong, and the bystander is untouched
 	r := rawDial(t, ts.addr)

@@ -59,8 +59,11 @@ func (s *Server) serveWS(ws *fws.Conn) {
 	if len(syms) > 0 {
 		s.engine.Subscribe(ctx, c.client, nil, syms)
 	}
-	code := c.readLoop(ctx)
-	c.client.Close(code, closeReason(code))
+	if code := c.readLoop(ctx); code != 0 {
+		c.client.Close(code, closeReason(code))
+	} else {
+		c.client.Abort()
+	}
 	s.engine.Unregister(context.Background(), c.client)
 	// the writer sends the close frame (bounded by CloseGrace) and returns
 	select {
@@ -100,7 +103,7 @@ func (c *conn) writeLoop(done chan<- struct{}) {
 			if closing {
 				timeout = min(timeout, c.s.cfg.CloseGrace)
 				last := bufs[len(bufs)-1]
-				if len(last) >= 4 {
+				if len(last) >= 4 && last[0] == 0x88 { // a close frame, not an abort's last ping
 					c.s.countClose(int(last[2])<<8 | int(last[3]))
 				}
 			}
@@ -128,7 +131,8 @@ func (c *conn) writeLoop(done chan<- struct{}) {
 }
 
 // readLoop reads client messages until the connection ends and returns the
-// close code the server sends (or echoes).
+// close code the server sends (or echoes), or 0 when no close frame should
+// follow (the library already sent one, or the socket is gone).
 func (c *conn) readLoop(ctx context.Context) int {
 	cfg := c.s.cfg
 	ws := c.ws
@@ -163,15 +167,15 @@ func (c *conn) readLoop(ctx context.Context) int {
 				c.client.Close(fanout.ClosePolicy, "idle timeout")
 				return fanout.ClosePolicy
 			}
-			// protocol error (the library sent 1002) or a dead socket
-			return websocket.CloseProtocolError
+			// a protocol error (the library has sent 1002) or a dead socket
+			return 0
 		}
 		if mt == websocket.BinaryMessage {
 			return c.refuse(fanout.CloseUnsupported, r)
 		}
 		msg, tooBig, err := c.read(r)
 		if err != nil {
-			return websocket.CloseProtocolError
+			return 0 // as above: the library answered, or the socket is gone
 		}
 		if tooBig {
 			return c.refuse(fanout.CloseTooBig, r)

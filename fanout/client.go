@@ -120,7 +120,7 @@ func (c *Client) OfferControl(frame []byte) {
 }
 
 // Close asks the writer to send a close frame with code and reason and stop;
-// queued frames are discarded. Only the first call counts.
+// queued frames are discarded. Only the first call to Close or Abort counts.
 func (c *Client) Close(code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -132,6 +132,21 @@ func (c *Client) closeLocked(code int, reason string) {
 		return
 	}
 	c.closeFrame = CloseFrame(code, reason)
+	clear(c.q)
+	c.q, c.qBytes = c.q[:0], 0
+	c.signal()
+}
+
+// Abort stops the writer without sending a close frame: for a connection
+// whose close frame was already sent by someone else (the WebSocket library
+// answering a protocol error) or whose socket is gone.
+func (c *Client) Abort() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeFrame != nil {
+		return
+	}
+	c.closeFrame = []byte{}
 	clear(c.q)
 	c.q, c.qBytes = c.q[:0], 0
 	c.signal()
@@ -159,6 +174,9 @@ func (c *Client) Take(dst [][]byte) (bufs [][]byte, closing bool) {
 	c.control = c.control[:0]
 	if c.closeFrame != nil {
 		c.closed = true
+		if len(c.closeFrame) == 0 { // aborted
+			return dst, true
+		}
 		return append(dst, c.closeFrame), true
 	}
 	for _, f := range c.q {

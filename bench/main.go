@@ -1,0 +1,442 @@
+// Command bench is ticker's load generator. It starts the server (or attaches
+// to one with --target), opens many WebSocket subscribers on loopback from
+// several worker processes and source addresses, measures delivery and
+// latency, and writes a report: a Markdown table on stdout, JSON and SVG in
+// --out. With --compare it runs the same load against a naive
+// per-subscriber broadcaster (bench/baseline) in the same run.
+//
+//	go run ./bench                                   # 2,000 subscribers, about 40 s
+//	go run ./bench --conns 10000 --rate 20000 --compare
+//
+// Traffic goes only to loopback; every run is bounded by --duration.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// loadConfig is one run's shape.
+type loadConfig struct {
+	Conns      int           `json:"conns"`
+	Symbols    int           `json:"symbols"`
+	K          int           `json:"symbols_per_conn"`
+	Skew       bool          `json:"skew"`
+	Rate       float64       `json:"feed_rate"`
+	Coalesce   time.Duration `json:"coalesce"`
+	Deflate    bool          `json:"deflate"`
+	Duration   time.Duration `json:"duration"`
+	Ramp       float64       `json:"ramp_per_sec"`
+	Warmup     time.Duration `json:"warmup"`
+	Sample     float64       `json:"sample"`
+	Stallers   int           `json:"stallers"`
+	PerWorker  int           `json:"per_worker"`
+	SourceIPs  int           `json:"source_ips"`
+	Target     string        `json:"target,omitempty"`
+	TargetPID  int           `json:"target_pid,omitempty"`
+	ServerArgs string        `json:"server_args,omitempty"`
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "worker" {
+		if err := runWorker(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	var c loadConfig
+	var compare bool
+	var out, name string
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.IntVar(&c.Conns, "conns", 2000, "WebSocket subscribers")
+	fs.IntVar(&c.Symbols, "symbols", 500, "symbols the synthetic feed serves")
+	fs.IntVar(&c.K, "k", 20, "symbols each subscriber subscribes to")
+	fs.BoolVar(&c.Skew, "skew", false, "pick popular symbols more often (Zipf) instead of uniformly")
+	fs.Float64Var(&c.Rate, "rate", 2000, "feed quote changes per second")
+	fs.DurationVar(&c.Coalesce, "coalesce", 50*time.Millisecond, "server coalescing window")
+	fs.BoolVar(&c.Deflate, "deflate", true, "offer permessage-deflate")
+	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "measured time, after the ramp and warm-up")
+	fs.Float64Var(&c.Ramp, "ramp", 2000, "connections opened per second")
+	fs.DurationVar(&c.Warmup, "warmup", 3*time.Second, "time between the last connection and measuring")
+	fs.Float64Var(&c.Sample, "sample", 0.01, "fraction of connections that decode, check seq and measure latency")
+	fs.IntVar(&c.Stallers, "stallers", 0, "connections that subscribe and never read")
+	fs.IntVar(&c.PerWorker, "per-worker", 12000, "connections per worker process (the file limit is 20,000 a process)")
+	fs.IntVar(&c.SourceIPs, "source-ips", 16, "loopback source addresses to spread over (127.0.0.2 …)")
+	fs.StringVar(&c.Target, "target", "", "attach to a running server (host:port on loopback) instead of starting one")
+	fs.IntVar(&c.TargetPID, "target-pid", 0, "with --target: its pid, for CPU and RSS")
+	fs.StringVar(&c.ServerArgs, "server-args", "", "extra flags for the ticker server it starts")
+	fs.BoolVar(&compare, "compare", false, "also run the same load against the naive baseline (bench/baseline)")
+	fs.StringVar(&out, "out", "bench/out", "folder for the JSON and SVG reports")
+	fs.StringVar(&name, "name", "", "report name (default from the shape)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if c.Conns < 1 || c.Symbols < 1 || c.K < 1 || c.Rate <= 0 || c.Ramp <= 0 || c.Sample < 0 || c.Sample > 1 || c.PerWorker < 1 || c.Stallers > c.Conns {
+		return errors.New("bad flags: conns, symbols, k, rate, ramp, per-worker must be positive, sample 0..1, stallers ≤ conns")
+	}
+	if c.Target != "" && !isLoopback(c.Target) {
+		return fmt.Errorf("--target %s: load goes to loopback only", c.Target)
+	}
+	if name == "" {
+		name = fmt.Sprintf("c%d-s%d-k%d-r%g", c.Conns, c.Symbols, c.K, c.Rate)
+	}
+	bins, err := buildBinaries(compare && c.Target == "")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bins.dir)
+
+	var results []*result
+	kinds := []string{"ticker"}
+	if compare {
+		kinds = append(kinds, "baseline")
+	}
+	for _, kind := range kinds {
+		fmt.Fprintf(os.Stderr, "== %s: %d subscribers × %d of %d symbols, feed %g changes/s, deflate %v\n", kind, c.Conns, c.K, c.Symbols, c.Rate, c.Deflate)
+		r, err := runLoad(c, kind, bins)
+		if err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		results = append(results, r)
+	}
+	return writeReports(out, name, c, results)
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+type binaries struct{ dir, ticker, baseline, self string }
+
+// buildBinaries builds the server (and the baseline) from the module this
+// command belongs to.
+func buildBinaries(baseline bool) (binaries, error) {
+	dir, err := os.MkdirTemp("", "ticker-bench-")
+	if err != nil {
+		return binaries{}, err
+	}
+	b := binaries{dir: dir, ticker: filepath.Join(dir, "ticker"), baseline: filepath.Join(dir, "baseline")}
+	b.self, err = os.Executable()
+	if err != nil {
+		return b, err
+	}
+	mod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return b, fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(mod)))
+	build := func(out, pkg string) error {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Dir = root
+		if o, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, o)
+		}
+		return nil
+	}
+	if err := build(b.ticker, "."); err != nil {
+		return b, err
+	}
+	if baseline {
+		if err := build(b.baseline, "./bench/baseline"); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startServer starts ticker or the baseline on a free loopback port.
+func startServer(c loadConfig, kind string, bins binaries) (*exec.Cmd, string, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	feed := fmt.Sprintf("synthetic:?symbols=%d&rate=%g&seed=1", c.Symbols, c.Rate)
+	var cmd *exec.Cmd
+	if kind == "ticker" {
+		args := []string{"--addr", addr, "--feed", feed, "--coalesce", c.Coalesce.String(), "--log-level", "warn"}
+		args = append(args, strings.Fields(c.ServerArgs)...)
+		cmd = exec.Command(bins.ticker, args...)
+	} else {
+		cmd = exec.Command(bins.baseline, "--addr", addr, "--symbols", fmt.Sprint(c.Symbols), "--rate", fmt.Sprint(c.Rate))
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return cmd, addr, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			return nil, "", fmt.Errorf("server not ready within 20s")
+		}
+	}
+}
+
+func fetchSymbols(hostport string) ([]string, error) {
+	resp, err := http.Get("http://" + hostport + "/api/symbols")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct{ Symbols []string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("/api/symbols: %w", err)
+	}
+	if len(body.Symbols) == 0 {
+		return nil, errors.New("/api/symbols: no symbols")
+	}
+	return body.Symbols, nil
+}
+
+type worker struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	mu    sync.Mutex
+	last  snapshot
+	done  chan struct{}
+}
+
+func (w *worker) latest() snapshot {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}
+
+// runLoad runs one load against one server and returns its result.
+func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
+	addr, pid := c.Target, c.TargetPID
+	if addr == "" {
+		cmd, a, err := startServer(c, kind, bins)
+		if err != nil {
+			return nil, err
+		}
+		addr, pid = a, cmd.Process.Pid
+		defer func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				cmd.Process.Kill()
+			}
+		}()
+	}
+	r := &result{Server: kind, Config: c}
+	if pid > 0 {
+		r.RSSBefore, _ = procRSS(pid)
+	}
+	rampTime := time.Duration(float64(c.Conns) / c.Ramp * float64(time.Second))
+	start := time.Now()
+	measureAt := start.Add(rampTime + c.Warmup)
+	end := measureAt.Add(c.Duration)
+
+	nWorkers := (c.Conns + c.PerWorker - 1) / c.PerWorker
+	sampleMod := 0
+	if c.Sample > 0 {
+		sampleMod = max(1, int(1/c.Sample+0.5))
+	}
+	var workers []*worker
+	defer func() {
+		for _, w := range workers {
+			w.cmd.Process.Kill()
+		}
+	}()
+	for i := 0; i < nWorkers; i++ {
+		n := c.Conns / nWorkers
+		if i < c.Conns%nWorkers {
+			n++
+		}
+		first := i*(c.Conns/nWorkers) + min(i, c.Conns%nWorkers)
+		stallers := c.Stallers / nWorkers
+		if i < c.Stallers%nWorkers {
+			stallers++
+		}
+		wc := workerConfig{ID: i, HostPort: addr, Conns: n, FirstIndex: first, SampleMod: sampleMod, Deflate: c.Deflate,
+			Ramp: c.Ramp / float64(nWorkers), Stallers: stallers, K: c.K, Skew: c.Skew, SourceIPs: c.SourceIPs,
+			MeasureAt: measureAt.UnixNano(), Seed: 7, StrictSeq: kind == "ticker"}
+		cfg, _ := json.Marshal(wc)
+		cmd := exec.Command(bins.self, "worker", "--config", string(cfg))
+		cmd.Stderr = os.Stderr
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		w := &worker{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+		workers = append(workers, w)
+		go func() {
+			defer close(w.done)
+			sc := bufio.NewScanner(stdout)
+			sc.Buffer(make([]byte, 1<<20), 64<<20)
+			for sc.Scan() {
+				var s snapshot
+				if json.Unmarshal(sc.Bytes(), &s) == nil {
+					w.mu.Lock()
+					w.last = s
+					w.mu.Unlock()
+				}
+			}
+		}()
+	}
+
+	aggregate := func() snapshot {
+		agg := snapshot{Hist: newHist(), CloseCodes: map[int]int{}}
+		for _, w := range workers {
+			s := w.latest()
+			agg.Conns += s.Conns
+			agg.ConnectErrors += s.ConnectErrors
+			agg.ServerClosed += s.ServerClosed
+			agg.Frames += s.Frames
+			agg.Bytes += s.Bytes
+			agg.SampledWire += s.SampledWire
+			agg.SampledPlain += s.SampledPlain
+			agg.Updates += s.Updates
+			agg.Quotes += s.Quotes
+			agg.SeqErrors += s.SeqErrors
+			agg.Resyncs += s.Resyncs
+			for k, v := range s.CloseCodes {
+				agg.CloseCodes[k] += v
+			}
+			if agg.FirstError == "" {
+				agg.FirstError = s.FirstError
+			}
+			if s.Hist != nil {
+				agg.Hist.merge(s.Hist)
+			}
+		}
+		return agg
+	}
+
+	// progress, once a second
+	var cpuAtMeasure, rssPeak float64
+	var lastFrames uint64
+	var connectedAt time.Time
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for now := range tick.C {
+		s := aggregate()
+		if connectedAt.IsZero() && s.Conns+s.ConnectErrors >= int64(c.Conns) {
+			connectedAt = now
+			r.ConnectRate = float64(s.Conns) / now.Sub(start).Seconds()
+		}
+		var cpu, rss float64
+		if pid > 0 {
+			cpu, _ = procCPU(pid)
+			rb, _ := procRSS(pid)
+			rss = float64(rb)
+			rssPeak = max(rssPeak, rss)
+		}
+		phase := "ramp"
+		if now.After(measureAt) {
+			phase = "measure"
+			if cpuAtMeasure == 0 {
+				cpuAtMeasure = cpu
+				lastFrames = s.Frames
+			}
+			r.Series = append(r.Series, point{T: now.Sub(measureAt).Seconds(), FramesPerSec: float64(s.Frames - lastFrames), RSSMiB: rss / (1 << 20)})
+			lastFrames = s.Frames
+		}
+		fmt.Fprintf(os.Stderr, "\r%-7s %6.0fs  conns %6d (err %d)  frames %9d  %6.1f MB  p99 %6.1f ms  server cpu %6.1fs rss %6.1f MiB   ",
+			phase, now.Sub(start).Seconds(), s.Conns, s.ConnectErrors, s.Frames, float64(s.Bytes)/1e6, float64(s.Hist.quantile(0.99))/1000, cpu, rss/(1<<20))
+		if now.After(end) {
+			if pid > 0 {
+				cpuEnd, _ := procCPU(pid)
+				r.CPUSeconds = cpuEnd - cpuAtMeasure
+				r.RSSPeak = int64(rssPeak)
+			}
+			break
+		}
+	}
+	fmt.Fprintln(os.Stderr)
+	if pid > 0 {
+		r.Metrics = scrapeMetrics(addr)
+	}
+	for _, w := range workers {
+		w.stdin.Close()
+	}
+	for _, w := range workers {
+		select {
+		case <-w.done:
+		case <-time.After(30 * time.Second):
+			return nil, errors.New("a worker did not stop within 30s")
+		}
+		w.cmd.Wait()
+	}
+	r.fill(aggregate(), c.Duration)
+	if sampleMod > 0 {
+		// sampled connections are those with index % sampleMod == 0, stallers excepted
+		r.SampledConns = (c.Conns+sampleMod-1)/sampleMod - c.Stallers/sampleMod
+	}
+	return r, nil
+}
+
+// scrapeMetrics reads the server's counters that the report quotes.
+func scrapeMetrics(addr string) map[string]float64 {
+	out := map[string]float64{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		for _, name := range []string{"ticker_drops_total", `ticker_snapshots_sent_total{reason="resync"}`, "ticker_slow_consumer_closes_total", "ticker_frames_built_total", "ticker_frames_deflated_total"} {
+			if strings.HasPrefix(line, name+" ") {
+				var v float64
+				fmt.Sscan(strings.TrimPrefix(line, name+" "), &v)
+				out[name] = v
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+type point struct {
+	T            float64 `json:"t"`
+	FramesPerSec float64 `json:"frames_per_sec"`
+	RSSMiB       float64 `json:"rss_mib"`
+}
+
+// result is one load run against one server.
+type result struct {
+	Server       string             `json:"server"`
+	Config       loadConfig         `json:"config"`
+	Conns        int64              `json:"conns"`
+	ConnErrors   int64              `json:"connect_errors"`
+	ConnectRate  float64            `json:"connect_rate"`
+	FramesPS     float64            `json:"frames_per_sec"`
+	WireBPS      float64            `json:"wire_bytes_per_sec"`
+	PlainBPS     float64            `json:"plain_bytes_per_sec_est"`
+	QuotesPS     float64            `json:"sampled_quotes_per_sec"`
+	SampledConns int                `json:"sampled_conns"`
+	P50, P90     float64            // ms
+	P99, P999    float64            // ms
+	Max          float64            // ms
+	SeqErrors    uint64             `json:"seq_errors"`
+	Resyncs      uint64             `json:"client_resyncs"`
+	Closed       int64              `json:"server_closed"`
+	CloseCodes   map[int]int        `json:"close_codes"`
+	FirstError   string             `json:"first_error,omitempty"`
+	CPUSeconds   float64            `json:"server_cpu_seconds"`
+	RSSBefore    int64              `json:"rss_before"`
+	RSSPeak      int64              `json:"rss_peak"`
+	Metrics      map[string]float64 `json:"server_metrics"`
+	Series       []point            `json:"series"`
+	Hist         *hist              `json:"latency_hist_us"`
+}
+
+func (r *result) fill(s snapshot, d time.Duration) {
+	secs := d.Seconds()
+	r.Conns, r.ConnErrors, r.Closed = s.Conns, s.ConnectErrors, s.ServerClosed
+	r.FramesPS = float64(s.Frames) / secs
+	r.WireBPS = float64(s.Bytes) / secs
+	if s.SampledWire > 0 {
+		r.PlainBPS = r.WireBPS * float64(s.SampledPlain) / float64(s.SampledWire)
+	}
+	r.QuotesPS = float64(s.Quotes) / secs
+	ms := func(q float64) float64 { return float64(s.Hist.quantile(q)) / 1000 }
+	r.P50, r.P90, r.P99, r.P999, r.Max = ms(0.5), ms(0.9), ms(0.99), ms(0.999), ms(1)
+	r.SeqErrors, r.Resyncs, r.CloseCodes, r.FirstError, r.Hist = s.SeqErrors, s.Resyncs, s.CloseCodes, s.FirstError, s.Hist
+}
+
+func (r *result) rssPerConnKiB() float64 {
+	if r.Conns == 0 || r.RSSPeak == 0 {
+		return 0
+	}
+	return float64(r.RSSPeak-r.RSSBefore) / float64(r.Conns) / 1024
+}
+
+// quoteDeliveriesPS estimates the quote entries delivered per second to all
+// reading connections from what the sample received.
+func (r *result) quoteDeliveriesPS() float64 {
+	if r.SampledConns == 0 {
+		return 0
+	}
+	return r.QuotesPS / float64(r.SampledConns) * float64(r.Conns-int64(r.Config.Stallers))
+}
+
+func (r *result) deliveriesPerCPUSecond() float64 {
+	if r.CPUSeconds == 0 {
+		return 0
+	}
+	return r.FramesPS * r.Config.Duration.Seconds() / r.CPUSeconds
+}
+
+func writeReports(dir, name string, c loadConfig, rs []*result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	md := markdown(c, rs)
+	fmt.Print(md)
+	js, _ := json.MarshalIndent(rs, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), js, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".svg"), []byte(svg(rs)), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "reports: %s/%s.{md,json,svg}\n", dir, name)
+	return nil
+}
+
+func markdown(c loadConfig, rs []*result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%d subscribers × %d of %d symbols (%s), feed %g changes/s, window %v, deflate %v, %d stalled, measured %v\n\n",
+		c.Conns, c.K, c.Symbols, map[bool]string{false: "uniform", true: "skewed"}[c.Skew], c.Rate, c.Coalesce, c.Deflate, c.Stallers, c.Duration)
+	b.WriteString("| metric |")
+	for _, r := range rs {
+		fmt.Fprintf(&b, " %s |", r.Server)
+	}
+	if len(rs) == 2 {
+		b.WriteString(" ticker ÷ baseline |")
+	}
+	b.WriteString("\n|---|")
+	for range rs {
+		b.WriteString("---|")
+	}
+	if len(rs) == 2 {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	row := func(label, format string, f func(*result) float64) {
+		fmt.Fprintf(&b, "| %s |", label)
+		for _, r := range rs {
+			fmt.Fprintf(&b, " "+format+" |", f(r))
+		}
+		if len(rs) == 2 {
+			if d := f(rs[1]); d != 0 {
+				fmt.Fprintf(&b, " %.2f |", f(rs[0])/d)
+			} else {
+				b.WriteString(" – |")
+			}
+		}
+		b.WriteString("\n")
+	}
+	row("connected", "%.0f", func(r *result) float64 { return float64(r.Conns) })
+	row("connect errors", "%.0f", func(r *result) float64 { return float64(r.ConnErrors) })
+	row("connect rate (conns/s)", "%.0f", func(r *result) float64 { return r.ConnectRate })
+	row("delivered messages/s", "%.0f", func(r *result) float64 { return r.FramesPS })
+	row("wire MB/s", "%.2f", func(r *result) float64 { return r.WireBPS / 1e6 })
+	row("uncompressed MB/s (from the sample)", "%.2f", func(r *result) float64 { return r.PlainBPS / 1e6 })
+	row("latency p50 (ms)", "%.1f", func(r *result) float64 { return r.P50 })
+	row("latency p90 (ms)", "%.1f", func(r *result) float64 { return r.P90 })
+	row("latency p99 (ms)", "%.1f", func(r *result) float64 { return r.P99 })
+	row("latency p99.9 (ms)", "%.1f", func(r *result) float64 { return r.P999 })
+	row("latency max (ms)", "%.1f", func(r *result) float64 { return r.Max })
+	row("latency samples", "%.0f", func(r *result) float64 { return float64(r.Hist.N) })
+	row("seq gaps seen by the sample", "%.0f", func(r *result) float64 { return float64(r.SeqErrors) })
+	row("resyncs seen by the sample", "%.0f", func(r *result) float64 { return float64(r.Resyncs) })
+	row("server drops (frames)", "%.0f", func(r *result) float64 { return r.Metrics["ticker_drops_total"] })
+	row("connections closed by the server", "%.0f", func(r *result) float64 { return float64(r.Closed) })
+	row("server CPU seconds (measured span)", "%.1f", func(r *result) float64 { return r.CPUSeconds })
+	row("server CPU (% of one core)", "%.0f", func(r *result) float64 { return 100 * r.CPUSeconds / c.Duration.Seconds() })
+	row("messages per server CPU-second", "%.0f", func(r *result) float64 { return r.deliveriesPerCPUSecond() })
+	row("quote deliveries/s (est. from the sample)", "%.0f", func(r *result) float64 { return r.quoteDeliveriesPS() })
+	row("quote deliveries per server CPU-second", "%.0f", func(r *result) float64 {
+		if r.CPUSeconds == 0 {
+			return 0
+		}
+		return r.quoteDeliveriesPS() * r.Config.Duration.Seconds() / r.CPUSeconds
+	})
+	row("server RSS before (MiB)", "%.1f", func(r *result) float64 { return float64(r.RSSBefore) / (1 << 20) })
+	row("server RSS peak (MiB)", "%.1f", func(r *result) float64 { return float64(r.RSSPeak) / (1 << 20) })
+	row("server RSS per connection (KiB)", "%.1f", func(r *result) float64 { return r.rssPerConnKiB() })
+	for _, r := range rs {
+		if r.FirstError != "" {
+			fmt.Fprintf(&b, "\n%s: first client error: %s\n", r.Server, r.FirstError)
+		}
+	}
+	return b.String()
+}
+
+// svg draws two panels: the latency at each percentile (log-scaled tail)
+// and the delivered message rate over the measured span.
+func svg(rs []*result) string {
+	const w, h, pad = 900, 360, 50
+	colors := []string{"#1f77b4", "#d62728"}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`, w, h*2)
+	b.WriteString(`<rect width="100%" height="100%" fill="white"/>`)
+	// panel 1: latency percentiles; x = -log10(1-q) from q=0 to 0.9999
+	qs := []float64{0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999}
+	xOf := func(q float64) float64 { return pad + (w-2*pad)*(-math.Log10(1-q))/4 }
+	maxLat := 1.0
+	for _, r := range rs {
+		for _, q := range qs {
+			maxLat = max(maxLat, float64(r.Hist.quantile(q))/1000)
+		}
+	}
+	yLat := func(ms float64) float64 { return float64(h-pad) - float64(h-2*pad)*ms/maxLat }
+	fmt.Fprintf(&b, `<text x="%d" y="20" font-weight="bold">Feed-to-client latency by percentile (ms)</text>`, pad)
+	axes(&b, pad, h, w)
+	for _, q := range []float64{0, 0.9, 0.99, 0.999, 0.9999} {
+		fmt.Fprintf(&b, `<text x="%.0f" y="%d" text-anchor="middle">p%g</text>`, xOf(q), h-pad+16, q*100)
+	}
+	for i := 0; i <= 4; i++ {
+		v := maxLat * float64(i) / 4
+		fmt.Fprintf(&b, `<text x="%d" y="%.0f" text-anchor="end">%.0f</text>`, pad-4, yLat(v)+4, v)
+	}
+	for i, r := range rs {
+		var pts []string
+		for _, q := range qs {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", xOf(q), yLat(float64(r.Hist.quantile(q))/1000)))
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`, colors[i%2], strings.Join(pts, " "))
+		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="%s">%s</text>`, w-pad-120, pad+16*i, colors[i%2], r.Server)
+	}
+	// panel 2: delivered messages/s over time
+	fmt.Fprintf(&b, `<g transform="translate(0,%d)">`, h)
+	fmt.Fprintf(&b, `<text x="%d" y="20" font-weight="bold">Delivered messages per second</text>`, pad)
+	axes(&b, pad, h, w)
+	maxT, maxR := 1.0, 1.0
+	for _, r := range rs {
+		for _, p := range r.Series {
+			maxT, maxR = max(maxT, p.T), max(maxR, p.FramesPerSec)
+		}
+	}
+	for i := 0; i <= 4; i++ {
+		v := maxR * float64(i) / 4
+		fmt.Fprintf(&b, `<text x="%d" y="%.0f" text-anchor="end">%.0f</text>`, pad-4, float64(h-pad)-float64(h-2*pad)*float64(i)/4+4, v)
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%.0f s</text>`, w-pad, h-pad+16, maxT)
+	for i, r := range rs {
+		var pts []string
+		for _, p := range r.Series {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", pad+(w-2*pad)*p.T/maxT, float64(h-pad)-float64(h-2*pad)*p.FramesPerSec/maxR))
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`, colors[i%2], strings.Join(pts, " "))
+		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="%s">%s</text>`, w-pad-120, pad+16*i, colors[i%2], r.Server)
+	}
+	b.WriteString(`</g></svg>`)
+	return b.String()
+}
+
+func axes(b *strings.Builder, pad, h, w int) {
+	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`, pad, h-pad, w-pad, h-pad)
+	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`, pad, pad, pad, h-pad)
+}

@@ -28,6 +28,7 @@ type config struct {
 	API            api.Config
 	LogFormat      string
 	LogLevel       string
+	CPUProfile     string
 }
 
 // errHelp reports that --help was given and usage printed.
@@ -78,6 +79,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.IntVar(&c.Fanout.QueueBytes, "queue-bytes", 1<<20, "per-connection outbound queue limit in bytes")
 	fs.DurationVar(&c.Fanout.StuckTimeout, "stuck-timeout", 10*time.Second, "close a connection whose writes are stuck this long (1008)")
 	fs.IntVar(&c.Fanout.DeflateLevel, "deflate-level", 1, "permessage-deflate level, 1 (fastest) to 9 (smallest)")
+	fs.DurationVar(&c.Fanout.CompressBudget, "compress-budget", 0, "time per window for compressing whole messages; past it messages are assembled from per-symbol pieces (0: no limit)")
 	fs.DurationVar(&c.API.PingInterval, "ping-interval", 15*time.Second, "server ping period")
 	fs.DurationVar(&c.API.IdleTimeout, "idle-timeout", 45*time.Second, "close a connection that sent nothing (pong included) this long")
 	fs.IntVar(&c.API.MaxMessageBytes, "max-message-bytes", 4096, "largest client message (close 1009 above)")
@@ -85,6 +87,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.IntVar(&c.API.RateBurst, "rate-burst", 40, "client message burst per connection")
 	fs.IntVar(&c.API.SendBufferBytes, "send-buffer-bytes", 0, "kernel send buffer per connection (0: the OS's autotuning)")
 	fs.IntVar(&c.RingSize, "ring-size", 65536, "feed-to-engine ring capacity in quotes")
+	fs.StringVar(&c.CPUProfile, "cpu-profile", "", "write a CPU profile to `file` from start to shutdown (go tool pprof)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 

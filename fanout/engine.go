@@ -26,6 +26,13 @@ type Config struct {
 	QueueBytes          int           // per-client outbound queue limit; default 1 MiB
 	StuckTimeout        time.Duration // a client owed a resync whose writer took nothing for this long is closed 1008; default 10s
 	DeflateLevel        int           // 1 (fastest) .. 9 (smallest); default 1
+	// CompressBudget is the time per window the engine may spend compressing
+	// whole messages; past it, messages for deflate clients are assembled
+	// from per-symbol compressed pieces (cheap, but about 3× the bytes).
+	// Zero or negative: no limit, the default. Worth setting on a server
+	// with cores to spare, where the engine's one goroutine is the limit;
+	// on a machine whose CPU is all used, fewer bytes win (bench/RESULTS.md).
+	CompressBudget time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -72,6 +79,12 @@ type symbol struct {
 	subs  map[*Client]struct{}
 	dirty bool
 	delta []byte // this window's encoded delta
+
+	// this window's delta compressed as a piece (see compressor.piece), as
+	// the first entry of a message and with a leading comma; built on demand
+	pieceEpoch uint64
+	pieceFirst []byte
+	pieceNext  []byte
 }
 
 type cmdKind uint8
@@ -94,6 +107,7 @@ type cachedFrame struct {
 	ids   []int
 	frame *Frame
 }
+
 
 // Engine coalesces quotes per window and fans the resulting messages out to
 // clients. See the package documentation.
@@ -119,6 +133,13 @@ type Engine struct {
 	frames    map[uint64][]cachedFrame
 	seed      maphash.Seed
 	ids       []int
+
+	compressBudget time.Duration // per window (Config.CompressBudget)
+	compressSpent  time.Duration // this window
+	headPiece      []byte        // this window's update envelope, as a piece
+	headTime       int64
+	tailPiece      []byte
+	scratch        []byte
 
 	// published view, read by other goroutines
 	pubMu sync.RWMutex
@@ -151,6 +172,11 @@ func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*E
 		seed:      maphash.MakeSeed(),
 		pub:       map[string]market.Quote{},
 	}
+	e.compressBudget = cfg.CompressBudget
+	if e.compressBudget <= 0 {
+		e.compressBudget = 1<<63 - 1
+	}
+	e.tailPiece = e.comp.piece(nil, []byte("]}"))
 	e.stats.init()
 	for _, name := range declared {
 		if err := market.ValidateSymbol(name); err != nil {
@@ -426,15 +452,10 @@ func (e *Engine) reply(c *Client, payload []byte) {
 	c.offer(textFrame(payload, kindReply))
 }
 
-// offerData queues a snapshot or update, compressing it first if the client
-// deflates, and marks the client for resync when its queue overflows.
+// offerData queues a snapshot or update, first building the form the client
+// needs, and marks the client for resync when its queue overflows.
 func (e *Engine) offerData(c *Client, f *Frame, counter interface{ Add(uint64) uint64 }) bool {
-	if c.deflate && f.deflated == nil {
-		e.comp.deflate(f)
-		e.stats.FramesDeflated.Add(1)
-		e.stats.DeflateIn.Add(uint64(len(f.Payload())))
-		e.stats.DeflateOut.Add(uint64(len(f.deflated)))
-	}
+	e.prepare(f, c.deflate)
 	if c.offer(f) {
 		counter.Add(1)
 		return true
@@ -493,24 +514,91 @@ func (e *Engine) updateFrame(syms []*symbol, timeMicros int64) *Frame {
 			return cf.frame
 		}
 	}
+	f := &Frame{kind: kindData, syms: slices.Clone(syms), timeMicros: timeMicros}
+	e.frames[key] = append(e.frames[key], cachedFrame{ids: slices.Clone(e.ids), frame: f})
+	return f
+}
+
+// prepare builds the form of f a client needs: the plain frame, or the
+// compressed one. Whole messages are compressed while this window's
+// compression budget lasts; after that, updates for deflate clients are
+// assembled from per-symbol pieces, each compressed once per window, so that
+// compression never makes the engine miss its window (the bytes are larger,
+// about 0.8 of plain against 0.26 for a whole message).
+func (e *Engine) prepare(f *Frame, deflate bool) {
+	if !deflate {
+		e.buildPlain(f)
+		return
+	}
+	if f.deflated != nil {
+		return
+	}
+	if f.syms != nil && e.compressSpent >= e.compressBudget {
+		e.assemble(f)
+		return
+	}
+	e.buildPlain(f)
+	t0 := time.Now()
+	e.comp.deflate(f)
+	e.compressSpent += time.Since(t0)
+	e.stats.FramesDeflated.Add(1)
+	e.stats.DeflateIn.Add(uint64(len(f.Payload())))
+	e.stats.DeflateOut.Add(uint64(len(f.deflated)))
+}
+
+// buildPlain encodes a lazily built update.
+func (e *Engine) buildPlain(f *Frame) {
+	if f.plain != nil {
+		return
+	}
 	buf := e.fb.start()
-	buf = appendQuotesHead(buf, "update", "", timeMicros)
-	for i, s := range syms {
+	buf = appendQuotesHead(buf, "update", "", f.timeMicros)
+	for i, s := range f.syms {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, s.delta...)
 	}
 	buf = append(buf, ']', '}')
-	f := e.fb.finish(buf, kindData)
-	e.frames[key] = append(e.frames[key], cachedFrame{ids: slices.Clone(e.ids), frame: f})
+	g := e.fb.finish(buf, kindData)
+	f.plain, f.hdrLen = g.plain, g.hdrLen
 	e.stats.FramesBuilt.Add(1)
-	return f
+}
+
+// assemble builds f's compressed form by concatenating pieces: the window's
+// envelope head, each symbol's delta, and the tail.
+func (e *Engine) assemble(f *Frame) {
+	if e.headPiece == nil || e.headTime != f.timeMicros {
+		e.headPiece = e.comp.piece(e.headPiece[:0], appendQuotesHead(nil, "update", "", f.timeMicros))
+		e.headTime = f.timeMicros
+	}
+	buf := e.fb.start()
+	buf = append(buf, e.headPiece...)
+	for i, s := range f.syms {
+		if s.pieceEpoch != e.epoch {
+			s.pieceEpoch = e.epoch
+			s.pieceFirst = e.comp.piece(s.pieceFirst[:0], s.delta)
+			e.scratch = append(append(e.scratch[:0], ','), s.delta...)
+			s.pieceNext = e.comp.piece(s.pieceNext[:0], e.scratch)
+		}
+		if i == 0 {
+			buf = append(buf, s.pieceFirst...)
+		} else {
+			buf = append(buf, s.pieceNext...)
+		}
+	}
+	buf = append(buf, e.tailPiece...)
+	buf = buf[:len(buf)-4] // the message's final 00 00 ff ff
+	at := putHeader(buf, maxHeaderLen, bitFin|bitRsv1|opText, len(buf)-maxHeaderLen)
+	f.deflated = append([]byte(nil), buf[at:]...)
+	e.fb.buf = buf[:0]
+	e.stats.FramesAssembled.Add(1)
 }
 
 func (e *Engine) flush(now time.Time) {
 	start := time.Now()
 	e.epoch++
+	e.compressSpent = 0
 	changed := e.changed[:0]
 	var d market.Quote
 	for _, s := range e.dirty {

@@ -532,3 +532,48 @@ func TestConfigValidate(t *testing.T) {
 func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
+
+// TestAssembledFrames: with the compression budget spent, deflate clients
+// get messages assembled from per-symbol pieces, which inflate to exactly the
+// plain message.
+func TestAssembledFrames(t *testing.T) {
+	e := newTestEngine(t, Config{}, "A", "B", "C")
+	plain := register(e, false, 1<<20)
+	var deflated []*Client
+	for i := 0; i < 3; i++ {
+		deflated = append(deflated, register(e, true, 1<<20))
+	}
+	subscribe(e, plain, "", "A", "B", "C")
+	subscribe(e, deflated[0], "", "A", "B", "C") // same message as plain
+	subscribe(e, deflated[1], "", "B")
+	subscribe(e, deflated[2], "", "C", "A")
+	for _, c := range append(deflated, plain) {
+		take(t, c)
+	}
+	for w := 0; w < 3; w++ {
+		push(t, e, "A", int64(10*w+1), "bid", fmt.Sprintf("100.%d", w), "ask", "101", "bid_size", "100", "volume", "12345.678")
+		push(t, e, "B", int64(10*w+2), "bid", fmt.Sprintf("200.%d", w), "ask", "201", "last", "200.5", "last_size", "3")
+		push(t, e, "C", int64(10*w+3), "ask", fmt.Sprintf("3.%d", w), "bid", "2.9")
+		e.compressBudget = 0 // as if this window's budget were spent
+		window(e)
+		_, _, p := take(t, plain)
+		want := decodeFrame(t, p[0]).payload
+		for i, c := range deflated {
+			_, _, d := take(t, c)
+			f := decodeFrame(t, d[0])
+			if !f.compressed {
+				t.Fatalf("window %d client %d: not compressed", w, i)
+			}
+			if i == 0 && !bytes.Equal(f.payload, want) {
+				t.Fatalf("assembled message inflates to\n%s\nwant\n%s", f.payload, want)
+			}
+			var m msg
+			if err := json.Unmarshal(f.payload, &m); err != nil || m.Type != "update" {
+				t.Fatalf("client %d: %s (%v)", i, f.payload, err)
+			}
+		}
+	}
+	if e.Stats().FramesAssembled.Load() != 9 || e.Stats().FramesDeflated.Load() != 0 {
+		t.Fatalf("assembled %d, deflated whole %d", e.Stats().FramesAssembled.Load(), e.Stats().FramesDeflated.Load())
+	}
+}

@@ -32,13 +32,20 @@ const (
 	kindControl                  // ping, pong control frame
 )
 
-// Frame is one server message as complete WebSocket frames, immutable once
-// built and shared by every client that sends it.
+// Frame is one server message as complete WebSocket frames, shared by every
+// client that sends it. The engine builds each form (plain, deflated) the
+// first time a client needs it, before queueing the frame to that client;
+// a form, once built, never changes, and a writer reads only the form its
+// client was queued with.
 type Frame struct {
 	kind     frameKind
 	plain    []byte // header + JSON payload
 	deflated []byte // header with RSV1 + compressed payload; plain when compression does not pay
 	hdrLen   int
+
+	// an update built lazily: the symbols whose deltas it carries, and its time
+	syms       []*symbol
+	timeMicros int64
 }
 
 // Payload returns the JSON text of the message.
@@ -126,6 +133,19 @@ func newCompressor(level int) *compressor {
 	}
 	c.w = w
 	return c
+}
+
+// piece appends data compressed as a self-contained run of deflate blocks
+// ending in a sync flush (00 00 ff ff kept). Pieces compressed this way can be
+// concatenated into one message under no context takeover: each starts on a
+// byte boundary with no reference to what precedes it; only the message's
+// final 4 bytes are stripped.
+func (c *compressor) piece(dst, data []byte) []byte {
+	c.out.Reset()
+	c.w.Reset(&c.out)
+	c.w.Write(data)
+	c.w.Flush()
+	return append(dst, c.out.Bytes()...)
 }
 
 // deflate fills f.deflated. Payloads too small to gain, or that do not

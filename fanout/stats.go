@@ -17,7 +17,8 @@ type Stats struct {
 	SlowClosed      atomic.Uint64 // clients closed 1008 as slow consumers
 	FramesBuilt     atomic.Uint64 // distinct messages encoded
 	FramesShared    atomic.Uint64 // times an already built update was reused for another client
-	FramesDeflated  atomic.Uint64 // distinct messages compressed
+	FramesDeflated  atomic.Uint64 // distinct messages compressed whole
+	FramesAssembled atomic.Uint64 // distinct messages assembled from per-symbol compressed pieces (compression budget spent)
 	DeflateIn       atomic.Uint64 // payload bytes given to the compressor
 	DeflateOut      atomic.Uint64 // wire bytes it produced (header included)
 	Clients         atomic.Int64  // registered clients

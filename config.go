@@ -87,6 +87,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.IntVar(&c.API.RateBurst, "rate-burst", 40, "client message burst per connection")
 	fs.IntVar(&c.API.SendBufferBytes, "send-buffer-bytes", 0, "kernel send buffer per connection (0: the OS's autotuning)")
 	fs.IntVar(&c.RingSize, "ring-size", 65536, "feed-to-engine ring capacity in quotes")
+	fs.BoolVar(&c.API.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ (keep off on an exposed port)")
 	fs.StringVar(&c.CPUProfile, "cpu-profile", "", "write a CPU profile to `file` from start to shutdown (go tool pprof)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -37,6 +38,7 @@ type Config struct {
 	RateBurst       int           // bucket size; default 40
 	FloodStrikes    int           // refused messages (net of accepted ones) before close 1008; default 50
 	SendBufferBytes int           // kernel send buffer per connection (SO_SNDBUF); 0 leaves the OS's autotuning
+	Pprof           bool          // serve /debug/pprof/ (profiling; keep it off where the port is exposed)
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -148,6 +150,9 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 
 func (s *Server) routes() {
 	app := s.app
+	if s.cfg.Pprof {
+		app.Use(pprof.New())
+	}
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
 	app.Get("/readyz", func(c *fiber.Ctx) error {
 		if s.closing.Load() {

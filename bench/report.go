@@ -165,6 +165,17 @@ func markdown(c loadConfig, rs []*result) string {
 	row("server RSS before (MiB)", "%.1f", func(r *result) float64 { return float64(r.RSSBefore) / (1 << 20) })
 	row("server RSS peak (MiB)", "%.1f", func(r *result) float64 { return float64(r.RSSPeak) / (1 << 20) })
 	row("server RSS per connection (KiB)", "%.1f", func(r *result) float64 { return r.rssPerConnKiB() })
+	perConn := func(metric string) func(*result) float64 {
+		return func(r *result) float64 {
+			if r.Conns == 0 || r.Metrics[metric] == 0 {
+				return 0
+			}
+			return r.Metrics[metric] / float64(r.Conns) / 1024
+		}
+	}
+	row("  of which goroutine stacks per connection (KiB)", "%.1f", perConn("go_memstats_stack_inuse_bytes"))
+	row("  of which heap in use per connection (KiB)", "%.1f", perConn("go_memstats_heap_inuse_bytes"))
+	row("server goroutines at the end", "%.0f", func(r *result) float64 { return r.Metrics["go_goroutines"] })
 	for _, r := range rs {
 		if r.FirstError != "" {
 			fmt.Fprintf(&b, "\n%s: first client error: %s\n", r.Server, r.FirstError)

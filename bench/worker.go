@@ -146,7 +146,13 @@ func runWorker(args []string) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c, err := dialWS(ctx, local, cfg.HostPort, "/ws?symbols="+url.QueryEscape(strings.Join(subs, ",")), cfg.Deflate)
+				// a stalled client gets a small receive buffer, so that it fills in
+				// seconds, as a client stuck for minutes would fill a large one
+				rcvbuf := 0
+				if stall {
+					rcvbuf = 4096
+				}
+				c, err := dialWS(ctx, local, cfg.HostPort, "/ws?symbols="+url.QueryEscape(strings.Join(subs, ",")), cfg.Deflate, rcvbuf)
 				if err != nil {
 					if ctx.Err() == nil {
 						w.connErrs.Add(1)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/flate"
@@ -30,9 +31,16 @@ type wsConn struct {
 }
 
 // dialWS connects from local to hostport and upgrades with path (including
-// its query).
-func dialWS(ctx context.Context, local net.IP, hostport, path string, deflate bool) (*wsConn, error) {
+// its query). rcvbuf > 0 sets the socket's receive buffer (SO_RCVBUF).
+func dialWS(ctx context.Context, local net.IP, hostport, path string, deflate bool, rcvbuf int) (*wsConn, error) {
 	d := net.Dialer{Timeout: 10 * time.Second}
+	if rcvbuf > 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf) })
+			return serr
+		}
+	}
 	if local != nil {
 		d.LocalAddr = &net.TCPAddr{IP: local}
 	}

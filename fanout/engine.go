@@ -108,7 +108,6 @@ type cachedFrame struct {
 	frame *Frame
 }
 
-
 // Engine coalesces quotes per window and fans the resulting messages out to
 // clients. See the package documentation.
 type Engine struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"ticker/market"
 )
@@ -109,4 +110,60 @@ func BenchmarkCompressPerSubscriber(b *testing.B) {
 			w.Flush()
 		}
 	}
+}
+
+// BenchmarkCompressionPerWindow is goal 3 of the performance work: the
+// compression CPU of one 50 ms window at 10,000 deflate subscribers, each on
+// 20 of 500 symbols, with 1,000 quote changes in the window.
+//
+// engine: the Engine compresses each distinct update once (here every
+// subscriber's frame is distinct, so 10,000 compressions of ~2 KB).
+// per-subscriber: a naive server compresses every change for every
+// subscriber of its symbol (1,000 changes × ~400 subscribers each), with
+// compress/flate as gorilla/websocket does.
+func BenchmarkCompressionPerWindow(b *testing.B) {
+	const clients, symbols, k, changes = 10000, 500, 20, 1000
+	b.Run("engine", func(b *testing.B) {
+		e, cs, names := benchEngine(b, symbols, clients, k, true)
+		rng := rand.New(rand.NewPCG(3, 4))
+		var q market.Quote
+		var bufs [][]byte
+		var spent time.Duration
+		for i := 0; b.Loop(); i++ {
+			for j := 0; j < changes; j++ {
+				q = market.Quote{Symbol: names[rng.IntN(len(names))], TsMicros: int64(i*changes + j + 1)}
+				q.Set(market.Bid, market.NewDecimal(int64(10000+rng.IntN(100)), 2))
+				q.Set(market.Ask, market.NewDecimal(int64(10100+rng.IntN(100)), 2))
+				q.Set(market.BidSize, market.NewDecimal(int64(1+rng.IntN(50))*100, 0))
+				e.ring.TryPush(&q)
+			}
+			window(e)
+			spent += e.compressSpent
+			for _, c := range cs {
+				bufs, _ = c.Take(bufs[:0])
+			}
+		}
+		b.ReportMetric(float64(spent.Microseconds())/float64(b.N), "compress-µs/window")
+	})
+	b.Run("per-subscriber", func(b *testing.B) {
+		// subscribers per symbol: clients × k / symbols = 400
+		perSymbol := clients * k / symbols
+		var out bytes.Buffer
+		w, _ := flate.NewWriter(&out, flate.BestSpeed)
+		msg := []byte(`{"type":"update","time":1764000000123456,"quotes":[{"s":"SYM0123","seq":12345,"ts":1764000000123456,"bid":"100.12","ask":"101.34","bid_size":"1200"}]}`)
+		var spent time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			for j := 0; j < changes; j++ {
+				for s := 0; s < perSymbol; s++ {
+					out.Reset()
+					w.Reset(&out)
+					w.Write(msg)
+					w.Flush()
+				}
+			}
+			spent += time.Since(t0)
+		}
+		b.ReportMetric(float64(spent.Microseconds())/float64(b.N), "compress-µs/window")
+	})
 }

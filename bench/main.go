@@ -431,7 +431,7 @@ func scrapeMetrics(addr string) map[string]float64 {
 	for sc.Scan() {
 		line := sc.Text()
 		for _, name := range []string{"ticker_drops_total", `ticker_snapshots_sent_total{reason="resync"}`, "ticker_slow_consumer_closes_total", "ticker_frames_built_total", "ticker_frames_deflated_total", "ticker_frames_assembled_total", "ticker_updates_sent_total",
-			"go_goroutines", "go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes"} {
+			"ticker_subscriptions", "go_goroutines", "go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes"} {
 			if strings.HasPrefix(line, name+" ") {
 				var v float64
 				fmt.Sscan(strings.TrimPrefix(line, name+" "), &v)

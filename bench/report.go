@@ -137,6 +137,7 @@ func markdown(c loadConfig, rs []*result) string {
 	row("connected", "%.0f", func(r *result) float64 { return float64(r.Conns) })
 	row("connect errors", "%.0f", func(r *result) float64 { return float64(r.ConnErrors) })
 	row("connect rate (conns/s)", "%.0f", func(r *result) float64 { return r.ConnectRate })
+	row("subscriptions active at the end (want conns × k)", "%.0f", func(r *result) float64 { return r.Metrics["ticker_subscriptions"] })
 	row("delivered messages/s", "%.0f", func(r *result) float64 { return r.FramesPS })
 	row("wire MB/s", "%.2f", func(r *result) float64 { return r.WireBPS / 1e6 })
 	row("uncompressed MB/s (from the sample)", "%.2f", func(r *result) float64 { return r.PlainBPS / 1e6 })

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,8 +22,9 @@ type Client struct {
 	q          []*Frame
 	control    [][]byte // control frames (ping, pong) to send first
 	qBytes     int
-	closeFrame []byte // set once by Close
-	closed     bool   // writer has taken closeFrame
+	closeFrame []byte      // set once by Close
+	closed     bool        // writer has taken closeFrame
+	closing    atomic.Bool // closeFrame is set; read by the engine without the lock
 	lastTake   time.Time
 	dropped    int // data frames dropped, since the engine last looked
 	wake       chan struct{}
@@ -132,6 +134,7 @@ func (c *Client) closeLocked(code int, reason string) {
 		return
 	}
 	c.closeFrame = CloseFrame(code, reason)
+	c.closing.Store(true)
 	clear(c.q)
 	c.q, c.qBytes = c.q[:0], 0
 	c.signal()
@@ -147,17 +150,14 @@ func (c *Client) Abort() {
 		return
 	}
 	c.closeFrame = []byte{}
+	c.closing.Store(true)
 	clear(c.q)
 	c.q, c.qBytes = c.q[:0], 0
 	c.signal()
 }
 
-// Closing reports whether Close has been called.
-func (c *Client) Closing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closeFrame != nil
-}
+// Closing reports whether Close or Abort has been called.
+func (c *Client) Closing() bool { return c.closing.Load() }
 
 // Take appends the wire bytes of everything queued to dst, control frames
 // first, and empties the queue. When the client is closing, the close frame

@@ -208,15 +208,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	const batch = 4096
 	for {
 		n := e.drain(batch)
+		// Commands first, all that wait: with a flush slower than the window
+		// the tick is always ready, and a select between it and the commands
+		// would take one command per flush (connections leaving by the
+		// thousand would wait minutes, and so would subscribes).
+		e.handlePending(maxCommandsPerTurn)
 		select {
 		case <-ctx.Done():
 			return nil
 		case now := <-tick.C:
 			e.drain(e.ring.Cap())
 			e.flush(now)
-			continue
-		case cmd := <-e.cmds:
-			e.handle(cmd)
 			continue
 		default:
 		}
@@ -239,6 +241,24 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.ring.Disarm()
 		}
 	}
+}
+
+// maxCommandsPerTurn bounds the commands handled between two looks at the
+// ring and the ticker; a command costs microseconds.
+const maxCommandsPerTurn = 1 << 16
+
+// handlePending handles the commands waiting, at most max, and returns how
+// many it handled.
+func (e *Engine) handlePending(max int) int {
+	for n := 0; n < max; n++ {
+		select {
+		case cmd := <-e.cmds:
+			e.handle(cmd)
+		default:
+			return n
+		}
+	}
+	return max
 }
 
 func (e *Engine) drain(max int) int {
@@ -656,6 +676,9 @@ func (e *Engine) flush(now time.Time) {
 }
 
 func (e *Engine) deliver(c *Client, syms []*symbol, tm int64, now time.Time) {
+	if c.closing.Load() {
+		return // its connection is going: build nothing for it
+	}
 	if c.resync {
 		e.resync(c, tm, now)
 		return

@@ -171,17 +171,17 @@ func (c *conn) readLoop(ctx context.Context) int {
 			return 0
 		}
 		if mt == websocket.BinaryMessage {
-			return c.refuse(fanout.CloseUnsupported, r)
+			return c.refuse(fanout.CloseUnsupported)
 		}
 		msg, tooBig, err := c.read(r)
 		if err != nil {
 			return 0 // as above: the library answered, or the socket is gone
 		}
 		if tooBig {
-			return c.refuse(fanout.CloseTooBig, r)
+			return c.refuse(fanout.CloseTooBig)
 		}
 		if !utf8.Valid(msg) {
-			return c.refuse(fanout.CloseInvalidData, r)
+			return c.refuse(fanout.CloseInvalidData)
 		}
 		if !c.limit.allow(time.Now()) {
 			if c.limit.strikes > cfg.FloodStrikes {
@@ -226,7 +226,7 @@ func (c *conn) read(r io.Reader) (msg []byte, tooBig bool, err error) {
 
 // refuse closes the connection for a bad frame, then waits briefly for the
 // peer's close reply.
-func (c *conn) refuse(code int, _ io.Reader) int {
+func (c *conn) refuse(code int) int {
 	c.client.Close(code, closeReason(code))
 	c.drain()
 	return code

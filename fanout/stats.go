@@ -15,7 +15,7 @@ type Stats struct {
 	Resyncs         atomic.Uint64 // resync snapshots queued
 	Drops           atomic.Uint64 // data frames dropped from overflowing queues
 	SlowClosed      atomic.Uint64 // clients closed 1008 as slow consumers
-	FramesBuilt     atomic.Uint64 // distinct messages encoded
+	FramesBuilt     atomic.Uint64 // distinct messages encoded as plain JSON (assembled ones excepted)
 	FramesShared    atomic.Uint64 // times an already built update was reused for another client
 	FramesDeflated  atomic.Uint64 // distinct messages compressed whole
 	FramesAssembled atomic.Uint64 // distinct messages assembled from per-symbol compressed pieces (compression budget spent)

@@ -4,9 +4,11 @@
 // endpoints under /api, health and readiness, Prometheus metrics, and the
 // embedded dashboard at /.
 //
-// Each WebSocket connection has two goroutines, both owned by its handler:
-// the handler itself reads and parses client messages; a writer drains the
-// connection's fanout.Client queue with a write deadline and sends pings.
-// Server.Shutdown closes every connection with 1001 and waits for the
-// handlers to return.
+// Each WebSocket connection has one goroutine for its life, its handler,
+// which reads and parses client messages. Writing is done by a flusher
+// goroutine that the connection's fanout.Client starts when it gains
+// something to write and that ends when the queue is empty, each write
+// bounded by a deadline; the handler waits for it before returning. One
+// goroutine of the Server pings every connection. Server.Shutdown closes
+// every connection with 1001 and waits for the handlers and the pinger.
 package api

@@ -111,6 +111,7 @@ type Server struct {
 	conns    map[*conn]struct{}
 	handlers sync.WaitGroup
 	closing  atomic.Bool
+	bg       sync.WaitGroup // the ping sweeper
 
 	connsTotal atomic.Uint64
 	bytesSent  atomic.Uint64
@@ -145,7 +146,35 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 		},
 	})
 	s.routes()
+	s.bg.Add(1)
+	go s.pingSweeper()
 	return s, nil
+}
+
+// pingSweeper pings every connection each PingInterval, from one goroutine
+// for all of them (a ticker per connection would cost each a timer), until
+// the server's context ends.
+func (s *Server) pingSweeper() {
+	defer s.bg.Done()
+	every := min(max(s.cfg.PingInterval/4, 5*time.Millisecond), time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	ping := fanout.PingFrame()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			s.mu.Lock()
+			for c := range s.conns {
+				if now.Sub(c.lastPing) >= s.cfg.PingInterval {
+					c.lastPing = now
+					c.client.OfferControl(ping)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
 }
 
 func (s *Server) routes() {
@@ -300,6 +329,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	s.cancel()
+	s.bg.Wait()
 	return s.app.ShutdownWithContext(ctx)
 }
 

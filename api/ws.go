@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -15,7 +17,9 @@ import (
 	"ticker/fanout"
 )
 
-// conn is one WebSocket connection.
+// conn is one WebSocket connection. Its handler's goroutine reads; writing
+// is done by a flusher goroutine that exists only while there is something
+// to write (see kick), so an idle connection costs one goroutine.
 type conn struct {
 	s      *Server
 	ws     *fws.Conn
@@ -24,13 +28,21 @@ type conn struct {
 	parser fastjson.Parser
 	limit  *rateLimiter
 	buf    []byte
+
+	writing  atomic.Bool    // a flusher runs (or writing has ended for good)
+	flushers sync.WaitGroup // the handler waits for them before returning
+	bufs     [][]byte       // the running flusher's
+	done     chan struct{}  // closed once the close frame is written or writing failed
+	doneOnce sync.Once
+	lastPing time.Time // owned by the server's ping sweeper, under Server.mu
 }
 
 func (s *Server) serveWS(ws *fws.Conn) {
 	deflate, _ := ws.Locals("deflate").(bool)
 	syms, _ := ws.Locals("symbols").([]string)
 	c := &conn{s: s, ws: ws, nc: ws.NetConn(), client: s.engine.NewClient(deflate),
-		limit: newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst)}
+		limit: newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst), done: make(chan struct{}), lastPing: time.Now()}
+	c.client.SetNotify(c.kick)
 
 	s.mu.Lock()
 	if s.closing.Load() {
@@ -54,8 +66,6 @@ func (s *Server) serveWS(ws *fws.Conn) {
 		c.nc.Write(fanout.CloseFrame(fanout.CloseGoingAway, "server shutting down"))
 		return
 	}
-	writerDone := make(chan struct{})
-	go c.writeLoop(writerDone)
 	if len(syms) > 0 {
 		s.engine.Subscribe(ctx, c.client, nil, syms)
 	}
@@ -65,13 +75,15 @@ func (s *Server) serveWS(ws *fws.Conn) {
 		c.client.Abort()
 	}
 	s.engine.Unregister(context.Background(), c.client)
-	// the writer sends the close frame (bounded by CloseGrace) and returns
+	// the flusher sends the close frame (bounded by CloseGrace) and stops
 	select {
-	case <-writerDone:
+	case <-c.done:
 	case <-time.After(s.cfg.WriteTimeout + s.cfg.CloseGrace):
 	}
 	c.nc.Close()
-	<-writerDone
+	// fasthttp reuses the connection object once this handler returns:
+	// no flusher may outlive it
+	c.flushers.Wait()
 }
 
 func closeReason(code int) string {
@@ -88,44 +100,57 @@ func closeReason(code int) string {
 	return ""
 }
 
-// writeLoop sends what the client's queue holds, pings every PingInterval,
-// and returns after sending the close frame or when a write fails.
-func (c *conn) writeLoop(done chan<- struct{}) {
-	defer close(done)
-	ping := time.NewTicker(c.s.cfg.PingInterval)
-	defer ping.Stop()
-	var bufs [][]byte
+// kick starts a flusher unless one runs. The client calls it, with its
+// lock held, whenever it gains something to write.
+func (c *conn) kick() {
+	if c.writing.CompareAndSwap(false, true) {
+		c.flushers.Add(1)
+		go c.flush()
+	}
+}
+
+// flush writes what the client's queue holds until it is empty, then ends.
+// After the close frame, or a write that fails (a peer stuck past
+// WriteTimeout, or gone), writing stays marked as running, so that no
+// flusher starts again.
+func (c *conn) flush() {
+	defer c.flushers.Done()
 	for {
 		var closing bool
-		bufs, closing = c.client.Take(bufs[:0])
-		if len(bufs) > 0 {
+		c.bufs, closing = c.client.Take(c.bufs[:0])
+		if len(c.bufs) > 0 {
 			timeout := c.s.cfg.WriteTimeout
 			if closing {
 				timeout = min(timeout, c.s.cfg.CloseGrace)
-				last := bufs[len(bufs)-1]
+				last := c.bufs[len(c.bufs)-1]
 				if len(last) >= 4 && last[0] == 0x88 { // a close frame, not an abort's last ping
 					c.s.countClose(int(last[2])<<8 | int(last[3]))
 				}
 			}
 			c.nc.SetWriteDeadline(time.Now().Add(timeout))
-			nb := net.Buffers(bufs)
+			nb := net.Buffers(c.bufs)
 			n, err := nb.WriteTo(c.nc)
 			c.s.bytesSent.Add(uint64(n))
+			clear(c.bufs)
 			if err != nil {
-				// a write that cannot finish in WriteTimeout: the peer is stuck
-				// or gone; cutting the socket also ends the reader
+				// cutting the socket also ends the reader
 				c.client.Close(fanout.ClosePolicy, "slow consumer")
 				c.nc.Close()
+				c.doneOnce.Do(func() { close(c.done) })
 				return
 			}
 		}
 		if closing {
+			c.doneOnce.Do(func() { close(c.done) })
 			return
 		}
-		select {
-		case <-c.client.Wake():
-		case <-ping.C:
-			c.client.OfferControl(fanout.PingFrame())
+		if len(c.bufs) == 0 {
+			// idle: stop, unless something arrived after Take (its kick
+			// found writing still set, so it is ours to send)
+			c.writing.Store(false)
+			if !c.client.Pending() || !c.writing.CompareAndSwap(false, true) {
+				return
+			}
 		}
 	}
 }

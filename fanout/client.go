@@ -28,6 +28,7 @@ type Client struct {
 	lastTake   time.Time
 	dropped    int // data frames dropped, since the engine last looked
 	wake       chan struct{}
+	notify     func() // called, under mu, when there is something to write; replaces wake
 
 	// Owned by the engine goroutine.
 	registered  bool
@@ -50,14 +51,32 @@ func NewClient(deflate bool, queueBytes int) *Client {
 // Deflate reports whether the client gets compressed frames.
 func (c *Client) Deflate() bool { return c.deflate }
 
-// Wake is signalled when the queue gains a frame or the client is closed.
+// Wake is signalled when the queue gains a frame or the client is closed,
+// unless SetNotify replaced it.
 func (c *Client) Wake() <-chan struct{} { return c.wake }
 
+// SetNotify makes the client call f, instead of signalling Wake, whenever
+// it gains something to write (a frame, a control frame, a close). f runs
+// with the client's lock held: it must not block or call back into the
+// client; starting a goroutine is fine. Call it before the client is used.
+func (c *Client) SetNotify(f func()) { c.notify = f }
+
 func (c *Client) signal() {
+	if c.notify != nil {
+		c.notify()
+		return
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Pending reports whether Take would return something.
+func (c *Client) Pending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closed && (len(c.q) > 0 || len(c.control) > 0 || c.closeFrame != nil)
 }
 
 // QueuedBytes returns the bytes waiting to be written.

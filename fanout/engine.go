@@ -103,9 +103,17 @@ type command struct {
 	symbols []string
 }
 
-type cachedFrame struct {
-	ids   []int
-	frame *Frame
+// sameSymbols reports whether f carries exactly syms, in order.
+func sameSymbols(f *Frame, syms []*symbol) bool {
+	if len(f.syms) != len(syms) {
+		return false
+	}
+	for i, s := range syms {
+		if f.syms[i] != s {
+			return false
+		}
+	}
+	return true
 }
 
 // Engine coalesces quotes per window and fans the resulting messages out to
@@ -129,9 +137,8 @@ type Engine struct {
 	epoch     uint64
 	fb        frameBuilder
 	comp      *compressor
-	frames    map[uint64][]cachedFrame
+	frames    map[uint64][]*Frame // this window's updates by the hash of their symbols
 	seed      maphash.Seed
-	ids       []int
 
 	compressBudget time.Duration // per window (Config.CompressBudget)
 	compressSpent  time.Duration // this window
@@ -167,7 +174,7 @@ func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*E
 		wildcards: map[*Client]struct{}{},
 		resyncing: map[*Client]struct{}{},
 		comp:      newCompressor(cfg.DeflateLevel),
-		frames:    map[uint64][]cachedFrame{},
+		frames:    map[uint64][]*Frame{},
 		seed:      maphash.MakeSeed(),
 		pub:       map[string]market.Quote{},
 	}
@@ -519,22 +526,20 @@ func (e *Engine) snapshotFrame(syms []*symbol, reason string, timeMicros int64) 
 func (e *Engine) updateFrame(syms []*symbol, timeMicros int64) *Frame {
 	var h maphash.Hash
 	h.SetSeed(e.seed)
-	e.ids = e.ids[:0]
+	var b [4]byte
 	for _, s := range syms {
-		e.ids = append(e.ids, s.id)
-		var b [8]byte
 		b[0], b[1], b[2], b[3] = byte(s.id), byte(s.id>>8), byte(s.id>>16), byte(s.id>>24)
-		h.Write(b[:4])
+		h.Write(b[:])
 	}
 	key := h.Sum64()
-	for _, cf := range e.frames[key] {
-		if slices.Equal(cf.ids, e.ids) {
+	for _, f := range e.frames[key] {
+		if sameSymbols(f, syms) {
 			e.stats.FramesShared.Add(1)
-			return cf.frame
+			return f
 		}
 	}
 	f := &Frame{kind: kindData, syms: slices.Clone(syms), timeMicros: timeMicros}
-	e.frames[key] = append(e.frames[key], cachedFrame{ids: slices.Clone(e.ids), frame: f})
+	e.frames[key] = append(e.frames[key], f)
 	return f
 }
 

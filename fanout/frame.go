@@ -110,11 +110,19 @@ func (b *frameBuilder) finish(buf []byte, kind frameKind) *Frame {
 	return &Frame{kind: kind, plain: out, hdrLen: maxHeaderLen - at}
 }
 
-// textFrame frames an already encoded payload.
+// textFrame frames an already encoded payload in one exact-size allocation.
 func textFrame(payload []byte, kind frameKind) *Frame {
-	var b frameBuilder
-	buf := append(b.start(), payload...)
-	return b.finish(buf, kind)
+	hdr := 2
+	switch {
+	case len(payload) > 0xFFFF:
+		hdr = 10
+	case len(payload) >= 126:
+		hdr = 4
+	}
+	out := make([]byte, hdr+len(payload))
+	copy(out[hdr:], payload)
+	putHeader(out, hdr, bitFin|opText, len(payload))
+	return &Frame{kind: kind, plain: out, hdrLen: hdr}
 }
 
 // compressor deflates payloads for permessage-deflate with no context
@@ -160,7 +168,7 @@ func (c *compressor) deflate(f *Frame) {
 		return
 	}
 	c.out.Reset()
-	c.out.Write(make([]byte, maxHeaderLen)[:maxHeaderLen])
+	c.out.Write(zeroHeader[:]) // room for the header, filled in below
 	c.w.Reset(&c.out)
 	c.w.Write(p)
 	c.w.Flush()
@@ -174,6 +182,8 @@ func (c *compressor) deflate(f *Frame) {
 	at := putHeader(buf, maxHeaderLen, bitFin|bitRsv1|opText, n)
 	f.deflated = append([]byte(nil), buf[at:]...)
 }
+
+var zeroHeader [maxHeaderLen]byte
 
 // controlFrame returns a control frame (payload at most 125 bytes).
 func controlFrame(op byte, payload []byte) []byte {

@@ -84,10 +84,3 @@ func (s *State) Published() Quote { return s.pub }
 // PublishedRef returns a pointer to the published quote, valid until the next
 // Publish. It saves copying on the engine's own goroutine.
 func (s *State) PublishedRef() *Quote { return &s.pub }
-
-// Restore sets the published version to q (for a node that continues another
-// node's stream): the next Publish will carry seq q.Seq+1.
-func (s *State) Restore(q Quote) {
-	s.pub = q
-	s.cur = q
-}

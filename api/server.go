@@ -137,6 +137,13 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 		ReadTimeout:           10 * time.Second,
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
+		// A WebSocket handshake leaves nothing buffered behind the request, so
+		// with this fasthttp hands the hijacked connection over without its
+		// 4 KiB request reader, which it would otherwise keep for the
+		// connection's whole life (bench/RESULTS.md, goal 2). Plain HTTP
+		// keep-alive connections also give their buffers back between
+		// requests.
+		ReduceMemoryUsage: true,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			code := fiber.StatusInternalServerError
 			if fe, ok := err.(*fiber.Error); ok {

@@ -20,6 +20,7 @@ type Client struct {
 
 	mu         sync.Mutex
 	q          []*Frame
+	inflight   []*Frame // frames whose bytes the last Take handed to the writer
 	control    [][]byte // control frames (ping, pong) to send first
 	qBytes     int
 	closeFrame []byte      // set once by Close
@@ -102,6 +103,7 @@ func (c *Client) offer(f *Frame) bool {
 		for _, g := range c.q {
 			if g.kind == kindData {
 				c.dropped++
+				g.release()
 				continue
 			}
 			kept = append(kept, g)
@@ -118,6 +120,7 @@ func (c *Client) offer(f *Frame) bool {
 			return false
 		}
 	}
+	f.retain()
 	c.q = append(c.q, f)
 	c.qBytes += n
 	c.signal()
@@ -154,8 +157,7 @@ func (c *Client) closeLocked(code int, reason string) {
 	}
 	c.closeFrame = CloseFrame(code, reason)
 	c.closing.Store(true)
-	clear(c.q)
-	c.q, c.qBytes = c.q[:0], 0
+	c.dropQueue()
 	c.signal()
 }
 
@@ -170,9 +172,17 @@ func (c *Client) Abort() {
 	}
 	c.closeFrame = []byte{}
 	c.closing.Store(true)
+	c.dropQueue()
+	c.signal()
+}
+
+// dropQueue releases and forgets the queued frames. c.mu is held.
+func (c *Client) dropQueue() {
+	for _, f := range c.q {
+		f.release()
+	}
 	clear(c.q)
 	c.q, c.qBytes = c.q[:0], 0
-	c.signal()
 }
 
 // Closing reports whether Close or Abort has been called.
@@ -181,10 +191,19 @@ func (c *Client) Closing() bool { return c.closing.Load() }
 // Take appends the wire bytes of everything queued to dst, control frames
 // first, and empties the queue. When the client is closing, the close frame
 // comes last and closing is true; after that Take returns nothing.
+//
+// The bytes stay valid until the next call to Take, which is how the writer
+// says it has written them: frames are pooled, and Take gives back the ones
+// it handed out the time before.
 func (c *Client) Take(dst [][]byte) (bufs [][]byte, closing bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lastTake = time.Now()
+	for _, f := range c.inflight {
+		f.release()
+	}
+	clear(c.inflight)
+	c.inflight = c.inflight[:0]
 	if c.closed {
 		return dst, true
 	}
@@ -201,8 +220,8 @@ func (c *Client) Take(dst [][]byte) (bufs [][]byte, closing bool) {
 	for _, f := range c.q {
 		dst = append(dst, f.Wire(c.deflate))
 	}
-	clear(c.q)
-	c.q, c.qBytes = c.q[:0], 0
+	c.q, c.inflight = c.inflight, c.q // the frames are now the writer's until the next Take
+	c.qBytes = 0
 	return dst, false
 }
 

@@ -135,9 +135,8 @@ type Engine struct {
 	wildcards map[*Client]struct{}
 	resyncing map[*Client]struct{}
 	epoch     uint64
-	fb        frameBuilder
 	comp      *compressor
-	frames    map[uint64][]*Frame // this window's updates by the hash of their symbols
+	frames    map[uint64]*Frame // this window's updates by the hash of their symbols, chained by next
 	seed      maphash.Seed
 
 	compressBudget time.Duration // per window (Config.CompressBudget)
@@ -174,7 +173,7 @@ func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*E
 		wildcards: map[*Client]struct{}{},
 		resyncing: map[*Client]struct{}{},
 		comp:      newCompressor(cfg.DeflateLevel),
-		frames:    map[uint64][]*Frame{},
+		frames:    map[uint64]*Frame{},
 		seed:      maphash.MakeSeed(),
 		pub:       map[string]market.Quote{},
 	}
@@ -447,6 +446,7 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 	}
 	if f := e.snapshotFrame(snap, "subscribe", time.Now().UnixMicro()); f != nil {
 		e.offerData(c, f, &e.stats.SnapshotsQueued)
+		f.release()
 	}
 }
 
@@ -496,9 +496,11 @@ func (e *Engine) offerData(c *Client, f *Frame, counter interface{ Add(uint64) u
 }
 
 // snapshotFrame encodes the published quotes of syms (those with a version)
-// as a snapshot message, or returns nil if none has a quote.
+// as a snapshot message, or returns nil if none has a quote. The caller owns
+// the frame's one reference.
 func (e *Engine) snapshotFrame(syms []*symbol, reason string, timeMicros int64) *Frame {
-	buf := e.fb.start()
+	f := newFrame(kindData)
+	buf := f.startPlain()
 	buf = appendQuotesHead(buf, "snapshot", reason, timeMicros)
 	n := 0
 	for _, s := range syms {
@@ -513,12 +515,14 @@ func (e *Engine) snapshotFrame(syms []*symbol, reason string, timeMicros int64) 
 		n++
 	}
 	if n == 0 {
-		e.fb.buf = buf[:0]
+		f.pbuf = buf
+		f.release()
 		return nil
 	}
 	buf = append(buf, ']', '}')
+	f.finishPlain(buf)
 	e.stats.FramesBuilt.Add(1)
-	return e.fb.finish(buf, kindData)
+	return f
 }
 
 // updateFrame returns the update message holding the deltas of syms (in id
@@ -532,15 +536,33 @@ func (e *Engine) updateFrame(syms []*symbol, timeMicros int64) *Frame {
 		h.Write(b[:])
 	}
 	key := h.Sum64()
-	for _, f := range e.frames[key] {
+	first := e.frames[key]
+	for f := first; f != nil; f = f.next {
 		if sameSymbols(f, syms) {
 			e.stats.FramesShared.Add(1)
 			return f
 		}
 	}
-	f := &Frame{kind: kindData, syms: slices.Clone(syms), timeMicros: timeMicros}
-	e.frames[key] = append(e.frames[key], f)
+	f := newFrame(kindData) // its reference is the cache's, dropped at the end of the flush
+	f.syms = append(f.syms, syms...)
+	f.timeMicros = timeMicros
+	f.next = first
+	e.frames[key] = f
 	return f
+}
+
+// dropFrames releases the window's cached updates: those no queue holds go
+// back to the pool.
+func (e *Engine) dropFrames() {
+	for _, f := range e.frames {
+		for f != nil {
+			next := f.next
+			f.next = nil
+			f.release()
+			f = next
+		}
+	}
+	clear(e.frames)
 }
 
 // prepare builds the form of f a client needs: the plain frame, or the
@@ -575,7 +597,7 @@ func (e *Engine) buildPlain(f *Frame) {
 	if f.plain != nil {
 		return
 	}
-	buf := e.fb.start()
+	buf := f.startPlain()
 	buf = appendQuotesHead(buf, "update", "", f.timeMicros)
 	for i, s := range f.syms {
 		if i > 0 {
@@ -584,8 +606,7 @@ func (e *Engine) buildPlain(f *Frame) {
 		buf = append(buf, s.delta...)
 	}
 	buf = append(buf, ']', '}')
-	g := e.fb.finish(buf, kindData)
-	f.plain, f.hdrLen = g.plain, g.hdrLen
+	f.finishPlain(buf)
 	e.stats.FramesBuilt.Add(1)
 }
 
@@ -596,7 +617,7 @@ func (e *Engine) assemble(f *Frame) {
 		e.headPiece = e.comp.piece(e.headPiece[:0], appendQuotesHead(nil, "update", "", f.timeMicros))
 		e.headTime = f.timeMicros
 	}
-	buf := e.fb.start()
+	buf := append(f.dbuf[:0], zeroHeader[:]...)
 	buf = append(buf, e.headPiece...)
 	for i, s := range f.syms {
 		if s.pieceEpoch != e.epoch {
@@ -614,8 +635,8 @@ func (e *Engine) assemble(f *Frame) {
 	buf = append(buf, e.tailPiece...)
 	buf = buf[:len(buf)-4] // the message's final 00 00 ff ff
 	at := putHeader(buf, maxHeaderLen, bitFin|bitRsv1|opText, len(buf)-maxHeaderLen)
-	f.deflated = append([]byte(nil), buf[at:]...)
-	e.fb.buf = buf[:0]
+	f.dbuf = buf
+	f.deflated = buf[at:]
 	e.stats.FramesAssembled.Add(1)
 }
 
@@ -646,7 +667,6 @@ func (e *Engine) flush(now time.Time) {
 	}
 
 	tm := now.UnixMicro()
-	clear(e.frames)
 	touched := e.touched[:0]
 	for _, s := range changed {
 		for c := range s.subs {
@@ -675,6 +695,7 @@ func (e *Engine) flush(now time.Time) {
 			e.deliver(c, nil, tm, now)
 		}
 	}
+	e.dropFrames()
 	clear(touched)
 	e.touched = touched[:0]
 	e.stats.Flush.observe(time.Since(start))
@@ -733,6 +754,7 @@ func (e *Engine) resync(c *Client, tm int64, now time.Time) {
 	if e.offerData(c, f, &e.stats.Resyncs) {
 		delete(e.resyncing, c)
 	}
+	f.release()
 }
 
 // Symbols returns every known symbol (declared or delivered), sorted.

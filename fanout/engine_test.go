@@ -577,3 +577,64 @@ func TestAssembledFrames(t *testing.T) {
 		t.Fatalf("assembled %d, deflated whole %d", e.Stats().FramesAssembled.Load(), e.Stats().FramesDeflated.Load())
 	}
 }
+
+// TestFramesOutliveOtherWindows: frames are pooled, so this checks that the
+// bytes a Take hands out stay intact until that client's next Take, however
+// many windows other clients' frames are built, shared, dropped and reused
+// in meanwhile, and that the frames then come back for reuse.
+func TestFramesOutliveOtherWindows(t *testing.T) {
+	syms := []string{"AAA", "BBB", "CCC"}
+	for _, deflate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("deflate=%v", deflate), func(t *testing.T) {
+			e := newTestEngine(t, Config{QueueBytes: 4096}, syms...)
+			held := register(e, deflate, 1<<20)
+			subscribe(e, held, "1", syms...)
+			busy := []*Client{register(e, deflate, 1<<20), register(e, deflate, 1<<20), register(e, deflate, 1024)}
+			for i, c := range busy {
+				subscribe(e, c, "1", syms[:i+1]...)
+			}
+			padding := strings.Repeat("1", 36) // big enough to be compressed
+			push(t, e, "AAA", 1, "bid", "1."+padding, "ask", "2")
+			push(t, e, "BBB", 1, "bid", "3."+padding, "ask", "4")
+			window(e)
+			held.Take(nil) // acks and snapshots
+			push(t, e, "AAA", 2, "bid", "5."+padding)
+			push(t, e, "CCC", 2, "bid", "6."+padding)
+			window(e)
+			bufs, _ := held.Take(nil)
+			if len(bufs) != 1 {
+				t.Fatalf("held client got %d frames, want 1", len(bufs))
+			}
+			want := bytes.Clone(bufs[0])
+			for w := 0; w < 200; w++ {
+				for _, s := range syms {
+					push(t, e, s, int64(10+w), "bid", fmt.Sprintf("%d.%s", 100+w, padding), "ask", fmt.Sprint(900+w))
+				}
+				window(e)
+				for i, c := range busy {
+					if i == 2 && w%3 != 0 {
+						continue // a slow one: overflows, drops, resyncs
+					}
+					msgs, _, _ := take(t, c)
+					for _, m := range msgs {
+						if len(m.Quotes) == 0 && m.Type != "subscribed" {
+							t.Fatalf("empty %s", m.Type)
+						}
+					}
+				}
+			}
+			if !bytes.Equal(bufs[0], want) {
+				t.Fatal("a taken frame changed before the client's next Take")
+			}
+			m := decodeFrame(t, bufs[0])
+			if !strings.Contains(string(m.payload), `"bid":"6.`+padding) {
+				t.Fatalf("held frame: %s", m.payload)
+			}
+			f := held.inflight[0]
+			held.Take(nil)
+			if n := f.refs.Load(); n != 0 && f.plain != nil {
+				t.Fatalf("frame still has %d references after every holder let go", n)
+			}
+		})
+	}
+}

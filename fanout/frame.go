@@ -3,6 +3,8 @@ package fanout
 import (
 	"bytes"
 	"encoding/binary"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/flate"
@@ -37,6 +39,11 @@ const (
 // first time a client needs it, before queueing the frame to that client;
 // a form, once built, never changes, and a writer reads only the form its
 // client was queued with.
+//
+// Frames the engine builds (snapshots and updates) are pooled: each queue
+// holding one counts as a reference, as does the engine while it builds and
+// shares it; the last release returns the frame, with its buffers, to the
+// pool. Reply frames (ReplyFrame) are not pooled.
 type Frame struct {
 	kind     frameKind
 	plain    []byte // header + JSON payload
@@ -46,6 +53,69 @@ type Frame struct {
 	// an update built lazily: the symbols whose deltas it carries, and its time
 	syms       []*symbol
 	timeMicros int64
+
+	pooled bool
+	refs   atomic.Int32
+	pbuf   []byte // backing array of plain, kept across reuse
+	dbuf   []byte // backing array of deflated, kept across reuse
+	next   *Frame // next frame in the same bucket of the engine's window cache
+}
+
+var framePool = sync.Pool{New: func() any { return &Frame{pooled: true} }}
+
+// newFrame returns a pooled frame of kind holding one reference, the caller's.
+func newFrame(kind frameKind) *Frame {
+	f := framePool.Get().(*Frame)
+	f.kind = kind
+	f.refs.Store(1)
+	return f
+}
+
+// retain adds a reference.
+func (f *Frame) retain() {
+	if f.pooled {
+		f.refs.Add(1)
+	}
+}
+
+// release drops a reference; the last one returns f to the pool, so f must
+// not be used by the caller afterwards.
+func (f *Frame) release() {
+	if !f.pooled {
+		return
+	}
+	switch n := f.refs.Add(-1); {
+	case n > 0:
+		return
+	case n < 0:
+		panic("fanout: frame released more often than retained")
+	}
+	f.plain, f.deflated, f.hdrLen = nil, nil, 0
+	clear(f.syms)
+	f.syms, f.timeMicros, f.next = f.syms[:0], 0, nil
+	if cap(f.pbuf) > maxPooledBytes || cap(f.dbuf) > maxPooledBytes {
+		f.pbuf, f.dbuf = nil, nil // a rare big snapshot: let it go
+	}
+	framePool.Put(f)
+}
+
+// maxPooledBytes bounds the buffers a pooled frame keeps.
+const maxPooledBytes = 64 << 10
+
+// startPlain returns f's plain buffer, reset, with room for the largest
+// header in front: append the payload to it and pass it to finishPlain.
+func (f *Frame) startPlain() []byte {
+	if cap(f.pbuf) < maxHeaderLen+256 {
+		f.pbuf = make([]byte, maxHeaderLen, 4096)
+	}
+	return f.pbuf[:maxHeaderLen]
+}
+
+// finishPlain frames the payload appended after startPlain as a text message.
+func (f *Frame) finishPlain(buf []byte) {
+	f.pbuf = buf
+	at := putHeader(buf, maxHeaderLen, bitFin|opText, len(buf)-maxHeaderLen)
+	f.plain, f.hdrLen = buf[at:], maxHeaderLen-at
 }
 
 // Payload returns the JSON text of the message.
@@ -82,32 +152,6 @@ func putHeader(buf []byte, end int, b0 byte, n int) int {
 		binary.BigEndian.PutUint64(buf[end-8:end], uint64(n))
 		return end - 10
 	}
-}
-
-// frameBuilder assembles message payloads after room for the largest header,
-// so the header can be put in front without copying.
-type frameBuilder struct {
-	buf []byte
-}
-
-// start resets the builder and returns the slice to append the payload to.
-func (b *frameBuilder) start() []byte {
-	if cap(b.buf) < maxHeaderLen+256 {
-		b.buf = make([]byte, maxHeaderLen, 4096)
-	}
-	return b.buf[:maxHeaderLen]
-}
-
-// finish frames the payload appended after start as a text message and
-// returns a Frame owning an exact-size copy. It keeps the builder's buffer
-// for the next message.
-func (b *frameBuilder) finish(buf []byte, kind frameKind) *Frame {
-	b.buf = buf[:0]
-	n := len(buf) - maxHeaderLen
-	at := putHeader(buf, maxHeaderLen, bitFin|opText, n)
-	out := make([]byte, len(buf)-at)
-	copy(out, buf[at:])
-	return &Frame{kind: kind, plain: out, hdrLen: maxHeaderLen - at}
 }
 
 // textFrame frames an already encoded payload in one exact-size allocation.
@@ -180,7 +224,8 @@ func (c *compressor) deflate(f *Frame) {
 		return
 	}
 	at := putHeader(buf, maxHeaderLen, bitFin|bitRsv1|opText, n)
-	f.deflated = append([]byte(nil), buf[at:]...)
+	f.dbuf = append(f.dbuf[:0], buf[at:]...)
+	f.deflated = f.dbuf
 }
 
 var zeroHeader [maxHeaderLen]byte

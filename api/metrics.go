@@ -42,6 +42,11 @@ var (
 	descFeedQuotes      = desc("feed_quotes_total", "Quotes delivered by a feed.", "feed")
 	descFeedErrors      = desc("feed_errors_total", "Malformed inputs a feed skipped.", "feed")
 	descFeedUp          = desc("feed_up", "1 while a feed runs, 0 once it has finished or failed.", "feed")
+	descFeedConnected   = desc("feed_connected", "Venue feeds: 1 while connected and receiving, 0 while reconnecting.", "feed")
+	descFeedMessages    = desc("feed_messages_total", "Venue feeds: messages received (data, acks, heartbeats, bad ones).", "feed")
+	descFeedReconnects  = desc("feed_reconnects_total", "Venue feeds: connections started after the first.", "feed")
+	descFeedSeqGaps     = desc("feed_sequence_gaps_total", "Venue feeds: gaps in the venue's sequence numbers.", "feed")
+	descFeedLag         = desc("feed_lag_seconds", "Venue feeds: delay from the venue's event time to ingest.", "feed")
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -93,5 +98,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			up = 0
 		}
 		gauge(descFeedUp, up, f.Name)
+		if u := f.Upstream; u != nil {
+			connected := 0.0
+			if u.Connected {
+				connected = 1
+			}
+			gauge(descFeedConnected, connected, f.Name)
+			counter(descFeedMessages, u.Messages, f.Name)
+			counter(descFeedReconnects, u.Reconnects, f.Name)
+			counter(descFeedSeqGaps, u.SeqGaps, f.Name)
+			buckets, count, sum := u.Lag.Snapshot()
+			ch <- prometheus.MustNewConstHistogram(descFeedLag, count, sum, buckets, f.Name)
+		}
 	}
 }

@@ -698,7 +698,7 @@ func (e *Engine) flush(now time.Time) {
 	e.dropFrames()
 	clear(touched)
 	e.touched = touched[:0]
-	e.stats.Flush.observe(time.Since(start))
+	e.stats.Flush.Observe(time.Since(start))
 }
 
 func (e *Engine) deliver(c *Client, syms []*symbol, tm int64, now time.Time) {

@@ -2,61 +2,31 @@ package fanout
 
 import (
 	"sync/atomic"
-	"time"
+
+	"ticker/stats"
 )
 
 // Stats are the engine's counters, safe to read from any goroutine.
 type Stats struct {
-	QuotesIn        atomic.Uint64 // feed updates popped from the ring
-	QuotesRejected  atomic.Uint64 // updates with an invalid symbol
-	Versions        atomic.Uint64 // symbol versions published (seq increments)
-	UpdatesQueued   atomic.Uint64 // update messages queued to clients
-	SnapshotsQueued atomic.Uint64 // subscribe snapshots queued
-	Resyncs         atomic.Uint64 // resync snapshots queued
-	Drops           atomic.Uint64 // data frames dropped from overflowing queues
-	SlowClosed      atomic.Uint64 // clients closed 1008 as slow consumers
-	FramesBuilt     atomic.Uint64 // distinct messages encoded as plain JSON (assembled ones excepted)
-	FramesShared    atomic.Uint64 // times an already built update was reused for another client
-	FramesDeflated  atomic.Uint64 // distinct messages compressed whole
-	FramesAssembled atomic.Uint64 // distinct messages assembled from per-symbol compressed pieces (compression budget spent)
-	DeflateIn       atomic.Uint64 // payload bytes given to the compressor
-	DeflateOut      atomic.Uint64 // wire bytes it produced (header included)
-	Clients         atomic.Int64  // registered clients
-	Subscriptions   atomic.Int64  // explicit symbol subscriptions plus wildcards
-	Flush           Histogram     // time to publish and fan out one window
+	QuotesIn        atomic.Uint64   // feed updates popped from the ring
+	QuotesRejected  atomic.Uint64   // updates with an invalid symbol
+	Versions        atomic.Uint64   // symbol versions published (seq increments)
+	UpdatesQueued   atomic.Uint64   // update messages queued to clients
+	SnapshotsQueued atomic.Uint64   // subscribe snapshots queued
+	Resyncs         atomic.Uint64   // resync snapshots queued
+	Drops           atomic.Uint64   // data frames dropped from overflowing queues
+	SlowClosed      atomic.Uint64   // clients closed 1008 as slow consumers
+	FramesBuilt     atomic.Uint64   // distinct messages encoded as plain JSON (assembled ones excepted)
+	FramesShared    atomic.Uint64   // times an already built update was reused for another client
+	FramesDeflated  atomic.Uint64   // distinct messages compressed whole
+	FramesAssembled atomic.Uint64   // distinct messages assembled from per-symbol compressed pieces (compression budget spent)
+	DeflateIn       atomic.Uint64   // payload bytes given to the compressor
+	DeflateOut      atomic.Uint64   // wire bytes it produced (header included)
+	Clients         atomic.Int64    // registered clients
+	Subscriptions   atomic.Int64    // explicit symbol subscriptions plus wildcards
+	Flush           stats.Histogram // time to publish and fan out one window
 }
 
 func (s *Stats) init() { s.Flush.Bounds = flushBounds }
 
 var flushBounds = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
-
-// Histogram counts durations into fixed buckets (seconds), lock-free.
-type Histogram struct {
-	Bounds []float64 // upper bounds, seconds
-	counts [16]atomic.Uint64
-	sumNs  atomic.Uint64
-	count  atomic.Uint64
-}
-
-func (h *Histogram) observe(d time.Duration) {
-	s := d.Seconds()
-	i := 0
-	for i < len(h.Bounds) && s > h.Bounds[i] {
-		i++
-	}
-	h.counts[i].Add(1)
-	h.sumNs.Add(uint64(d))
-	h.count.Add(1)
-}
-
-// Snapshot returns the cumulative count per bound, the total count and the
-// sum in seconds, as Prometheus histograms want them.
-func (h *Histogram) Snapshot() (cumulative map[float64]uint64, count uint64, sum float64) {
-	cumulative = make(map[float64]uint64, len(h.Bounds))
-	var acc uint64
-	for i, b := range h.Bounds {
-		acc += h.counts[i].Load()
-		cumulative[b] = acc
-	}
-	return cumulative, h.count.Load(), float64(h.sumNs.Load()) / 1e9
-}

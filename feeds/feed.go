@@ -8,8 +8,10 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"ticker/market"
+	"ticker/stats"
 )
 
 // Feed is one source of quotes.
@@ -44,6 +46,28 @@ type Status struct {
 	Delivered bool   // at least one quote delivered
 	Finished  bool   // Run has returned
 	Err       string // Run's error, if it failed
+	// Upstream is set for feeds connected to a venue (binance, coinbase).
+	Upstream *UpstreamStatus
+}
+
+// UpstreamStatus is the health and traffic of a feed connected to a venue.
+type UpstreamStatus struct {
+	Connected   bool      // a connection is up and has received a message
+	LastMessage time.Time // zero before the first
+	Messages    uint64    // messages received: data, acks, heartbeats, bad ones
+	Reconnects  uint64    // connections started after the first
+	SeqGaps     uint64    // sequence gaps the venue's numbering showed
+	Lag         *stats.Histogram
+}
+
+// upstreamFeed is a feed connected to a venue.
+type upstreamFeed interface {
+	Upstream() UpstreamStatus
+}
+
+// loggingFeed is a feed that logs events of its own (connections).
+type loggingFeed interface {
+	SetLogger(*slog.Logger)
 }
 
 type feedState struct {
@@ -53,6 +77,7 @@ type feedState struct {
 	delivered atomic.Bool
 	finished  atomic.Bool
 	err       atomic.Pointer[string]
+	lastLog   atomic.Int64 // unix nanoseconds of the last malformed-input log line
 }
 
 // Set runs a group of feeds and owns their goroutines.
@@ -82,6 +107,9 @@ func NewSet(log *slog.Logger, feeds ...Feed) (*Set, error) {
 				return nil, fmt.Errorf("feeds %s and %s both deliver symbol %s", o, f.Name(), sym)
 			}
 			owner[sym] = f.Name()
+		}
+		if lf, ok := f.(loggingFeed); ok {
+			lf.SetLogger(log)
 		}
 		s.feeds = append(s.feeds, &feedState{feed: f})
 	}
@@ -125,9 +153,17 @@ func (s *Set) Start(ctx context.Context, out Pusher) {
 // Wait blocks until every feed's goroutine has returned.
 func (s *Set) Wait() { s.wg.Wait() }
 
-// Ready reports whether every feed has delivered a quote or finished.
+// Ready reports whether every feed is healthy: a local feed (synthetic,
+// replay) once it has delivered a quote or finished; a venue feed while it
+// is connected, receiving, and has delivered a quote.
 func (s *Set) Ready() bool {
 	for _, f := range s.feeds {
+		if uf, ok := f.feed.(upstreamFeed); ok {
+			if !f.delivered.Load() || f.finished.Load() || !uf.Upstream().Connected {
+				return false
+			}
+			continue
+		}
 		if !f.delivered.Load() && !f.finished.Load() {
 			return false
 		}
@@ -143,6 +179,10 @@ func (s *Set) Statuses() []Status {
 			Delivered: f.delivered.Load(), Finished: f.finished.Load()}
 		if e := f.err.Load(); e != nil {
 			out[i].Err = *e
+		}
+		if uf, ok := f.feed.(upstreamFeed); ok {
+			u := uf.Upstream()
+			out[i].Upstream = &u
 		}
 	}
 	return out
@@ -165,7 +205,15 @@ func (c *countingSink) Push(ctx context.Context, q *market.Quote) error {
 	return nil
 }
 
+// Malformed counts a skipped input and logs it, at most once a second per
+// feed (with the number skipped since), so a flood of garbage cannot flood
+// the log.
 func (c *countingSink) Malformed(err error) {
-	c.st.errors.Add(1)
-	c.log.Warn("feed input skipped", "feed", c.st.feed.Name(), "err", err)
+	n := c.st.errors.Add(1)
+	now := time.Now().UnixNano()
+	last := c.st.lastLog.Load()
+	if now-last < int64(time.Second) || !c.st.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	c.log.Warn("feed input skipped", "feed", c.st.feed.Name(), "err", err, "skipped_total", n)
 }

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Parse builds a Feed from a spec "KIND:TARGET?opt=v&opt=v":
@@ -12,7 +13,13 @@ import (
 //	synthetic                              20 symbols, 200 changes/s, random seed
 //	synthetic:?symbols=500&rate=20000&seed=7
 //	replay:fixtures/crypto.ndjson?speed=2&loop=true
+//	binance:btcusdt,ethusdt?channels=bookTicker,trade
+//	coinbase:BTC-USD,ETH-USD=ETH-USD.CB
 //
+// The venue kinds share the options url (the WebSocket endpoint), silence
+// (reconnect after this long without data), maxage (reconnect before a
+// connection gets this old), backoff and maxbackoff (reconnect delays), and
+// suffix (appended to every derived symbol name).
 // An unknown kind or option, or a bad value, is an error naming it.
 func Parse(spec string) (Feed, error) {
 	kind, rest, _ := strings.Cut(spec, ":")
@@ -34,10 +41,14 @@ func Parse(spec string) (Feed, error) {
 			return nil, fmt.Errorf("feed %q: replay needs a file (replay:PATH)", spec)
 		}
 		f, err = newReplayFromOptions(target, o)
+	case "binance":
+		f, err = newBinanceFromOptions(spec, target, o)
+	case "coinbase":
+		f, err = newCoinbaseFromOptions(spec, target, o)
 	case "":
-		return nil, fmt.Errorf("feed %q: empty kind (want synthetic or replay)", spec)
+		return nil, fmt.Errorf("feed %q: empty kind (want %s)", spec, kinds)
 	default:
-		return nil, fmt.Errorf("feed %q: unknown kind %q (want synthetic or replay)", spec, kind)
+		return nil, fmt.Errorf("feed %q: unknown kind %q (want %s)", spec, kind, kinds)
 	}
 	if err != nil {
 		return nil, err
@@ -47,6 +58,8 @@ func Parse(spec string) (Feed, error) {
 	}
 	return f, nil
 }
+
+const kinds = "synthetic, replay, binance or coinbase"
 
 // options reads typed values out of a spec's query and remembers which were used.
 type options struct {
@@ -101,6 +114,18 @@ func (o *options) bool(name string, def bool) (bool, error) {
 		return false, fmt.Errorf("feed %q: option %s=%q: want true or false", o.spec, name, s)
 	}
 	return b, nil
+}
+
+func (o *options) duration(name string, def, min, max time.Duration) (time.Duration, error) {
+	s, ok := o.raw(name)
+	if !ok {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < min || d > max {
+		return 0, fmt.Errorf("feed %q: option %s=%q: want a duration from %v to %v", o.spec, name, s, min, max)
+	}
+	return d, nil
 }
 
 func (o *options) unused() error {

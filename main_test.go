@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"ticker/feeds/venuetest"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -106,6 +108,8 @@ func TestProcess(t *testing.T) {
 		{"--feed", "replay:/does/not/exist.ndjson"},
 		{"--feed", "synthetic", "--feed", "synthetic:?seed=1"}, // both deliver AAPL
 		{"--addr", "256.0.0.1:99999"},
+		{"--feed", "binance:btcusdt", "--feed", "coinbase:BTC-USDT"}, // both deliver BTC-USDT
+		{"--feed", "binance:btcusdt?channels=depth"},
 	} {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = []string{"PATH=/usr/bin:/bin"}
@@ -219,6 +223,50 @@ func TestProcess(t *testing.T) {
 	joined := strings.Join(all, "\n")
 	if !strings.Contains(joined, "ticker serving") || !strings.Contains(joined, "stopped") {
 		t.Fatalf("logs lack start/stop lines:\n%s", joined)
+	}
+}
+
+// TestProcessVenueFeed runs the built binary as `ticker --feed binance:…`
+// would run against Binance, with the feed's url pointed at a fake venue on
+// loopback: its quotes reach /api/quotes and /readyz turns 200.
+func TestProcessVenueFeed(t *testing.T) {
+	bin := buildBinary(t)
+	venue := venuetest.Start(t, 1)
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "--addr", addr, "--feed", "binance:btcusdt,ethusdt?url="+venue.URL("/stream"))
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	c := venue.Next(t, 15*time.Second)
+	if !strings.Contains(string(c.Subscribes[0]), `"btcusdt@bookTicker"`) {
+		t.Fatalf("subscribe %s", c.Subscribes[0])
+	}
+	c.Send([]byte(`{"result":null,"id":1}`))
+	c.Send([]byte(`{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT","b":"97250.01000000","B":"1.5","a":"97250.02","A":"0.004"}}`))
+	c.Send([]byte(`{"stream":"ethusdt@aggTrade","data":{"e":"aggTrade","E":1764000000123,"s":"ETHUSDT","a":1,"p":"3120.55","q":"0.25","f":1,"l":1,"T":1764000000120,"m":true,"M":true}}`))
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no ETH-USDT quote within 15s")
+		}
+		code, body := httpGet(t, "http://"+addr+"/api/quotes/ETH-USDT")
+		if code != 200 {
+			continue
+		}
+		if !strings.Contains(body, `"last":"3120.55"`) || !strings.Contains(body, `"ts":1764000000120000`) {
+			t.Fatalf("ETH-USDT: %s", body)
+		}
+		break
+	}
+	if code, body := httpGet(t, "http://"+addr+"/api/quotes/BTC-USDT"); code != 200 || !strings.Contains(body, `"bid":"97250.01"`) {
+		t.Fatalf("BTC-USDT: %d %s", code, body)
+	}
+	if code, _ := httpGet(t, "http://"+addr+"/readyz"); code != 200 {
+		t.Fatalf("/readyz %d", code)
 	}
 }
 

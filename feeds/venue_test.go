@@ -549,3 +549,26 @@ func BenchmarkCoinbaseParse(b *testing.B) {
 		}
 	}
 }
+
+// TestBackoff: delays double from the minimum up to the maximum, each drawn
+// from the upper half of its step (jitter), never beyond the maximum.
+func TestBackoff(t *testing.T) {
+	lo, hi := 100*time.Millisecond, 2*time.Second
+	for n, step := range []time.Duration{100, 200, 400, 800, 1600, 2000, 2000, 2000} {
+		step *= time.Millisecond
+		seen := map[time.Duration]bool{}
+		for i := 0; i < 200; i++ {
+			d := backoff(lo, hi, n)
+			if d < step/2 || d > step {
+				t.Fatalf("attempt %d: %v, want %v..%v", n, d, step/2, step)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 100 {
+			t.Errorf("attempt %d: only %d distinct delays in 200: no jitter", n, len(seen))
+		}
+	}
+	if d := backoff(lo, hi, 1000); d > hi {
+		t.Errorf("attempt 1000: %v", d)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"ticker/access"
 	"ticker/api"
 	"ticker/fanout"
 )
@@ -23,6 +24,7 @@ type config struct {
 	TLSKey         string
 	AllowedOrigins string
 	AuthTokens     string
+	TrustedProxies string
 	RingSize       int
 	Fanout         fanout.Config
 	API            api.Config
@@ -73,8 +75,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.Coalesce, "coalesce", 50*time.Millisecond, "coalescing window, 1ms to 10s")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate `file` for HTTPS/WSS (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "private key `file` for HTTPS/WSS (with --tls-cert)")
-	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated `origins` accepted on /ws (default any)")
-	fs.StringVar(&c.AuthTokens, "auth-tokens", "", "`file` of accepted bearer tokens, one per line (default open)")
+	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated `origins` (scheme://host[:port]) accepted on /ws; list the dashboard's own (default any)")
+	fs.StringVar(&c.AuthTokens, "auth-tokens", "", "`file` of accepted bearer tokens, one per line, reread on SIGHUP (default open)")
+	fs.IntVar(&c.API.MaxConns, "max-conns", 0, "WebSocket connections in total (0: the open-file limit less 256)")
+	fs.IntVar(&c.API.MaxConnsPerIP, "max-conns-per-ip", 2000, "WebSocket connections per client address (0: no limit)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated proxy `addresses` or CIDRs whose X-Forwarded-For names the client")
 	fs.IntVar(&c.Fanout.MaxSymbolsPerClient, "max-symbols", 1000, "symbols one connection may subscribe to")
 	fs.IntVar(&c.Fanout.QueueBytes, "queue-bytes", 1<<20, "per-connection outbound queue limit in bytes")
 	fs.DurationVar(&c.Fanout.StuckTimeout, "stuck-timeout", 10*time.Second, "close a connection whose writes are stuck this long (1008)")
@@ -144,10 +149,19 @@ func (c *config) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	for _, f := range []struct{ name, v string }{{"--tls-cert", c.TLSCert}, {"--allowed-origins", c.AllowedOrigins}, {"--auth-tokens", c.AuthTokens}} {
-		if f.v != "" {
-			return fmt.Errorf("%s: not supported by this build yet (see docs/protocol.md, \"Not yet implemented\")", f.name)
-		}
+	origins, err := access.ParseOrigins(c.AllowedOrigins)
+	if err != nil {
+		return fmt.Errorf("--allowed-origins: %v", err)
+	}
+	c.API.Origins = origins
+	if c.API.TrustedProxies, err = access.ParsePrefixes(c.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %v", err)
+	}
+	if c.API.MaxConns < 0 {
+		return fmt.Errorf("--max-conns %d: want 0 (automatic) or more", c.API.MaxConns)
+	}
+	if c.API.MaxConnsPerIP < 0 {
+		return fmt.Errorf("--max-conns-per-ip %d: want 0 (no limit) or more", c.API.MaxConnsPerIP)
 	}
 	if c.RingSize < 2 || c.RingSize > 1<<24 {
 		return fmt.Errorf("--ring-size %d: want 2 to 16777216", c.RingSize)

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +14,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"ticker/access"
 	"ticker/api"
 	"ticker/fanout"
 	"ticker/feeds"
@@ -39,6 +42,24 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+
+	var cert *certFiles
+	if cfg.TLSCert != "" {
+		if cert, err = loadCert(cfg.TLSCert, cfg.TLSKey); err != nil {
+			fmt.Fprintf(stderr, "ticker: --tls-cert/--tls-key: %v\n", err)
+			return 2
+		}
+		cfg.API.TLS = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cert.get}
+	}
+	if cfg.AuthTokens != "" {
+		if cfg.API.Tokens, err = access.LoadTokens(cfg.AuthTokens); err != nil {
+			fmt.Fprintf(stderr, "ticker: --auth-tokens: %v\n", err)
+			return 2
+		}
+	}
+	if cfg.API.MaxConns == 0 {
+		cfg.API.MaxConns = autoMaxConns()
+	}
 
 	var fl []feeds.Feed
 	for _, spec := range cfg.Feeds {
@@ -90,8 +111,16 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	set.Start(feedCtx, ring)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	stopReload := reloadOnHangup(log, cfg.API.Tokens, cert)
+	defer stopReload()
+	scheme := "http"
+	if cert != nil {
+		scheme = "https"
+	}
 	log.Info("ticker serving", "addr", ln.Addr().String(), "feeds", cfg.Feeds, "coalesce", cfg.Coalesce,
-		"dashboard", "http://"+dashboardHost(ln.Addr())+"/")
+		"dashboard", scheme+"://"+dashboardHost(ln.Addr())+"/", "tls", cert != nil,
+		"allowed_origins", cfg.API.Origins.List(), "auth_tokens", cfg.API.Tokens.Count(),
+		"max_conns", cfg.API.MaxConns, "max_conns_per_ip", cfg.API.MaxConnsPerIP)
 
 	code := 0
 	select {
@@ -113,6 +142,77 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	<-engine.Done()
 	log.Info("stopped")
 	return code
+}
+
+// reloadOnHangup rereads the token file and the TLS certificate on SIGHUP,
+// keeping what is in force when a file is bad, until the returned stop is
+// called. Open connections are not touched.
+func reloadOnHangup(log *slog.Logger, tokens *access.Tokens, cert *certFiles) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			if tokens != nil {
+				if err := tokens.Reload(); err != nil {
+					log.Error("SIGHUP: token file not reloaded; the previous tokens stay", "err", err)
+				} else {
+					log.Info("SIGHUP: tokens reloaded", "tokens", tokens.Count())
+				}
+			}
+			if cert != nil {
+				if err := cert.reload(); err != nil {
+					log.Error("SIGHUP: certificate not reloaded; the previous one stays", "err", err)
+				} else {
+					log.Info("SIGHUP: certificate reloaded")
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-finished
+	}
+}
+
+// certFiles is a TLS certificate read from files, replaceable while serving.
+type certFiles struct {
+	certFile, keyFile string
+	cur               atomic.Pointer[tls.Certificate]
+}
+
+func loadCert(certFile, keyFile string) (*certFiles, error) {
+	c := &certFiles{certFile: certFile, keyFile: keyFile}
+	return c, c.reload()
+}
+
+func (c *certFiles) reload() error {
+	kp, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return err
+	}
+	c.cur.Store(&kp)
+	return nil
+}
+
+func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cur.Load(), nil }
+
+// autoMaxConns leaves 256 of the process's open-file limit for everything
+// but WebSocket connections (listening socket, HTTP clients, feeds, files).
+func autoMaxConns() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 1 << 20
+	}
+	return max(int(rl.Cur)-256, 64)
 }
 
 func dashboardHost(a net.Addr) string {

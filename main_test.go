@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"ticker/feeds/venuetest"
+	"ticker/internal/testcert"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -54,9 +57,11 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--nope"}, nil, "nope"},
 		{[]string{"stray"}, nil, `unexpected argument "stray"`},
 		{[]string{"--tls-cert", "c.pem"}, nil, "--tls-cert and --tls-key"},
-		{[]string{"--tls-cert", "c.pem", "--tls-key", "k.pem"}, nil, "--tls-cert: not supported"},
-		{[]string{"--allowed-origins", "https://a"}, nil, "--allowed-origins"},
-		{[]string{"--auth-tokens", "f"}, nil, "--auth-tokens"},
+		{[]string{"--allowed-origins", "https://a.example/path"}, nil, "--allowed-origins"},
+		{[]string{"--allowed-origins", "a.example"}, nil, "--allowed-origins"},
+		{[]string{"--trusted-proxies", "10.0.0.0/8,proxy"}, nil, "--trusted-proxies"},
+		{[]string{"--max-conns", "-1"}, nil, "--max-conns"},
+		{[]string{"--max-conns-per-ip", "-5"}, nil, "--max-conns-per-ip"},
 		{[]string{"--queue-bytes", "10"}, nil, "--queue-bytes"},
 		{[]string{"--deflate-level", "10"}, nil, "--deflate-level"},
 		{[]string{"--ping-interval", "1m"}, nil, "idle timeout"},
@@ -110,6 +115,8 @@ func TestProcess(t *testing.T) {
 		{"--addr", "256.0.0.1:99999"},
 		{"--feed", "binance:btcusdt", "--feed", "coinbase:BTC-USDT"}, // both deliver BTC-USDT
 		{"--feed", "binance:btcusdt?channels=depth"},
+		{"--tls-cert", "/does/not/exist.pem", "--tls-key", "/does/not/exist.key"},
+		{"--auth-tokens", "/does/not/exist"},
 	} {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = []string{"PATH=/usr/bin:/bin"}
@@ -283,4 +290,184 @@ func httpGet(t *testing.T, url string) (int, string) {
 
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
+}
+
+// TestProcessSecure runs the built binary with TLS, an origin list and a
+// token file: wss works with a listed origin and a valid token, anything
+// else is refused before the upgrade; SIGHUP swaps the tokens while an
+// open connection keeps streaming; no token ever reaches the logs.
+func TestProcessSecure(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	cert := testcert.New(t)
+	certFile, keyFile := cert.WriteFiles(t, dir)
+	tokens := filepath.Join(dir, "tokens")
+	const oldTok, newTok = "old-secret-4f1c9a", "new-secret-77d2e0"
+	if err := os.WriteFile(tokens, []byte("# bots\n"+oldTok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "--addr", addr, "--tls-cert", certFile, "--tls-key", keyFile,
+		"--auth-tokens", tokens, "--allowed-origins", "https://dash.example.com")
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
+
+	tlsConf := &tls.Config{RootCAs: cert.Pool}
+	https := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}, Timeout: 5 * time.Second}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no TLS /readyz 200 within 15s; logs:\n%s", logs.String())
+		}
+		resp, err := https.Get("https://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+	}
+	dialer := &websocket.Dialer{TLSClientConfig: tlsConf, HandshakeTimeout: 5 * time.Second}
+	try := func(token, origin string) (*websocket.Conn, int) {
+		h := http.Header{}
+		if token != "" {
+			h.Set("Authorization", "Bearer "+token)
+		}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		ws, resp, err := dialer.Dial("wss://"+addr+"/ws?symbols=*", h)
+		if resp == nil {
+			t.Fatalf("dial: %v", err)
+		}
+		return ws, resp.StatusCode
+	}
+	old, code := try(oldTok, "https://dash.example.com")
+	if code != 101 {
+		t.Fatalf("listed origin, valid token: %d", code)
+	}
+	defer old.Close()
+	for _, c := range []struct {
+		token, origin string
+		want          int
+	}{
+		{"", "https://dash.example.com", 401},
+		{"wrong", "", 401},
+		{oldTok, "https://evil.example.net", 403},
+		{oldTok, "", 101}, // a bot sends no Origin
+	} {
+		ws, code := try(c.token, c.origin)
+		if ws != nil {
+			ws.Close()
+		}
+		if code != c.want {
+			t.Errorf("token %q origin %q: %d, want %d", c.token, c.origin, code, c.want)
+		}
+	}
+	if _, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/readyz"); err == nil {
+		t.Error("plain HTTP answered on a TLS port")
+	}
+
+	// SIGHUP: the new file's token works, the old one no longer does, and
+	// the connection opened with the old token keeps streaming.
+	if err := os.WriteFile(tokens, []byte(newTok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("tokens not reloaded 10s after SIGHUP; logs:\n%s", logs.String())
+		}
+		ws, code := try(newTok, "")
+		if ws != nil {
+			ws.Close()
+		}
+		if code == 101 {
+			break
+		}
+	}
+	if ws, code := try(oldTok, ""); code != 401 {
+		if ws != nil {
+			ws.Close()
+		}
+		t.Errorf("old token after reload: %d, want 401", code)
+	}
+	old.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := 0; i < 3; i++ {
+		if _, _, err := old.ReadMessage(); err != nil {
+			t.Fatalf("the connection opened before SIGHUP stopped streaming: %v", err)
+		}
+	}
+
+	// A broken file on SIGHUP keeps the tokens in force.
+	os.WriteFile(tokens, []byte("# nothing\n"), 0o600)
+	cmd.Process.Signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "not reloaded"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload error logged; logs:\n%s", logs.String())
+		}
+	}
+	if ws, code := try(newTok, ""); code != 101 {
+		t.Errorf("after a failed reload the token in force is refused: %d", code)
+	} else {
+		ws.Close()
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	old.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := old.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != 1001 {
+			t.Errorf("on SIGTERM: %v, want close 1001", err)
+		}
+		break
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit within 15s of SIGTERM")
+	}
+	all := logs.String()
+	for _, tok := range []string{oldTok, newTok} {
+		if strings.Contains(all, tok) {
+			t.Errorf("a token is in the logs:\n%s", all)
+		}
+	}
+	if !strings.Contains(all, "tokens reloaded") {
+		t.Errorf("no reload logged:\n%s", all)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's writer and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"ticker/access"
 	"ticker/fanout"
 )
 
@@ -93,4 +95,53 @@ func TestDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("rows %d, chart points %d, updates %d, latency %s; screenshot %s (%d bytes)", rows, points, updates, latency, path, len(png))
+
+	// The same page behind --auth-tokens and --allowed-origins: opened from
+	// the listed origin with ?token=, it comes alive; without the token, or
+	// from an origin not listed (the same server reached as localhost), the
+	// handshake is refused and the page says it is offline.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origins, err := access.ParseOrigins("http://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokPath := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(tokPath, []byte("dash-token\n"), 0o600)
+	tokens, err := access.LoadTokens(tokPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secure := startServerOn(t, ln, Config{Origins: origins, Tokens: tokens}, fanout.Config{}, true, quietLog(), "synthetic:?symbols=16&rate=400&seed=5")
+	_, port, _ := net.SplitHostPort(secure.addr)
+	for _, tt := range []struct {
+		name, url string
+		live      bool
+	}{
+		{"no token", "http://" + secure.addr + "/", false},
+		{"unlisted origin", "http://localhost:" + port + "/?token=dash-token", false},
+		{"listed origin with token", "http://" + secure.addr + "/?token=dash-token", true},
+	} {
+		want := `__ticker.status() === "down" && __ticker.connects() === 0`
+		if tt.live {
+			want = `__ticker.status() === "live" && __ticker.rows() >= 16`
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Navigate(tt.url)); err != nil {
+			t.Fatalf("%s: navigate: %v", tt.name, err)
+		}
+		pctx, cancelPoll := context.WithTimeout(ctx, 20*time.Second)
+		_, err := chromedp.Run(pctx, chromedp.Poll[bool](`!!(window.__ticker && `+want+`)`,
+			chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+		cancelPoll()
+		if err != nil {
+			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.__ticker ? __ticker.status() + " " + __ticker.connects() : "none"`))
+			t.Errorf("%s: want %s, page is %s", tt.name, want, state)
+		}
+	}
+	_, m := secure.get("/metrics")
+	if metric(m, `ticker_handshakes_refused_total{reason="origin"}`) < 1 || metric(m, `ticker_handshakes_refused_total{reason="token"}`) < 1 {
+		t.Errorf("the browser's refused handshakes are not counted:\n%s", m)
+	}
 }

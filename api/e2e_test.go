@@ -339,6 +339,9 @@ func TestHandshake(t *testing.T) {
 		{"wrong version", map[string]string{"Sec-WebSocket-Version": "8"}, 400},
 		{"missing key", map[string]string{"Sec-WebSocket-Key": ""}, 400},
 		{"short key", map[string]string{"Sec-WebSocket-Key": "abc"}, 400},
+		{"key not base64", map[string]string{"Sec-WebSocket-Key": "!!!!!!!!!!!!!!!!!!!!!!=="}, 400},
+		{"key of 17 bytes", map[string]string{"Sec-WebSocket-Key": "AAAAAAAAAAAAAAAAAAAAAAA="}, 400},
+		{"missing version", map[string]string{"Sec-WebSocket-Version": ""}, 400},
 	} {
 		req, _ := http.NewRequest("GET", ts.url("/ws"), nil)
 		req.Header.Set("Connection", "Upgrade")

@@ -49,7 +49,23 @@ func startServer(t testing.TB, cfg Config, fcfg fanout.Config, specs ...string) 
 
 func startServerWith(t testing.TB, cfg Config, fcfg fanout.Config, startFeeds bool, specs ...string) *testServer {
 	t.Helper()
-	log := quietLog()
+	return startServerLog(t, cfg, fcfg, startFeeds, quietLog(), specs...)
+}
+
+// startServerLog is startServerWith with the logger given.
+func startServerLog(t testing.TB, cfg Config, fcfg fanout.Config, startFeeds bool, log *slog.Logger, specs ...string) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startServerOn(t, ln, cfg, fcfg, startFeeds, log, specs...)
+}
+
+// startServerOn serves on ln, for tests whose Config needs the address
+// (an origin list naming the server itself).
+func startServerOn(t testing.TB, ln net.Listener, cfg Config, fcfg fanout.Config, startFeeds bool, log *slog.Logger, specs ...string) *testServer {
+	t.Helper()
 	var fl []feeds.Feed
 	for _, spec := range specs {
 		f, err := feeds.Parse(spec)
@@ -69,10 +85,7 @@ func startServerWith(t testing.TB, cfg Config, fcfg fanout.Config, startFeeds bo
 	}
 	srv, err := New(cfg, engine, set, ring, log)
 	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	engineCtx, stopEngine := context.WithCancel(context.Background())
@@ -310,6 +323,17 @@ func decodeQuote(raw []byte) (map[string]string, error) {
 // closeCode reads until the connection ends and returns the close code.
 func (c *client) closeCode(timeout time.Duration) (int, string) {
 	c.t.Helper()
+	code, text, err := c.closeResult(timeout)
+	if err != nil {
+		c.t.Fatalf("connection ended without a close frame: %v", err)
+	}
+	return code, text
+}
+
+// closeResult reads until the connection ends and returns the close
+// frame's code and text, or the error that ended it without one (code
+// 1006, as RFC 6455 names an abnormal closure). Safe off the test goroutine.
+func (c *client) closeResult(timeout time.Duration) (int, string, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		c.ws.SetReadDeadline(deadline)
@@ -318,9 +342,9 @@ func (c *client) closeCode(timeout time.Duration) (int, string) {
 			continue
 		}
 		if ce, ok := err.(*websocket.CloseError); ok {
-			return ce.Code, ce.Text
+			return ce.Code, ce.Text, nil
 		}
-		c.t.Fatalf("connection ended without a close frame: %v", err)
+		return 1006, "", err
 	}
 }
 

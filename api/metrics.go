@@ -41,6 +41,8 @@ var (
 	descRingFull        = desc("ring_full_waits_total", "Feed pushes that found the ring full and waited.")
 	descFeedQuotes      = desc("feed_quotes_total", "Quotes delivered by a feed.", "feed")
 	descFeedErrors      = desc("feed_errors_total", "Malformed inputs a feed skipped.", "feed")
+	descRefused         = desc("handshakes_refused_total", "WebSocket handshakes refused before the upgrade, by reason (origin, token, limit_total, limit_address; limit_race: closed 1013 right after).", "reason")
+	descPanics          = desc("connection_panics_total", "Panics recovered while handling one connection (it was closed 1011).")
 	descFeedUp          = desc("feed_up", "1 while a feed runs, 0 once it has finished or failed.", "feed")
 	descFeedConnected   = desc("feed_connected", "Venue feeds: 1 while connected and receiving, 0 while reconnecting.", "feed")
 	descFeedMessages    = desc("feed_messages_total", "Venue feeds: messages received (data, acks, heartbeats, bad ones).", "feed")
@@ -75,6 +77,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descCloses, v.(*atomic.Uint64).Load(), strconv.Itoa(k.(int)))
 		return true
 	})
+	s.refused.Range(func(k, v any) bool {
+		counter(descRefused, v.(*atomic.Uint64).Load(), k.(string))
+		return true
+	})
+	counter(descPanics, s.panics.Load())
 	counter(descQuotesIn, st.QuotesIn.Load())
 	counter(descQuotesRejected, st.QuotesRejected.Load())
 	counter(descVersions, st.Versions.Load())

@@ -2,11 +2,15 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"ticker/access"
 	"ticker/fanout"
 	"ticker/feeds"
 	"ticker/market"
@@ -39,6 +44,14 @@ type Config struct {
 	FloodStrikes    int           // refused messages (net of accepted ones) before close 1008; default 50
 	SendBufferBytes int           // kernel send buffer per connection (SO_SNDBUF); 0 leaves the OS's autotuning
 	Pprof           bool          // serve /debug/pprof/ (profiling; keep it off where the port is exposed)
+
+	TLS            *tls.Config     // serve HTTPS/WSS; nil: plain HTTP
+	Origins        *access.Origins // Origins accepted on /ws; nil: any
+	Tokens         *access.Tokens  // bearer tokens required on /ws; nil: open
+	MaxConns       int             // WebSocket connections in total; 0: no limit
+	MaxConnsPerIP  int             // WebSocket connections per client address; 0: no limit
+	TrustedProxies []netip.Prefix  // peers whose X-Forwarded-For names the client
+	RetryAfter     time.Duration   // Retry-After sent with 503/429 at the connection limits; default 5s
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -64,6 +77,7 @@ func (c Config) WithDefaults() Config {
 	if c.FloodStrikes == 0 {
 		c.FloodStrikes = 50
 	}
+	def(&c.RetryAfter, 5*time.Second)
 	return c
 }
 
@@ -84,6 +98,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("flood strikes %d: want at least 1", c.FloodStrikes)
 	case c.SendBufferBytes < 0:
 		return fmt.Errorf("send buffer bytes %d: want 0 (OS default) or more", c.SendBufferBytes)
+	case c.MaxConns < 0 || c.MaxConnsPerIP < 0:
+		return fmt.Errorf("connection limits %d total, %d per address: want 0 (none) or more", c.MaxConns, c.MaxConnsPerIP)
+	case c.RetryAfter < time.Second:
+		return fmt.Errorf("retry after %v: want at least 1s", c.RetryAfter)
 	}
 	return nil
 }
@@ -113,9 +131,17 @@ type Server struct {
 	closing  atomic.Bool
 	bg       sync.WaitGroup // the ping sweeper
 
+	limiter *access.Limiter
+
 	connsTotal atomic.Uint64
 	bytesSent  atomic.Uint64
 	closes     sync.Map // close code → *atomic.Uint64
+	refused    sync.Map // reason → *atomic.Uint64: handshakes refused before the upgrade
+	panics     atomic.Uint64
+
+	// testHook, when set by a test, sees every client message before it is
+	// handled (to inject faults).
+	testHook func(msg []byte)
 }
 
 // New builds the server. ring is read only for metrics.
@@ -127,7 +153,8 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, engine: engine, feeds: fs, ring: ring, log: log, conns: map[*conn]struct{}{}}
+	s := &Server{cfg: cfg, engine: engine, feeds: fs, ring: ring, log: log, conns: map[*conn]struct{}{},
+		limiter: access.NewLimiter(cfg.MaxConns, cfg.MaxConnsPerIP)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &collector{s: s})
@@ -200,6 +227,7 @@ func (s *Server) routes() {
 		return c.SendString("ready\n")
 	})
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
+	app.Use("/api", s.requireToken)
 	app.Get("/api/symbols", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"symbols": s.engine.Symbols()})
 	})
@@ -256,9 +284,28 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 		c.Set("Sec-WebSocket-Version", "13")
 		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": "unsupported Sec-WebSocket-Version; want 13"})
 	}
-	if key := c.Get("Sec-WebSocket-Key"); len(key) != 24 {
+	if key, err := base64.StdEncoding.DecodeString(c.Get("Sec-WebSocket-Key")); err != nil || len(key) != 16 {
 		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": "missing or malformed Sec-WebSocket-Key"})
 	}
+	if !s.cfg.Origins.Allowed(c.Get(fiber.HeaderOrigin)) {
+		s.refuse("origin")
+		return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "origin not allowed"})
+	}
+	if !s.authorized(c) {
+		return s.unauthorized(c)
+	}
+	ip := s.clientAddr(c)
+	switch err := s.limiter.Check(ip); err {
+	case access.ErrServerFull:
+		s.refuse("limit_total")
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "too many connections"})
+	case access.ErrClientFull:
+		s.refuse("limit_address")
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
+		return c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{"error": "too many connections from your address"})
+	}
+	c.Locals("ip", ip)
 	var syms []string
 	if raw := c.Query("symbols"); raw != "" {
 		for _, sym := range strings.Split(raw, ",") {
@@ -270,6 +317,41 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 	c.Locals("symbols", syms)
 	c.Locals("deflate", offersDeflate(c.Get("Sec-WebSocket-Extensions")))
 	return c.Next()
+}
+
+// authorized reports whether the request carries a valid token (always,
+// when no token file is configured).
+func (s *Server) authorized(c *fiber.Ctx) bool {
+	return s.cfg.Tokens.Valid(access.FromRequest(c.Get(fiber.HeaderAuthorization), c.Query("token")))
+}
+
+// unauthorized answers 401 and counts the refusal.
+func (s *Server) unauthorized(c *fiber.Ctx) error {
+	s.refuse("token")
+	c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="ticker"`)
+	return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": "missing or invalid token"})
+}
+
+// requireToken guards the REST market data with the same tokens as /ws.
+func (s *Server) requireToken(c *fiber.Ctx) error {
+	if !s.authorized(c) {
+		return s.unauthorized(c)
+	}
+	return c.Next()
+}
+
+// clientAddr is the address a request counts under for the limits.
+func (s *Server) clientAddr(c *fiber.Ctx) netip.Addr {
+	var peer netip.Addr
+	if ta, ok := c.Context().RemoteAddr().(*net.TCPAddr); ok {
+		peer, _ = netip.AddrFromSlice(ta.IP)
+	}
+	return access.ClientAddr(peer, c.Get(fiber.HeaderXForwardedFor), s.cfg.TrustedProxies)
+}
+
+func (s *Server) refuse(reason string) {
+	v, _ := s.refused.LoadOrStore(reason, new(atomic.Uint64))
+	v.(*atomic.Uint64).Add(1)
 }
 
 // offersDeflate mirrors the upgrader's negotiation: permessage-deflate is
@@ -287,6 +369,9 @@ func offersDeflate(header string) bool {
 func (s *Server) Serve(ln net.Listener) error {
 	if s.cfg.SendBufferBytes > 0 {
 		ln = &sndbufListener{Listener: ln, bytes: s.cfg.SendBufferBytes}
+	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
 	return s.app.Listener(ln)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +45,17 @@ func (s *Server) serveWS(ws *fws.Conn) {
 	c := &conn{s: s, ws: ws, nc: ws.NetConn(), client: s.engine.NewClient(deflate),
 		limit: newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst), done: make(chan struct{}), lastPing: time.Now()}
 	c.client.SetNotify(c.kick)
+
+	// the limits were checked before the upgrade; taking the slot here
+	// settles races between handshakes that arrived together
+	ip, _ := ws.Locals("ip").(netip.Addr)
+	if err := s.limiter.Acquire(ip); err != nil {
+		s.refuse("limit_race")
+		c.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		c.nc.Write(fanout.CloseFrame(CloseTryAgainLater, err.Error()))
+		return
+	}
+	defer s.limiter.Release(ip)
 
 	s.mu.Lock()
 	if s.closing.Load() {
@@ -86,6 +99,13 @@ func (s *Server) serveWS(ws *fws.Conn) {
 	c.flushers.Wait()
 }
 
+// CloseTryAgainLater (1013) closes a connection that got past the handshake
+// while the connection limit filled up.
+const CloseTryAgainLater = 1013
+
+// CloseInternalError (1011) closes a connection whose handling failed.
+const CloseInternalError = 1011
+
 func closeReason(code int) string {
 	switch code {
 	case fanout.CloseGoingAway:
@@ -96,6 +116,8 @@ func closeReason(code int) string {
 		return "invalid UTF-8"
 	case fanout.CloseTooBig:
 		return "message too big"
+	case CloseInternalError:
+		return "internal error"
 	}
 	return ""
 }
@@ -115,6 +137,14 @@ func (c *conn) kick() {
 // flusher starts again.
 func (c *conn) flush() {
 	defer c.flushers.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			c.s.panics.Add(1)
+			c.s.log.Error("panic writing to a connection; closing it", "panic", r, "stack", string(debug.Stack()))
+			c.nc.Close()
+			c.doneOnce.Do(func() { close(c.done) })
+		}
+	}()
 	for {
 		var closing bool
 		c.bufs, closing = c.client.Take(c.bufs[:0])
@@ -217,8 +247,24 @@ func (c *conn) readLoop(ctx context.Context) int {
 			c.reply(fanout.AppendError(nil, nil, fanout.CodeRateLimited, "too many messages; slow down", nil))
 			continue
 		}
-		c.handle(ctx, msg)
+		if !c.safeHandle(ctx, msg) {
+			return c.refuse(CloseInternalError)
+		}
 	}
+}
+
+// safeHandle handles one message, turning a panic into a logged error that
+// closes this connection only (1011). It reports false after a panic.
+func (c *conn) safeHandle(ctx context.Context, msg []byte) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.s.panics.Add(1)
+			c.s.log.Error("panic handling a client message; closing that connection", "panic", r, "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	c.handle(ctx, msg)
+	return true
 }
 
 // read reads one message up to MaxMessageBytes (after decompression).
@@ -272,6 +318,9 @@ func (c *conn) reply(payload []byte) {
 }
 
 func (c *conn) handle(ctx context.Context, msg []byte) {
+	if h := c.s.testHook; h != nil {
+		h(msg)
+	}
 	req, perr := parseRequest(&c.parser, msg)
 	if perr != nil {
 		c.reply(fanout.AppendError(nil, perr.id, perr.code, perr.message, nil))

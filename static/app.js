@@ -3,6 +3,10 @@
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
+  // With --auth-tokens the page is opened as /?token=…; the token goes on to
+  // /ws and /api the same way (a browser cannot set headers on a WebSocket).
+  const pageToken = new URLSearchParams(location.search).get("token");
+  const tokenQuery = pageToken ? "?token=" + encodeURIComponent(pageToken) : "";
   const quotes = new Map();   // symbol -> {q: full quote, base: first price seen, row, cells, hist: []}
   let selected = null;
   let ws = null, attempt = 0, reconnectTimer = null, nextId = 1;
@@ -179,7 +183,7 @@
 
   function connect() {
     clearTimeout(reconnectTimer);
-    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" + tokenQuery;
     setStatus("connecting", attempt ? "reconnecting…" : "connecting…");
     ws = new WebSocket(url, "ticker.v1");
     ws.onopen = () => {
@@ -214,7 +218,7 @@
     $("latency").textContent = latencyMs === null ? "–" : Math.max(0, latencyMs).toFixed(0) + " ms";
   }, 1000);
 
-  fetch("/api/symbols").then((r) => r.json()).then((j) => { for (const s of j.symbols) ensureRow(s); }).catch(() => {});
+  fetch("/api/symbols" + tokenQuery).then((r) => r.json()).then((j) => { for (const s of j.symbols) ensureRow(s); }).catch(() => {});
   connect();
 
   window.__ticker = {

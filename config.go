@@ -55,6 +55,13 @@ Feed specs (KIND:TARGET?opt=v&opt=v):
   synthetic:?symbols=500&rate=20000&seed=7 sized and reproducible
   replay:fixtures/equities.ndjson?speed=2&loop=true
                                            a recorded NDJSON fixture
+  binance:btcusdt,ethusdt                  Binance spot, live (internet; symbols become BTC-USDT)
+  coinbase:BTC-USD,ETH-USD                 Coinbase Advanced Trade, live (internet)
+  (options of every kind: docs/feeds.md)
+
+Security (docs/security.md): --tls-cert/--tls-key, --allowed-origins,
+--auth-tokens (SIGHUP rereads tokens and certificate), --max-conns,
+--max-conns-per-ip, --trusted-proxies.
 
 Flags:
 `

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"ticker/feeds/venuetest"
+	"ticker/internal/syncbuf"
 	"ticker/internal/testcert"
 )
 
@@ -310,7 +310,7 @@ func TestProcessSecure(t *testing.T) {
 	cmd := exec.Command(bin, "--addr", addr, "--tls-cert", certFile, "--tls-key", keyFile,
 		"--auth-tokens", tokens, "--allowed-origins", "https://dash.example.com")
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -379,14 +379,21 @@ func TestProcessSecure(t *testing.T) {
 
 	// SIGHUP: the new file's token works, the old one no longer does, and
 	// the connection opened with the old token keeps streaming.
+	// The same signal reloads the certificate: a new key pair in the same files.
 	if err := os.WriteFile(tokens, []byte(newTok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	cert2 := testcert.New(t)
+	cert2.WriteFiles(t, dir)
 	cmd.Process.Signal(syscall.SIGHUP)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("tokens not reloaded 10s after SIGHUP; logs:\n%s", logs.String())
+			t.Fatalf("tokens and certificate not reloaded 10s after SIGHUP; logs:\n%s", logs.String())
 		}
+		if !strings.Contains(logs.String(), "certificate reloaded") {
+			continue
+		}
+		tlsConf.RootCAs = cert2.Pool
 		ws, code := try(newTok, "")
 		if ws != nil {
 			ws.Close()
@@ -394,6 +401,9 @@ func TestProcessSecure(t *testing.T) {
 		if code == 101 {
 			break
 		}
+	}
+	if _, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: cert.Pool}); err == nil {
+		t.Error("the old certificate is still served after SIGHUP")
 	}
 	if ws, code := try(oldTok, ""); code != 401 {
 		if ws != nil {
@@ -452,22 +462,4 @@ func TestProcessSecure(t *testing.T) {
 	if !strings.Contains(all, "tokens reloaded") {
 		t.Errorf("no reload logged:\n%s", all)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's writer and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

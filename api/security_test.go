@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"ticker/access"
 	"ticker/fanout"
+	"ticker/internal/syncbuf"
 	"ticker/internal/testcert"
 )
 
@@ -124,7 +124,7 @@ func TestAuthTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ts := startServerLog(t, Config{Tokens: tokens}, fanout.Config{Window: 10 * time.Millisecond}, true, log, "synthetic:?symbols=3&rate=300&seed=1")
 
@@ -214,24 +214,6 @@ func TestAuthTokens(t *testing.T) {
 	if got := metric(m, `ticker_handshakes_refused_total{reason="token"}`); got != 7 {
 		t.Errorf("refused for token: %v, want 7", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestConnectionLimits(t *testing.T) {

@@ -7,13 +7,13 @@
 //
 //	go run ./bench                                   # 2,000 subscribers, about 40 s
 //	go run ./bench --conns 10000 --rate 20000 --compare
+//	go run ./bench soak --duration 3m --rate 2000      # connection churn soak
 //
 // Traffic goes only to loopback; every run is bounded by --duration.
 package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -55,6 +55,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "worker" {
 		if err := runWorker(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "soak" {
+		if err := runSoak(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench soak:", err)
 			os.Exit(1)
 		}
 		return
@@ -419,24 +426,11 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 // scrapeMetrics reads the server's counters that the report quotes.
 func scrapeMetrics(addr string) map[string]float64 {
 	out := map[string]float64{}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return out
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		for _, name := range []string{"ticker_drops_total", `ticker_snapshots_sent_total{reason="resync"}`, "ticker_slow_consumer_closes_total", "ticker_frames_built_total", "ticker_frames_deflated_total", "ticker_frames_assembled_total", "ticker_updates_sent_total",
-			"ticker_subscriptions", "go_goroutines", "go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes"} {
-			if strings.HasPrefix(line, name+" ") {
-				var v float64
-				fmt.Sscan(strings.TrimPrefix(line, name+" "), &v)
-				out[name] = v
-			}
+	all := scrapeAll(addr)
+	for _, name := range []string{"ticker_drops_total", `ticker_snapshots_sent_total{reason="resync"}`, "ticker_slow_consumer_closes_total", "ticker_frames_built_total", "ticker_frames_deflated_total", "ticker_frames_assembled_total", "ticker_updates_sent_total",
+		"ticker_subscriptions", "go_goroutines", "go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes"} {
+		if v, ok := all[name]; ok {
+			out[name] = v
 		}
 	}
 	return out

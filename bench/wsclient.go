@@ -166,18 +166,36 @@ func (c *wsConn) inflate(p []byte) ([]byte, error) {
 
 // writeControl sends a masked control frame.
 func (c *wsConn) writeControl(op byte, payload []byte) error {
-	var b [2 + 4 + 125]byte
 	if len(payload) > 125 {
 		payload = payload[:125]
 	}
-	b[0] = 0x80 | op
-	b[1] = 0x80 | byte(len(payload))
-	rand.Read(b[2:6])
+	return c.writeFrame(op, payload)
+}
+
+// writeText sends a masked text frame (a client message).
+func (c *wsConn) writeText(payload []byte) error { return c.writeFrame(0x1, payload) }
+
+// writeFrame sends one masked, final, uncompressed frame.
+func (c *wsConn) writeFrame(op byte, payload []byte) error {
+	b := make([]byte, 0, 14+len(payload))
+	b = append(b, 0x80|op)
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n < 1<<16:
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x80|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	var mask [4]byte
+	rand.Read(mask[:])
+	b = append(b, mask[:]...)
 	for i, x := range payload {
-		b[6+i] = x ^ b[2+i%4]
+		b = append(b, x^mask[i%4])
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, err := c.nc.Write(b[:6+len(payload)])
+	_, err := c.nc.Write(b)
 	return err
 }
 

@@ -33,7 +33,46 @@ type Config struct {
 	// with cores to spare, where the engine's one goroutine is the limit;
 	// on a machine whose CPU is all used, fewer bytes win (bench/RESULTS.md).
 	CompressBudget time.Duration
+
+	// Tap, when set, is handed every version this engine publishes: an
+	// ingest node passes them on to the cluster. See Tap.
+	Tap Tap
+	// Replica makes the engine serve versions published elsewhere (given
+	// to PushVersion) instead of versioning the ring's quotes itself: an
+	// edge node, or an ingest standby until Promote.
+	Replica bool
+	// Interest, when set, is told on the engine's goroutine when a symbol
+	// gains its first subscriber or loses its last ("*": the first or last
+	// wildcard subscriber). It must not block.
+	Interest func(symbol string, on bool)
 }
+
+// Tap receives the versions an engine publishes, on the engine's
+// goroutine, in seq order per symbol. It must not block.
+type Tap interface {
+	// Version is one published version: the Delta's JSON (valid until the
+	// call returns) and the symbol's full quote at that version.
+	Version(delta []byte, full *market.Quote)
+	// Window ends each window's publishing.
+	Window(now time.Time)
+}
+
+// Version is one input of a replica engine (Config.Replica).
+type Version struct {
+	// Quote is a delta (seq, ts and the changed fields) continuing the
+	// symbol's published seq, or, with Full, its whole quote.
+	Quote market.Quote
+	// Full makes Quote replace the symbol's state: a resync. Subscribers
+	// get a snapshot of it ("resync", or "subscribe" when the engine had
+	// no quote of the symbol).
+	Full bool
+	// Declare only makes Quote.Symbol known (subscribable).
+	Declare bool
+}
+
+// maxQueuedVersions bounds the versions a replica keeps per symbol waiting
+// for their window; past it they are folded into one full quote (a resync).
+const maxQueuedVersions = 64
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
@@ -80,6 +119,10 @@ type symbol struct {
 	dirty bool
 	delta []byte // this window's encoded delta
 
+	queue []Version // a replica's versions waiting for a window, in seq order
+	fresh bool      // restored from a full quote with no earlier state
+	full  bool      // publish every field in the next version (after Promote)
+
 	// this window's delta compressed as a piece (see compressor.piece), as
 	// the first entry of a message and with a leading comma; built on demand
 	pieceEpoch uint64
@@ -94,10 +137,12 @@ const (
 	cmdUnregister
 	cmdSubscribe
 	cmdUnsubscribe
+	cmdPromote
 )
 
 type command struct {
 	kind    cmdKind
+	floors  map[string]uint64 // cmdPromote
 	c       *Client
 	id      []byte
 	symbols []string
@@ -123,11 +168,15 @@ type Engine struct {
 	ring *market.Ring
 	log  *slog.Logger
 	cmds chan command
+	vers chan Version
 	done chan struct{}
 
 	// owned by Run's goroutine
+	replica   bool
 	symbols   map[string]*symbol
 	byID      []*symbol
+	repaired  []*symbol // a replica's symbols restored from a full quote this window
+	again     []*symbol // scratch: symbols with versions left for the next window
 	dirty     []*symbol
 	changed   []*symbol
 	touched   []*Client
@@ -167,7 +216,9 @@ func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*E
 	e := &Engine{
 		cfg: cfg, ring: ring, log: log,
 		cmds:      make(chan command, 1024),
+		vers:      make(chan Version, 4096),
 		done:      make(chan struct{}),
+		replica:   cfg.Replica,
 		symbols:   map[string]*symbol{},
 		clients:   map[*Client]struct{}{},
 		wildcards: map[*Client]struct{}{},
@@ -219,6 +270,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		// would take one command per flush (connections leaving by the
 		// thousand would wait minutes, and so would subscribes).
 		e.handlePending(maxCommandsPerTurn)
+		e.takeVersions(batch)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -243,6 +295,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		case cmd := <-e.cmds:
 			e.ring.Disarm()
 			e.handle(cmd)
+		case v := <-e.vers:
+			e.ring.Disarm()
+			e.takeVersion(v)
 		case <-e.ring.Ready():
 			e.ring.Disarm()
 		}
@@ -360,14 +415,11 @@ func (e *Engine) handle(cmd command) {
 		}
 		c.registered = false
 		for s := range c.subs {
-			delete(s.subs, c)
+			e.dropSub(c, s)
 		}
-		e.stats.Subscriptions.Add(-int64(len(c.subs)))
 		clear(c.subs)
 		if c.wildcard {
-			c.wildcard = false
-			delete(e.wildcards, c)
-			e.stats.Subscriptions.Add(-1)
+			e.dropWildcard(c)
 		}
 		delete(e.resyncing, c)
 		delete(e.clients, c)
@@ -380,7 +432,223 @@ func (e *Engine) handle(cmd command) {
 		if c.registered {
 			e.unsubscribe(c, cmd.id, cmd.symbols)
 		}
+	case cmdPromote:
+		e.promote(cmd.floors)
 	}
+}
+
+// dropSub removes c from s's subscribers (c.subs is the caller's).
+func (e *Engine) dropSub(c *Client, s *symbol) {
+	delete(s.subs, c)
+	e.stats.Subscriptions.Add(-1)
+	if len(s.subs) == 0 {
+		e.interest(s.name, false)
+		if e.replica && len(e.wildcards) == 0 {
+			e.forget(s)
+		}
+	}
+}
+
+// dropWildcard ends c's wildcard subscription.
+func (e *Engine) dropWildcard(c *Client) {
+	c.wildcard = false
+	delete(e.wildcards, c)
+	e.stats.Subscriptions.Add(-1)
+	if len(e.wildcards) > 0 {
+		return
+	}
+	e.interest("*", false)
+	if e.replica {
+		for _, s := range e.byID {
+			if len(s.subs) == 0 {
+				e.forget(s)
+			}
+		}
+	}
+}
+
+func (e *Engine) interest(symbol string, on bool) {
+	if e.cfg.Interest != nil {
+		e.cfg.Interest(symbol, on)
+	}
+}
+
+// forget drops a replica's state of a symbol nobody subscribes to: its
+// versions stop arriving, so what it holds would go stale. A later
+// subscriber gets the symbol again from a full quote.
+func (e *Engine) forget(s *symbol) {
+	if s.state.PublishedRef().Seq == 0 && len(s.queue) == 0 {
+		return
+	}
+	s.state = market.NewState(s.name)
+	s.queue = s.queue[:0]
+	e.pubMu.Lock()
+	delete(e.pub, s.name)
+	e.pubMu.Unlock()
+}
+
+// PushVersion hands a replica engine one version published elsewhere
+// (see Version). Versions of a symbol must come in seq order, deltas
+// continuing the seq without a gap; a Full version may jump.
+func (e *Engine) PushVersion(ctx context.Context, v Version) error {
+	select {
+	case e.vers <- v:
+		return nil
+	case <-e.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Promote turns a replica into the source of versions: from the next
+// window on it versions the ring's quotes itself. Each symbol's seq goes on
+// from the highest of the version it served and floors[symbol] (the
+// highest seq the cluster is known to have published, which a replica
+// behind a gap may not have served), and the symbol's first own version
+// carries every field, so that any replica, whatever version it held, is
+// whole again. Versions still queued are folded in first.
+func (e *Engine) Promote(ctx context.Context, floors map[string]uint64) error {
+	return e.send(ctx, command{kind: cmdPromote, floors: floors})
+}
+
+func (e *Engine) promote(floors map[string]uint64) {
+	if !e.replica {
+		return
+	}
+	e.replica = false
+	for _, s := range e.byID {
+		if len(s.queue) > 0 {
+			q := e.folded(s, nil)
+			s.queue = s.queue[:0]
+			if q.Seq > s.state.PublishedRef().Seq {
+				s.state.Restore(q)
+				e.repaired = append(e.repaired, s)
+			}
+		}
+		s.state.SkipTo(floors[s.name])
+		if s.state.PublishedRef().Seq > 0 {
+			s.full = true
+			if !s.dirty {
+				s.dirty = true
+				e.dirty = append(e.dirty, s)
+			}
+		}
+	}
+}
+
+// takeVersions takes the versions waiting, at most max.
+func (e *Engine) takeVersions(max int) {
+	for n := 0; n < max; n++ {
+		select {
+		case v := <-e.vers:
+			e.takeVersion(v)
+		default:
+			return
+		}
+	}
+}
+
+func (e *Engine) takeVersion(v Version) {
+	if err := market.ValidateSymbol(v.Quote.Symbol); err != nil {
+		e.stats.QuotesRejected.Add(1)
+		return
+	}
+	s := e.symbolFor(v.Quote.Symbol)
+	if v.Declare {
+		return
+	}
+	if !e.replica {
+		e.stats.QuotesRejected.Add(1) // promoted: versions come from this engine now
+		return
+	}
+	e.stats.QuotesIn.Add(1)
+	if len(s.queue) >= maxQueuedVersions {
+		q := e.folded(s, &v)
+		s.queue = append(s.queue[:0], Version{Quote: q, Full: true})
+	} else {
+		s.queue = append(s.queue, v)
+	}
+	if !s.dirty {
+		s.dirty = true
+		e.dirty = append(e.dirty, s)
+	}
+}
+
+// folded returns s's published quote with its queued versions (and last,
+// if not nil) applied.
+func (e *Engine) folded(s *symbol, last *Version) market.Quote {
+	tmp := *s.state
+	apply := func(v *Version) {
+		if v.Full {
+			tmp.Restore(v.Quote)
+		} else {
+			tmp.ApplyDelta(&v.Quote)
+		}
+	}
+	for i := range s.queue {
+		apply(&s.queue[i])
+	}
+	if last != nil {
+		apply(last)
+	}
+	return tmp.Published()
+}
+
+// nextVersion serves the next queued version of a replica's symbol: a
+// delta joins this window's changes, a full quote replaces the state.
+func (e *Engine) nextVersion(s *symbol, changed []*symbol) []*symbol {
+	if len(s.queue) == 0 {
+		return changed
+	}
+	v := s.queue[0]
+	n := copy(s.queue, s.queue[1:])
+	s.queue = s.queue[:n]
+	if v.Full {
+		s.fresh = s.state.PublishedRef().Seq == 0
+		s.state.Restore(v.Quote)
+		e.repaired = append(e.repaired, s)
+		return changed
+	}
+	if !s.state.ApplyDelta(&v.Quote) {
+		e.stats.QuotesRejected.Add(1)
+		e.log.Warn("replica: a delta out of sequence was skipped", "symbol", s.name, "seq", v.Quote.Seq, "have", s.state.PublishedRef().Seq)
+		return changed
+	}
+	s.delta = v.Quote.AppendJSON(s.delta[:0])
+	return append(changed, s)
+}
+
+// sendRepaired gives each subscriber of a symbol restored from a full
+// quote a snapshot of it; its updates continue from there.
+func (e *Engine) sendRepaired(tm int64) {
+	for _, s := range e.repaired {
+		reason := "resync"
+		if s.fresh {
+			reason = "subscribe"
+		}
+		s.fresh = false
+		f := e.snapshotFrame([]*symbol{s}, reason, tm)
+		if f == nil {
+			continue
+		}
+		give := func(c *Client) {
+			if !c.resync && !c.closing.Load() {
+				e.offerData(c, f, &e.stats.Resyncs)
+			}
+		}
+		for c := range s.subs {
+			if !c.wildcard {
+				give(c)
+			}
+		}
+		for c := range e.wildcards {
+			give(c)
+		}
+		f.release()
+	}
+	clear(e.repaired)
+	e.repaired = e.repaired[:0]
 }
 
 func (e *Engine) subscribe(c *Client, id []byte, names []string) {
@@ -393,6 +661,9 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 				c.wildcard, wildcardNew = true, true
 				e.wildcards[c] = struct{}{}
 				e.stats.Subscriptions.Add(1)
+				if len(e.wildcards) == 1 {
+					e.interest("*", true)
+				}
 			}
 			accepted = append(accepted, name)
 			continue
@@ -412,6 +683,9 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 		}
 		c.subs[s] = struct{}{}
 		s.subs[c] = struct{}{}
+		if len(s.subs) == 1 {
+			e.interest(s.name, true)
+		}
 		e.stats.Subscriptions.Add(1)
 		accepted = append(accepted, name)
 		fresh = append(fresh, s)
@@ -454,17 +728,14 @@ func (e *Engine) unsubscribe(c *Client, id []byte, names []string) {
 	for _, name := range names {
 		if name == "*" {
 			if c.wildcard {
-				c.wildcard = false
-				delete(e.wildcards, c)
-				e.stats.Subscriptions.Add(-1)
+				e.dropWildcard(c)
 			}
 			continue
 		}
 		if s := e.symbols[name]; s != nil {
 			if _, ok := c.subs[s]; ok {
 				delete(c.subs, s)
-				delete(s.subs, c)
-				e.stats.Subscriptions.Add(-1)
+				e.dropSub(c, s)
 			}
 		}
 	}
@@ -646,27 +917,54 @@ func (e *Engine) flush(now time.Time) {
 	e.compressSpent = 0
 	changed := e.changed[:0]
 	var d market.Quote
+	again := e.again[:0]
 	for _, s := range e.dirty {
 		s.dirty = false
-		if s.state.Publish(&d) {
+		if len(s.queue) > 0 {
+			changed = e.nextVersion(s, changed)
+			if len(s.queue) > 0 {
+				s.dirty = true
+				again = append(again, s)
+			}
+			continue
+		}
+		if e.replica {
+			continue
+		}
+		if s.full {
+			s.full = false
+			s.state.PublishAll(&d)
+			s.delta = d.AppendJSON(s.delta[:0])
+			changed = append(changed, s)
+		} else if s.state.Publish(&d) {
 			s.delta = d.AppendJSON(s.delta[:0])
 			changed = append(changed, s)
 		}
 	}
 	clear(e.dirty)
-	e.dirty = e.dirty[:0]
+	e.dirty, e.again = append(e.dirty[:0], again...), again[:0]
 	slices.SortFunc(changed, func(a, b *symbol) int { return a.id - b.id })
 	e.changed = changed
-	if len(changed) > 0 {
+	if len(changed) > 0 || len(e.repaired) > 0 {
 		e.stats.Versions.Add(uint64(len(changed)))
 		e.pubMu.Lock()
 		for _, s := range changed {
 			e.pub[s.name] = s.state.Published()
 		}
+		for _, s := range e.repaired {
+			e.pub[s.name] = s.state.Published()
+		}
 		e.pubMu.Unlock()
+	}
+	if t := e.cfg.Tap; t != nil && !e.replica {
+		for _, s := range changed {
+			t.Version(s.delta, s.state.PublishedRef())
+		}
+		t.Window(now)
 	}
 
 	tm := now.UnixMicro()
+	e.sendRepaired(tm)
 	touched := e.touched[:0]
 	for _, s := range changed {
 		for c := range s.subs {

@@ -409,3 +409,61 @@ func TestSet(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+func TestParseVersion(t *testing.T) {
+	for _, tt := range []struct {
+		in, want, err string
+	}{
+		{`{"s":"BTC-USD","seq":8812,"ts":1764000000123456,"bid":"64000.10","ask_size":"1.25"}`, `{"s":"BTC-USD","seq":8812,"ts":1764000000123456,"bid":"64000.1","ask_size":"1.25"}`, ""},
+		{`{"s":"A","seq":1,"ts":5}`, `{"s":"A","seq":1,"ts":5}`, ""},
+		{`{"s":"A","ts":5}`, "", `missing "seq"`},
+		{`{"s":"A","seq":0,"ts":5}`, "", `"seq" must be a positive integer`},
+		{`{"s":"A","seq":-3,"ts":5}`, "", `"seq" must be a positive integer`},
+		{`{"s":"A","seq":"7","ts":5}`, "", `"seq" must be a positive integer`},
+		{`{"s":"A","seq":1,"seq":2,"ts":5}`, "", `repeated key "seq"`},
+		{`{"s":"A","seq":1,"ts":5,"bid":1.5}`, "", `must be a decimal string`},
+		{``, "", "not JSON"},
+	} {
+		var p fastjson.Parser
+		var q market.Quote
+		err := ParseVersion(&p, []byte(tt.in), &q)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: error %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || string(q.AppendJSON(nil)) != tt.want {
+			t.Errorf("%s: %s %v, want %s", tt.in, q.AppendJSON(nil), err, tt.want)
+		}
+	}
+	// a fixture line has no seq
+	var p fastjson.Parser
+	var q market.Quote
+	if err := ParseLine(&p, []byte(`{"s":"A","seq":1,"ts":5}`), &q); err == nil || !strings.Contains(err.Error(), "unknown key") {
+		t.Errorf("ParseLine accepted seq: %v", err)
+	}
+}
+
+func FuzzParseVersion(f *testing.F) {
+	for _, s := range []string{
+		`{"s":"BTC-USD","seq":8812,"ts":1764000000123456,"bid":"64000.10","ask_size":"1.25"}`,
+		`{"s":"A","seq":1,"ts":5}`, `{"s":"A","seq":18446744073709551615,"ts":5,"volume":"1e3"}`, `{`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		var p fastjson.Parser
+		var q market.Quote
+		if err := ParseVersion(&p, msg, &q); err != nil {
+			return
+		}
+		if market.ValidateSymbol(q.Symbol) != nil || q.TsMicros <= 0 || q.Seq == 0 {
+			t.Fatalf("accepted %q as %s", msg, q.AppendJSON(nil))
+		}
+		var q2 market.Quote
+		if err := ParseVersion(&p, q.AppendJSON(nil), &q2); err != nil || q2 != q {
+			t.Fatalf("round trip of %q: %s, %v", msg, q2.AppendJSON(nil), err)
+		}
+	})
+}

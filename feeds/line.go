@@ -28,6 +28,20 @@ func ParseLine(p *fastjson.Parser, line []byte, q *market.Quote) error {
 	if len(trimmed) == 0 || trimmed[0] == '#' {
 		return ErrSkip
 	}
+	return parseQuote(p, trimmed, q, false)
+}
+
+// ParseVersion parses a Quote or Delta as ticker.v1 writes it, "seq" (a
+// positive integer) required, as cluster nodes exchange them:
+//
+//	{"s":"AAPL","seq":42,"ts":1764000000000000,"bid":"189.12"}
+//
+// The other rules are ParseLine's; blank and comment lines are errors.
+func ParseVersion(p *fastjson.Parser, msg []byte, q *market.Quote) error {
+	return parseQuote(p, msg, q, true)
+}
+
+func parseQuote(p *fastjson.Parser, trimmed []byte, q *market.Quote, withSeq bool) error {
 	v, err := p.ParseBytes(trimmed)
 	if err != nil {
 		return fmt.Errorf("not JSON: %w", err)
@@ -38,7 +52,7 @@ func ParseLine(p *fastjson.Parser, line []byte, q *market.Quote) error {
 	}
 	*q = market.Quote{}
 	var seen uint16
-	const seenS, seenTs = 1 << 14, 1 << 15
+	const seenS, seenTs, seenSeq = 1 << 14, 1 << 15, 1 << 13
 	var symbol []byte
 	var ferr error
 	o.Visit(func(key []byte, v *fastjson.Value) {
@@ -70,6 +84,22 @@ func ParseLine(p *fastjson.Parser, line []byte, q *market.Quote) error {
 				return
 			}
 			q.TsMicros = ts
+		case "seq":
+			if !withSeq {
+				ferr = fmt.Errorf("unknown key %q", key)
+				return
+			}
+			if seen&seenSeq != 0 {
+				ferr = fmt.Errorf(`repeated key "seq"`)
+				return
+			}
+			seen |= seenSeq
+			seq, err := v.Uint64()
+			if err != nil || seq == 0 {
+				ferr = fmt.Errorf(`"seq" must be a positive integer`)
+				return
+			}
+			q.Seq = seq
 		default:
 			f, ok := market.FieldByName(key)
 			if !ok {
@@ -105,6 +135,9 @@ func ParseLine(p *fastjson.Parser, line []byte, q *market.Quote) error {
 	}
 	if seen&seenTs == 0 {
 		return fmt.Errorf(`missing "ts"`)
+	}
+	if withSeq && seen&seenSeq == 0 {
+		return fmt.Errorf(`missing "seq"`)
 	}
 	if err := market.ValidateSymbol(string(symbol)); err != nil {
 		return err

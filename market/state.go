@@ -84,3 +84,47 @@ func (s *State) Published() Quote { return s.pub }
 // PublishedRef returns a pointer to the published quote, valid until the next
 // Publish. It saves copying on the engine's own goroutine.
 func (s *State) PublishedRef() *Quote { return &s.pub }
+
+// Restore makes q (a full quote with its seq, as another node published it)
+// both the current and the published quote. Versions continue from q.Seq.
+func (s *State) Restore(q Quote) {
+	q.Symbol = s.cur.Symbol
+	s.cur, s.pub = q, q
+}
+
+// ApplyDelta folds a delta published elsewhere (seq, ts and the changed
+// fields) into the published quote, which must be at d.Seq-1; the current
+// quote follows. It reports false, changing nothing, for any other seq.
+func (s *State) ApplyDelta(d *Quote) bool {
+	if d.Seq != s.pub.Seq+1 {
+		return false
+	}
+	for f := Field(0); f < NumFields; f++ {
+		if d.Fields.Has(f) {
+			s.pub.Set(f, d.Values[f])
+		}
+	}
+	s.pub.Seq, s.pub.TsMicros = d.Seq, d.TsMicros
+	s.cur = s.pub
+	return true
+}
+
+// PublishAll publishes the current quote as the next version whatever
+// changed, with every field it has in the delta: the first version of a
+// node taking over the stream, which must make every replica whole
+// whatever version it held.
+func (s *State) PublishAll(delta *Quote) {
+	seq := s.pub.Seq + 1
+	s.pub = s.cur
+	s.pub.Seq = seq
+	s.cur.Seq = seq
+	*delta = s.pub
+}
+
+// SkipTo raises the published seq to seq (keeping the values), so that the
+// next version is seq+1. Lower values change nothing.
+func (s *State) SkipTo(seq uint64) {
+	if seq > s.pub.Seq {
+		s.pub.Seq, s.cur.Seq = seq, seq
+	}
+}

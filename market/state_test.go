@@ -87,3 +87,48 @@ func BenchmarkStateApplyPublish(b *testing.B) {
 		s.Publish(&d)
 	}
 }
+
+// TestStateReplicates: a second State fed the first one's deltas through
+// ApplyDelta (or restored from its full quote midway) holds the same
+// published quote at every version, and continues versioning from it.
+func TestStateReplicates(t *testing.T) {
+	src, dst := NewState("A"), NewState("A")
+	updates := []Quote{
+		quoteOf("A", 0, 10, "bid", "1.0", "ask", "1.2"),
+		quoteOf("A", 0, 20, "last", "1.1", "last_size", "3"),
+		quoteOf("A", 0, 30, "bid", "1.05"),
+		quoteOf("A", 0, 40, "ask", "1.3", "volume", "100"),
+	}
+	for i, u := range updates {
+		src.Apply(&u)
+		var d Quote
+		if !src.Publish(&d) {
+			t.Fatalf("update %d: nothing published", i)
+		}
+		if i == 1 {
+			if dst.ApplyDelta(&Quote{Symbol: "A", Seq: d.Seq + 1}) {
+				t.Fatal("a delta two versions ahead was applied")
+			}
+		}
+		if i == 2 {
+			dst.Restore(src.Published()) // a resync from the full quote
+			continue
+		}
+		if !dst.ApplyDelta(&d) {
+			t.Fatalf("update %d: delta seq %d refused at %d", i, d.Seq, dst.Published().Seq)
+		}
+		if a, b := src.Published(), dst.Published(); string(a.AppendJSON(nil)) != string(b.AppendJSON(nil)) {
+			t.Fatalf("update %d: %s ≠ %s", i, a.AppendJSON(nil), b.AppendJSON(nil))
+		}
+	}
+	if dst.ApplyDelta(&Quote{Symbol: "A", Seq: 2}) {
+		t.Fatal("an old delta was applied")
+	}
+	// the replica takes over: the next version is 5, from its own state
+	u := quoteOf("A", 0, 50, "bid", "1.06")
+	dst.Apply(&u)
+	var d Quote
+	if !dst.Publish(&d) || d.Seq != 5 || string(d.AppendJSON(nil)) != `{"s":"A","seq":5,"ts":50,"bid":"1.06"}` {
+		t.Fatalf("after takeover: %s", d.AppendJSON(nil))
+	}
+}

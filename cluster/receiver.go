@@ -1,0 +1,520 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/valyala/fastjson"
+
+	"ticker/fanout"
+	"ticker/feeds"
+	"ticker/market"
+)
+
+// VersionSink is what a Receiver feeds: a replica fanout.Engine.
+type VersionSink interface {
+	PushVersion(ctx context.Context, v fanout.Version) error
+}
+
+// Receiver is the edge side: it subscribes by interest, passes each
+// symbol's versions to the sink in seq order without a gap, and repairs
+// gaps from the bucket. Create it with NewReceiver, give its Interest to
+// the engine's Config, and call Run.
+type Receiver struct {
+	nc   *nats.Conn
+	kv   jetstream.KeyValue
+	sink VersionSink
+	log  *slog.Logger
+
+	mu          sync.Mutex
+	want        map[string]bool
+	wild        bool
+	all         bool // receive every symbol whatever the interest (a standby ingest)
+	reconnected bool
+	kick        chan struct{} // cap 1: interest changed or NATS reconnected
+
+	msgs    chan *nats.Msg
+	fetch   chan string
+	fetched chan fetchResult
+	names   chan []string
+	ready   atomic.Bool
+	listed  atomic.Bool  // the loop has taken the bucket's symbols in once
+	pending atomic.Int64 // fetches in flight
+
+	// owned by Run
+	subs   map[string]*nats.Subscription
+	wsub   *nats.Subscription
+	syms   map[string]*symState
+	known  map[string]bool
+	parser fastjson.Parser
+
+	stats ReceiverStats
+}
+
+// ReceiverStats are a Receiver's counters.
+type ReceiverStats struct {
+	Versions  atomic.Uint64 // deltas passed on
+	Gaps      atomic.Uint64 // deltas that did not continue their symbol's seq
+	Repairs   atomic.Uint64 // full quotes passed on (gaps repaired, late joins, reconnects)
+	Fetches   atomic.Uint64 // bucket reads
+	Malformed atomic.Uint64 // messages that could not be parsed
+}
+
+type symState struct {
+	last     uint64         // the last seq passed on (0: none yet)
+	buf      []market.Quote // deltas past a gap, by seq
+	fetching bool
+	retryAt  time.Time // fetch again then (zero: no need)
+}
+
+type fetchResult struct {
+	symbol string
+	q      market.Quote
+	found  bool
+	err    error
+}
+
+// maxBuffered bounds the deltas a symbol keeps past a gap while its full
+// quote is fetched; past it they are dropped (the fetch covers them).
+const maxBuffered = 256
+
+// NewReceiver returns a Receiver reading from nc and the bucket kv.
+func NewReceiver(nc *nats.Conn, kv jetstream.KeyValue, sink VersionSink, log *slog.Logger) *Receiver {
+	r := &Receiver{
+		nc: nc, kv: kv, sink: sink, log: log,
+		want:    map[string]bool{},
+		kick:    make(chan struct{}, 1),
+		msgs:    make(chan *nats.Msg, 8192),
+		fetch:   make(chan string, 1024),
+		fetched: make(chan fetchResult, 1024),
+		names:   make(chan []string, 1),
+		subs:    map[string]*nats.Subscription{},
+		syms:    map[string]*symState{},
+		known:   map[string]bool{},
+	}
+	nc.SetReconnectHandler(func(*nats.Conn) {
+		r.mu.Lock()
+		r.reconnected = true
+		r.mu.Unlock()
+		r.poke()
+	})
+	return r
+}
+
+// Interest is the engine's Config.Interest: called when a symbol gains its
+// first subscriber or loses its last ("*" for the wildcard). It never blocks.
+func (r *Receiver) Interest(symbol string, on bool) {
+	r.mu.Lock()
+	if symbol == "*" {
+		r.wild = on
+	} else if on {
+		r.want[symbol] = true
+	} else {
+		delete(r.want, symbol)
+	}
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *Receiver) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// ReceiveAll makes the receiver take every symbol, whatever its engine's
+// clients want: a standby ingest must hold the whole stream to take it
+// over. Call it before Run.
+func (r *Receiver) ReceiveAll() {
+	r.mu.Lock()
+	r.all = true
+	r.mu.Unlock()
+	r.poke()
+}
+
+// HighWater returns, per symbol, the highest seq the receiver has seen
+// (passed on or waiting past a gap). Call it after Run has returned.
+func (r *Receiver) HighWater() map[string]uint64 {
+	hw := make(map[string]uint64, len(r.syms))
+	for sym, st := range r.syms {
+		top := st.last
+		if n := len(st.buf); n > 0 && st.buf[n-1].Seq > top {
+			top = st.buf[n-1].Seq
+		}
+		hw[sym] = top
+	}
+	return hw
+}
+
+// Ready reports whether the receiver is connected and knows the symbols.
+func (r *Receiver) Ready() bool { return r.ready.Load() && r.nc.IsConnected() }
+
+// Stats returns the receiver's counters.
+func (r *Receiver) Stats() *ReceiverStats { return &r.stats }
+
+// Run receives until ctx ends. It owns the fetch workers and the symbol
+// lister, and waits for them before it returns.
+func (r *Receiver) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.fetchWorker(ctx)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.listSymbols(ctx)
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer func() {
+		tick.Stop()
+		r.unsubscribeAll()
+		wg.Wait()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.kick:
+			r.reconcile(ctx)
+		case m := <-r.msgs:
+			r.onMsg(ctx, m)
+		case res := <-r.fetched:
+			r.onFetched(ctx, res)
+		case names := <-r.names:
+			r.onNames(ctx, names)
+		case now := <-tick.C:
+			for sym, st := range r.syms {
+				if !st.retryAt.IsZero() && now.After(st.retryAt) {
+					st.retryAt = time.Time{}
+					r.startFetch(sym, st)
+				}
+			}
+		}
+	}
+}
+
+// listSymbols declares the bucket's symbols to the sink at start and every
+// few seconds, so that clients can subscribe to symbols no delta has
+// carried here yet.
+func (r *Receiver) listSymbols(ctx context.Context) {
+	every := time.NewTicker(5 * time.Second)
+	defer every.Stop()
+	for {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var names []string
+		lister, err := r.kv.ListKeys(lctx)
+		if err == nil {
+			for tok := range lister.Keys() {
+				if sym, err := Symbol(tok); err == nil && market.ValidateSymbol(sym) == nil {
+					names = append(names, sym)
+				}
+			}
+			lister.Stop()
+		}
+		cancel()
+		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+			if ctx.Err() != nil {
+				return
+			}
+			r.log.Warn("cluster: listing the bucket's symbols", "err", err)
+		} else {
+			for _, sym := range names {
+				if err := r.sink.PushVersion(ctx, fanout.Version{Quote: market.Quote{Symbol: sym}, Declare: true}); err != nil {
+					return
+				}
+			}
+			select {
+			case r.names <- names:
+			case <-ctx.Done():
+				return
+			}
+			r.ready.Store(true)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-every.C:
+		}
+	}
+}
+
+func (r *Receiver) fetchWorker(ctx context.Context) {
+	var p fastjson.Parser
+	for {
+		var sym string
+		select {
+		case <-ctx.Done():
+			return
+		case sym = <-r.fetch:
+		}
+		r.stats.Fetches.Add(1)
+		res := fetchResult{symbol: sym}
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		e, err := r.kv.Get(fctx, Token(sym))
+		cancel()
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			res.err = err
+		default:
+			if err := feeds.ParseVersion(&p, e.Value(), &res.q); err != nil || res.q.Symbol != sym {
+				r.stats.Malformed.Add(1)
+				res.err = errors.New("malformed quote in the bucket")
+			} else {
+				res.found = true
+			}
+		}
+		select {
+		case r.fetched <- res:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// reconcile brings the NATS subscriptions in line with the interest.
+func (r *Receiver) reconcile(ctx context.Context) {
+	r.mu.Lock()
+	wild, reconnected := r.wild || r.all, r.reconnected
+	want := make(map[string]bool, len(r.want))
+	for s := range r.want {
+		want[s] = true
+	}
+	r.reconnected = false
+	r.mu.Unlock()
+
+	if wild && r.wsub == nil {
+		sub, err := r.nc.ChanSubscribe(SubjectPrefix+">", r.msgs)
+		if err != nil {
+			r.log.Error("cluster: subscribing to every symbol", "err", err)
+			r.retryLater()
+			return
+		}
+		r.wsub = sub
+		for sym := range r.known {
+			r.startFetch(sym, r.state(sym))
+		}
+	}
+	if !wild && r.wsub != nil {
+		r.wsub.Unsubscribe()
+		r.wsub = nil
+	}
+	// per-symbol subscriptions only while no wildcard covers them
+	for sym, sub := range r.subs {
+		if wild || !want[sym] {
+			sub.Unsubscribe()
+			delete(r.subs, sym)
+		}
+	}
+	if !wild {
+		for sym := range want {
+			if r.subs[sym] != nil {
+				continue
+			}
+			sub, err := r.nc.ChanSubscribe(SubjectPrefix+Token(sym), r.msgs)
+			if err != nil {
+				r.log.Error("cluster: subscribing", "symbol", sym, "err", err)
+				r.retryLater()
+				continue
+			}
+			r.subs[sym] = sub
+		}
+	}
+	for sym := range want {
+		if _, ok := r.syms[sym]; !ok {
+			r.startFetch(sym, r.state(sym)) // a late join: its snapshot
+		}
+	}
+	for sym := range r.syms {
+		if !wild && !want[sym] {
+			delete(r.syms, sym) // the engine forgot it too
+		}
+	}
+	if reconnected {
+		// deltas published while disconnected are lost; quiet symbols would
+		// never show the gap, so read every symbol now and once more a
+		// second later, when writes in flight have reached the bucket
+		for sym, st := range r.syms {
+			r.startFetch(sym, st)
+			st.retryAt = time.Now().Add(time.Second)
+		}
+	}
+}
+
+func (r *Receiver) retryLater() {
+	time.AfterFunc(200*time.Millisecond, r.poke)
+}
+
+func (r *Receiver) wanted(sym string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.wild || r.all || r.want[sym]
+}
+
+func (r *Receiver) state(sym string) *symState {
+	st := r.syms[sym]
+	if st == nil {
+		st = &symState{}
+		r.syms[sym] = st
+	}
+	return st
+}
+
+func (r *Receiver) onNames(ctx context.Context, names []string) {
+	r.mu.Lock()
+	wild := r.wild || r.all
+	r.mu.Unlock()
+	for _, sym := range names {
+		if !r.known[sym] {
+			r.known[sym] = true
+			if wild && r.wsub != nil {
+				r.startFetch(sym, r.state(sym))
+			}
+		}
+	}
+	r.listed.Store(true)
+}
+
+// Synced reports whether the receiver has taken in the bucket's symbols
+// and has no fetch in flight: with ReceiveAll, it then holds the latest
+// version of every symbol it knows.
+func (r *Receiver) Synced() bool {
+	return r.Ready() && r.listed.Load() && r.pending.Load() == 0
+}
+
+func (r *Receiver) onMsg(ctx context.Context, m *nats.Msg) {
+	sym, err := Symbol(strings.TrimPrefix(m.Subject, SubjectPrefix))
+	if err != nil {
+		r.stats.Malformed.Add(1)
+		return
+	}
+	if !r.wanted(sym) {
+		return // a message in flight when interest ended
+	}
+	var q market.Quote
+	if err := feeds.ParseVersion(&r.parser, m.Data, &q); err != nil || q.Symbol != sym {
+		if r.stats.Malformed.Add(1) == 1 {
+			r.log.Warn("cluster: malformed delta", "subject", m.Subject, "err", err)
+		}
+		return
+	}
+	r.known[sym] = true
+	st := r.state(sym)
+	switch {
+	case q.Seq <= st.last:
+		return // a duplicate, or older than a full quote already passed on
+	case q.Seq == st.last+1:
+		r.pass(ctx, fanout.Version{Quote: q})
+		st.last = q.Seq
+		r.drain(ctx, st)
+	default:
+		r.stats.Gaps.Add(1)
+		if len(st.buf) < maxBuffered {
+			i, found := slices.BinarySearchFunc(st.buf, q.Seq, func(b market.Quote, seq uint64) int { return cmpSeq(b.Seq, seq) })
+			if !found {
+				st.buf = slices.Insert(st.buf, i, q)
+			}
+		}
+		r.startFetch(sym, st)
+	}
+}
+
+func cmpSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// drain passes on the buffered deltas that now continue the seq.
+func (r *Receiver) drain(ctx context.Context, st *symState) {
+	n := 0
+	for _, q := range st.buf {
+		if q.Seq <= st.last {
+			n++
+			continue
+		}
+		if q.Seq != st.last+1 {
+			break
+		}
+		r.pass(ctx, fanout.Version{Quote: q})
+		st.last = q.Seq
+		n++
+	}
+	st.buf = st.buf[:copy(st.buf, st.buf[n:])]
+}
+
+func (r *Receiver) pass(ctx context.Context, v fanout.Version) {
+	if v.Full {
+		r.stats.Repairs.Add(1)
+	} else {
+		r.stats.Versions.Add(1)
+	}
+	r.sink.PushVersion(ctx, v) // fails only once the engine or ctx has stopped
+}
+
+func (r *Receiver) startFetch(sym string, st *symState) {
+	if st.fetching {
+		return
+	}
+	select {
+	case r.fetch <- sym:
+		st.fetching = true
+		r.pending.Add(1)
+	default:
+		st.retryAt = time.Now().Add(100 * time.Millisecond)
+	}
+}
+
+func (r *Receiver) onFetched(ctx context.Context, res fetchResult) {
+	r.pending.Add(-1)
+	st := r.syms[res.symbol]
+	if st == nil {
+		return // nobody wants it any more
+	}
+	st.fetching = false
+	if res.err != nil {
+		r.log.Warn("cluster: reading a quote from the bucket", "symbol", res.symbol, "err", res.err)
+		st.retryAt = time.Now().Add(200 * time.Millisecond)
+		return
+	}
+	if res.found && res.q.Seq > st.last {
+		r.pass(ctx, fanout.Version{Quote: res.q, Full: true})
+		st.last = res.q.Seq
+		r.drain(ctx, st)
+	}
+	if len(st.buf) > 0 && st.retryAt.IsZero() {
+		// still a gap: the bucket lags the stream by the writes in flight
+		st.retryAt = time.Now().Add(50 * time.Millisecond)
+	}
+}
+
+func (r *Receiver) unsubscribeAll() {
+	for sym, sub := range r.subs {
+		sub.Unsubscribe()
+		delete(r.subs, sym)
+	}
+	if r.wsub != nil {
+		r.wsub.Unsubscribe()
+		r.wsub = nil
+	}
+}
+
+// Statuses has no feeds to report: an edge runs none (api.FeedStatus).
+func (r *Receiver) Statuses() []feeds.Status { return nil }

@@ -1,0 +1,153 @@
+package fanout
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"ticker/market"
+)
+
+// recordTap keeps the full quote of every version a source engine
+// publishes, by window.
+type recordTap struct {
+	cur     []market.Quote
+	windows [][]market.Quote
+}
+
+func (r *recordTap) Version(delta []byte, full *market.Quote) { r.cur = append(r.cur, *full) }
+func (r *recordTap) Window(time.Time) {
+	r.windows = append(r.windows, r.cur)
+	r.cur = nil
+}
+
+// deltaOf rebuilds the delta from two consecutive full quotes.
+func deltaOf(prev, next market.Quote) market.Quote {
+	d := market.Quote{Symbol: next.Symbol, Seq: next.Seq, TsMicros: next.TsMicros, Fields: market.Diff(&prev, &next)}
+	for f := market.Field(0); f < market.NumFields; f++ {
+		if d.Fields.Has(f) {
+			d.Values[f] = next.Values[f]
+		}
+	}
+	return d
+}
+
+// updates returns the quotes of every update message, as JSON text.
+func updates(msgs []msg) []string {
+	var out []string
+	for _, m := range msgs {
+		if m.Type == "update" {
+			for _, q := range m.Quotes {
+				out = append(out, string(q))
+			}
+		}
+	}
+	return out
+}
+
+// TestReplica: a replica engine fed a source engine's versions gives its
+// clients the same updates, seq for seq; serves two versions of a symbol
+// that arrive in one window in two windows; turns a full quote into a
+// resync snapshot; reports interest; forgets a symbol nobody wants; and,
+// promoted, continues each seq from the last version it served.
+func TestReplica(t *testing.T) {
+	tap := &recordTap{}
+	src := newTestEngine(t, Config{Tap: tap}, "A", "B")
+	var interest []string
+	rep := newTestEngine(t, Config{Replica: true, Interest: func(s string, on bool) {
+		if on {
+			interest = append(interest, "+"+s)
+		} else {
+			interest = append(interest, "-"+s)
+		}
+	}}, "A", "B")
+	cs := register(src, false, 1<<20)
+	subscribe(src, cs, "", "A", "B")
+	cr := register(rep, true, 1<<20)
+	subscribe(rep, cr, "", "A", "B")
+	if want := []string{"+A", "+B"}; !slices.Equal(interest, want) {
+		t.Fatalf("interest %v, want %v", interest, want)
+	}
+	prev := map[string]market.Quote{}
+	feed := func(w []market.Quote) {
+		for _, q := range w {
+			rep.takeVersion(Version{Quote: deltaOf(prev[q.Symbol], q)})
+			prev[q.Symbol] = q
+		}
+	}
+	for i := 0; i < 20; i++ {
+		push(t, src, "A", int64(100+i), "bid", "1."+itoa(i), "ask", "2")
+		if i%3 == 0 {
+			push(t, src, "B", int64(100+i), "last", "5."+itoa(i))
+		}
+		window(src)
+		feed(tap.windows[len(tap.windows)-1])
+		window(rep)
+	}
+	ms, _, _ := take(t, cs)
+	mr, _, _ := take(t, cr)
+	checkSeq(t, mr, map[string]uint64{})
+	if a, b := updates(ms), updates(mr); !slices.Equal(a, b) || len(a) != 27 {
+		t.Fatalf("source and replica updates differ (%d, %d):\n%v\n%v", len(a), len(b), a, b)
+	}
+
+	// two versions of A in one replica window: served one per window
+	push(t, src, "A", 200, "bid", "3")
+	window(src)
+	push(t, src, "A", 201, "bid", "4")
+	window(src)
+	feed(tap.windows[len(tap.windows)-2])
+	feed(tap.windows[len(tap.windows)-1])
+	window(rep)
+	window(rep)
+	mr, _, _ = take(t, cr)
+	if got := updates(mr); len(got) != 2 || len(mr) != 2 {
+		t.Fatalf("two versions in one window: %v", got)
+	}
+	if a, _ := rep.Quote("A"); a.Seq != 22 {
+		t.Fatalf("replica A at seq %d, want 22", a.Seq)
+	}
+
+	// a full quote jumping ahead (after a gap): a resync snapshot of A alone
+	full := prev["A"]
+	full.Seq, full.TsMicros = 30, 300
+	full.Set(market.Bid, market.MustDecimal("9"))
+	rep.takeVersion(Version{Quote: full, Full: true})
+	window(rep)
+	mr, _, _ = take(t, cr)
+	if len(mr) != 1 || mr[0].Type != "snapshot" || mr[0].Reason != "resync" || len(mr[0].Quotes) != 1 {
+		t.Fatalf("after a full quote: %+v", mr)
+	}
+	var q quoteJSON
+	json.Unmarshal(mr[0].Quotes[0], &q)
+	if q.S != "A" || q.Seq != 30 {
+		t.Fatalf("resync snapshot %s", mr[0].Quotes[0])
+	}
+
+	// nobody wants B any more: interest ends and the replica forgets it
+	rep.handle(command{kind: cmdUnsubscribe, c: cr, symbols: []string{"B"}})
+	if interest[len(interest)-1] != "-B" {
+		t.Fatalf("interest %v", interest)
+	}
+	if _, ok := rep.Quote("B"); ok {
+		t.Fatal("the replica still serves B, which no longer arrives")
+	}
+
+	// promoted with A known to have reached seq 33 elsewhere: its first
+	// own version is 34 and carries every field; then plain deltas follow
+	rep.promote(map[string]uint64{"A": 33})
+	push(t, rep, "A", 400, "bid", "10")
+	window(rep)
+	push(t, rep, "A", 401, "ask", "11")
+	window(rep)
+	mr, _, _ = take(t, cr)
+	want := []string{`{"s":"A","seq":34,"ts":400,"bid":"10","ask":"2"}`, `{"s":"A","seq":35,"ts":401,"ask":"11"}`}
+	if got := updates(mr); !slices.Equal(got, want) {
+		t.Fatalf("after promotion: %v, want %v", got, want)
+	}
+}
+
+func itoa(i int) string {
+	return string(rune('0'+i/10)) + string(rune('0'+i%10))
+}

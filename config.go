@@ -31,6 +31,10 @@ type config struct {
 	LogFormat      string
 	LogLevel       string
 	CPUProfile     string
+	Role           string
+	NATS           string
+	NodeID         string
+	LeaseTime      time.Duration
 }
 
 // errHelp reports that --help was given and usage printed.
@@ -101,6 +105,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.IntVar(&c.RingSize, "ring-size", 65536, "feed-to-engine ring capacity in quotes")
 	fs.BoolVar(&c.API.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ (keep off on an exposed port)")
 	fs.StringVar(&c.CPUProfile, "cpu-profile", "", "write a CPU profile to `file` from start to shutdown (go tool pprof)")
+	fs.StringVar(&c.Role, "role", "all", "all (one process does everything), ingest (feeds → versioned stream on NATS; one leader, the others standby) or edge (serves clients from the stream)")
+	fs.StringVar(&c.NATS, "nats", "", "comma-separated NATS `URLs` of the cluster (for --role ingest and edge)")
+	fs.StringVar(&c.NodeID, "node-id", "", "this node's name in the cluster (default host name and pid)")
+	fs.DurationVar(&c.LeaseTime, "lease-time", 3*time.Second, "ingest lease: a standby takes over this long after the leader stops renewing")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 
@@ -126,6 +134,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return c, envErr
 	}
 	envFeeds := len(feedsFlag)
+	var feedGiven bool
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, errHelp
@@ -138,8 +147,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if len(feedsFlag) > envFeeds {
 		feedsFlag = feedsFlag[envFeeds:] // --feed on the command line replaces TICKER_FEED
 	}
+	feedGiven = len(feedsFlag) > 0
+	if c.Role == "edge" && feedGiven {
+		return c, errors.New("--feed: an edge runs no feeds (they run on --role ingest)")
+	}
 	c.Feeds = feedsFlag
-	if len(c.Feeds) == 0 {
+	if len(c.Feeds) == 0 && c.Role != "edge" {
 		c.Feeds = []string{"synthetic"}
 	}
 	c.Fanout.Window = c.Coalesce
@@ -187,6 +200,21 @@ func (c *config) validate() error {
 	}
 	if err := c.API.WithDefaults().Validate(); err != nil {
 		return fmt.Errorf("--ping-interval/--idle-timeout/--max-message-bytes/--rate-*: %v", err)
+	}
+	switch c.Role {
+	case "all":
+		if c.NATS != "" {
+			return errors.New("--nats: only with --role ingest or edge")
+		}
+	case "ingest", "edge":
+		if c.NATS == "" {
+			return fmt.Errorf("--role %s needs --nats URL[,URL…]", c.Role)
+		}
+	default:
+		return fmt.Errorf("--role %q: want all, ingest or edge", c.Role)
+	}
+	if c.LeaseTime < 300*time.Millisecond || c.LeaseTime > time.Minute {
+		return fmt.Errorf("--lease-time %v: want 300ms to 1m", c.LeaseTime)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)

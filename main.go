@@ -20,6 +20,7 @@ import (
 
 	"ticker/access"
 	"ticker/api"
+	"ticker/cluster"
 	"ticker/fanout"
 	"ticker/feeds"
 	"ticker/market"
@@ -76,12 +77,44 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	ring := market.NewRing(cfg.RingSize)
+	var node *clusterNode
+	var status api.FeedStatus = set
+	if cfg.Role != "all" {
+		if node, err = dialCluster(cfg, log); err != nil {
+			fmt.Fprintf(stderr, "ticker: %v\n", err)
+			return 1
+		}
+		defer node.nc.Close()
+		cfg.Fanout.Replica = true // an edge always; an ingest node until it leads
+		cfg.Fanout.Interest = func(s string, on bool) { node.recv.Interest(s, on) }
+		if cfg.Role == "ingest" {
+			node.pub = cluster.NewPublisher(node.nc, log)
+			cfg.Fanout.Tap = node.pub
+		}
+	}
 	engine, err := fanout.New(cfg.Fanout, ring, set.Symbols(), log)
 	if err != nil {
 		fmt.Fprintf(stderr, "ticker: %v\n", err)
 		return 2
 	}
-	srv, err := api.New(cfg.API, engine, set, ring, log)
+	if node != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		kv, err := cluster.OpenBucket(ctx, node.nc)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stderr, "ticker: %v\n", err)
+			return 1
+		}
+		node.recv = cluster.NewReceiver(node.nc, kv, engine, log)
+		status = node.recv
+		if cfg.Role == "ingest" {
+			node.recv.ReceiveAll()
+			node.ingest = &cluster.Ingest{Engine: engine, Receiver: node.recv, Lease: node.lease, Log: log}
+			status = ingestStatus{set: set, recv: node.recv, ingest: node.ingest}
+		}
+		cfg.API.Collectors = cluster.Collectors(cfg.Role, node.pub, node.recv, node.ingest)
+	}
+	srv, err := api.New(cfg.API, engine, status, ring, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "ticker: %v\n", err)
 		return 2
@@ -108,7 +141,17 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	go engine.Run(engineCtx)
 	feedCtx, stopFeeds := context.WithCancel(context.Background())
-	set.Start(feedCtx, ring)
+	nodeCtx, stopNode := context.WithCancel(context.Background())
+	nodeDone := make(chan error, 1)
+	switch {
+	case node == nil:
+		set.Start(feedCtx, ring)
+	case node.ingest != nil:
+		node.ingest.StartFeeds = func() { set.Start(feedCtx, ring) }
+		go func() { nodeDone <- node.ingest.Run(nodeCtx) }()
+	default:
+		go func() { nodeDone <- node.recv.Run(nodeCtx) }()
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	stopReload := reloadOnHangup(log, cfg.API.Tokens, cert)
@@ -117,7 +160,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	if cert != nil {
 		scheme = "https"
 	}
-	log.Info("ticker serving", "addr", ln.Addr().String(), "feeds", cfg.Feeds, "coalesce", cfg.Coalesce,
+	log.Info("ticker serving", "role", cfg.Role, "nats", natsHosts(cfg.NATS), "addr", ln.Addr().String(), "feeds", cfg.Feeds, "coalesce", cfg.Coalesce,
 		"dashboard", scheme+"://"+dashboardHost(ln.Addr())+"/", "tls", cert != nil,
 		"allowed_origins", cfg.API.Origins.List(), "auth_tokens", cfg.API.Tokens.Count(),
 		"max_conns", cfg.API.MaxConns, "max_conns_per_ip", cfg.API.MaxConnsPerIP)
@@ -129,15 +172,27 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	case err := <-served:
 		log.Error("server stopped", "err", err)
 		code = 1
+	case err := <-nodeDone:
+		if err != nil {
+			log.Error("leaving: another ingest node may publish now", "err", err)
+			code = 1
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Error("shutdown", "err", err)
 	}
+	stopNode()
 	stopFeeds()
 	ring.Close()
 	set.Wait()
+	if node != nil && code == 0 {
+		select {
+		case <-nodeDone:
+		case <-time.After(5 * time.Second):
+		}
+	}
 	stopEngine()
 	<-engine.Done()
 	log.Info("stopped")

@@ -21,6 +21,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"ticker/feeds/venuetest"
+	"ticker/internal/natstest"
 	"ticker/internal/syncbuf"
 	"ticker/internal/testcert"
 )
@@ -461,5 +462,129 @@ func TestProcessSecure(t *testing.T) {
 	}
 	if !strings.Contains(all, "tokens reloaded") {
 		t.Errorf("no reload logged:\n%s", all)
+	}
+}
+
+// TestProcessCluster runs the built binary as two ingest nodes (one leads,
+// one stands by) and an edge, on an embedded NATS server: the edge's client
+// gets every symbol with its seq rising by one; when the leading ingest is
+// killed (SIGKILL: no goodbye), the standby takes over and the same client
+// goes on without a gap; every node exits 0 on SIGTERM.
+func TestProcessCluster(t *testing.T) {
+	bin := buildBinary(t)
+	nats := natstest.Start(t, 1)
+	type proc struct {
+		cmd  *exec.Cmd
+		addr string
+		logs *syncbuf.Buffer
+		done chan error
+	}
+	start := func(args ...string) *proc {
+		p := &proc{addr: freeAddr(t), logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
+		p.cmd = exec.Command(bin, append([]string{"--addr", p.addr, "--nats", nats.URL(0), "--coalesce", "10ms", "--lease-time", "1s"}, args...)...)
+		p.cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		p.cmd.Stderr = p.logs
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.done <- p.cmd.Wait() }()
+		t.Cleanup(func() {
+			p.cmd.Process.Kill()
+			<-p.done
+		})
+		return p
+	}
+	metricOf := func(p *proc, name string) float64 {
+		_, body := httpGet(t, "http://"+p.addr+"/metrics")
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"{") {
+				var v float64
+				fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+				return v
+			}
+		}
+		return -1
+	}
+	waitFor := func(what string, within time.Duration, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(within); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %v", what, within)
+			}
+		}
+	}
+	up := func(p *proc) bool {
+		resp, err := http.Get("http://" + p.addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	feed := "synthetic:?symbols=5&rate=500&seed=1"
+	first := start("--role", "ingest", "--node-id", "ingest-1", "--feed", feed)
+	waitFor("first ingest leads", 30*time.Second, func() bool { return up(first) && metricOf(first, "ticker_cluster_leader") == 1 })
+	second := start("--role", "ingest", "--node-id", "ingest-2", "--feed", feed)
+	edge := start("--role", "edge", "--node-id", "edge-1")
+	waitFor("edge ready", 30*time.Second, func() bool { return up(edge) })
+	waitFor("standby ready", 30*time.Second, func() bool { return up(second) })
+	if metricOf(second, "ticker_cluster_leader") != 0 {
+		t.Fatal("two leaders")
+	}
+
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+edge.addr+"/ws?symbols=*", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	seqs := map[string]float64{}
+	updates := 0
+	read := func(n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+			var m struct {
+				Type   string
+				Quotes []map[string]any
+			}
+			if err := ws.ReadJSON(&m); err != nil {
+				t.Fatalf("edge client: %v", err)
+			}
+			for _, q := range m.Quotes {
+				s, seq := q["s"].(string), q["seq"].(float64)
+				if last, ok := seqs[s]; m.Type == "update" && ok && seq != last+1 {
+					t.Fatalf("%s: seq %v after %v", s, seq, last)
+				}
+				seqs[s] = seq
+			}
+			if m.Type == "update" {
+				updates++
+			}
+		}
+	}
+	read(50)
+	before := updates
+	first.cmd.Process.Signal(syscall.SIGKILL)
+	<-first.done
+	first.done <- nil
+	killed := time.Now()
+	waitFor("standby takes over", 15*time.Second, func() bool { return metricOf(second, "ticker_cluster_leader") == 1 })
+	t.Logf("standby leads %v after the leader was killed (lease 1s)", time.Since(killed).Round(time.Millisecond))
+	read(50)
+	t.Logf("edge client: %d updates before the kill, %d in all, seq gapless; seqs now %v", before, updates, seqs)
+	if got := metricOf(edge, `ticker_cluster_deltas_received_total`); got < 50 {
+		t.Errorf("edge deltas received: %v", got)
+	}
+	for _, p := range []*proc{second, edge} {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-p.done:
+			p.done <- err
+			if err != nil {
+				t.Errorf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no exit within 15s of SIGTERM\n%s", p.logs.String())
+		}
 	}
 }

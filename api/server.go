@@ -52,6 +52,8 @@ type Config struct {
 	MaxConnsPerIP  int             // WebSocket connections per client address; 0: no limit
 	TrustedProxies []netip.Prefix  // peers whose X-Forwarded-For names the client
 	RetryAfter     time.Duration   // Retry-After sent with 503/429 at the connection limits; default 5s
+
+	Collectors []prometheus.Collector // more metrics for /metrics (a cluster node's)
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -158,6 +160,7 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &collector{s: s})
+	s.reg.MustRegister(cfg.Collectors...)
 
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,

@@ -1,26 +1,30 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fasthttp/websocket"
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"ticker/api"
 	"ticker/fanout"
 	"ticker/feeds"
+	"ticker/internal/natstest"
 	"ticker/market"
 )
 
@@ -29,84 +33,6 @@ func testLog() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// natsCluster is n embedded NATS servers with JetStream, clustered on
-// loopback.
-type natsCluster struct {
-	t       *testing.T
-	servers []*natsserver.Server
-	opts    []*natsserver.Options
-}
-
-func startNATS(t *testing.T, n int) *natsCluster {
-	t.Helper()
-	routePorts := make([]int, n)
-	for i := range routePorts {
-		routePorts[i] = freePort(t)
-	}
-	c := &natsCluster{t: t}
-	for i := 0; i < n; i++ {
-		var routes []*url.URL
-		for j, p := range routePorts {
-			if j != i {
-				routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
-			}
-		}
-		o := &natsserver.Options{
-			ServerName: fmt.Sprintf("n%d", i),
-			Host:       "127.0.0.1",
-			Port:       freePort(t),
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			NoLog:      os.Getenv("TICKER_TEST_LOG") == "",
-			NoSigs:     true,
-			Cluster:    natsserver.ClusterOpts{Name: "ticker", Host: "127.0.0.1", Port: routePorts[i]},
-			Routes:     routes,
-		}
-		c.opts = append(c.opts, o)
-		c.servers = append(c.servers, c.start(o))
-	}
-	t.Cleanup(func() {
-		for _, s := range c.servers {
-			if s != nil {
-				s.Shutdown()
-				s.WaitForShutdown()
-			}
-		}
-	})
-	return c
-}
-
-func (c *natsCluster) start(o *natsserver.Options) *natsserver.Server {
-	s, err := natsserver.NewServer(o)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		c.t.Fatal("nats server not ready")
-	}
-	return s
-}
-
-func (c *natsCluster) url(i int) string { return c.servers[i].ClientURL() }
-
-// kill stops server i.
-func (c *natsCluster) kill(i int) {
-	c.servers[i].Shutdown()
-	c.servers[i].WaitForShutdown()
-	c.servers[i] = nil
 }
 
 func connect(t *testing.T, first string, others ...string) *nats.Conn {
@@ -224,10 +150,15 @@ func (n *ingestNode) waitLeader(t *testing.T, within time.Duration) time.Duratio
 type edgeNode struct {
 	engine *fanout.Engine
 	recv   *Receiver
+	srv    *api.Server
 	addr   string
+	stop   func()
 }
 
-func startEdge(t *testing.T, nc *nats.Conn) *edgeNode {
+func startEdge(t *testing.T, nc *nats.Conn) *edgeNode { return startEdgeAt(t, nc, "127.0.0.1:0") }
+
+// startEdgeAt serves the edge on addr.
+func startEdgeAt(t *testing.T, nc *nats.Conn, addr string) *edgeNode {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -247,7 +178,7 @@ func startEdge(t *testing.T, nc *nats.Conn) *edgeNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,13 +188,18 @@ func startEdge(t *testing.T, nc *nats.Conn) *edgeNode {
 	go func() { defer wg.Done(); engine.Run(runCtx) }()
 	go func() { defer wg.Done(); recv.Run(runCtx) }()
 	go func() { defer wg.Done(); srv.Serve(ln) }()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-		stop()
-		wg.Wait()
-	})
+	var once sync.Once
+	e := &edgeNode{engine: engine, recv: recv, srv: srv, addr: ln.Addr().String()}
+	e.stop = func() {
+		once.Do(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+			stop()
+			wg.Wait()
+		})
+	}
+	t.Cleanup(e.stop)
 	deadline := time.Now().Add(15 * time.Second)
 	for !recv.Ready() {
 		if time.Now().After(deadline) {
@@ -271,13 +207,19 @@ func startEdge(t *testing.T, nc *nats.Conn) *edgeNode {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return &edgeNode{engine: engine, recv: recv, addr: ln.Addr().String()}
+	return e
 }
 
 // book is a WebSocket client that folds what it receives and checks the
 // seq invariant of every symbol.
 type book struct {
 	t       *testing.T
+	addr    string
+	symbols string
+	redial  bool // on a close, dial addr again (through a load balancer)
+	closed  atomic.Bool
+	dials   int
+	wsMu    sync.Mutex
 	ws      *websocket.Conn
 	mu      sync.Mutex
 	quotes  map[string]map[string]any
@@ -287,28 +229,70 @@ type book struct {
 	done    chan struct{}
 }
 
-func dialBook(t *testing.T, addr, symbols string) *book {
+func dialBook(t *testing.T, addr, symbols string) *book { return newBook(t, addr, symbols, false) }
+
+// newBook dials addr; with redial, a connection that ends is replaced by a
+// new one to the same address, resubscribed, its snapshot continuing the
+// book.
+func newBook(t *testing.T, addr, symbols string, redial bool) *book {
 	t.Helper()
-	d := websocket.Dialer{EnableCompression: true, HandshakeTimeout: 5 * time.Second}
-	ws, _, err := d.Dial("ws://"+addr+"/ws?symbols="+url.QueryEscape(symbols), nil)
+	b := &book{t: t, addr: addr, symbols: symbols, redial: redial, quotes: map[string]map[string]any{}, done: make(chan struct{})}
+	ws, err := b.dial()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &book{t: t, ws: ws, quotes: map[string]map[string]any{}, done: make(chan struct{})}
+	b.ws = ws
 	go b.read()
 	t.Cleanup(func() {
-		ws.Close()
+		b.closed.Store(true)
+		b.wsMu.Lock()
+		b.ws.Close()
+		b.wsMu.Unlock()
 		<-b.done
 	})
 	return b
 }
 
+func (b *book) dial() (*websocket.Conn, error) {
+	d := websocket.Dialer{EnableCompression: true, HandshakeTimeout: 5 * time.Second}
+	ws, _, err := d.Dial("ws://"+b.addr+"/ws?symbols="+url.QueryEscape(b.symbols), nil)
+	if err == nil {
+		b.mu.Lock()
+		b.dials++
+		b.mu.Unlock()
+	}
+	return ws, err
+}
+
 func (b *book) read() {
 	defer close(b.done)
 	for {
-		_, data, err := b.ws.ReadMessage()
+		b.wsMu.Lock()
+		ws := b.ws
+		b.wsMu.Unlock()
+		_, data, err := ws.ReadMessage()
 		if err != nil {
-			return
+			if !b.redial || b.closed.Load() {
+				return
+			}
+			for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				if b.closed.Load() {
+					return
+				}
+				nws, err := b.dial()
+				if err == nil {
+					b.wsMu.Lock()
+					ws.Close()
+					b.ws = nws
+					b.wsMu.Unlock()
+					break
+				}
+				if time.Now().After(deadline) {
+					b.fail("no reconnect within 15s: %v", err)
+					return
+				}
+			}
+			continue
 		}
 		var m struct {
 			Type   string
@@ -417,12 +401,12 @@ func (b *book) check(name string) {
 // quotes, seq included; killing the NATS server one edge is connected to
 // loses nothing that a resync does not repair.
 func TestTwoEdgesOneStream(t *testing.T) {
-	nc := startNATS(t, 3)
-	ing := startIngest(t, connect(t, nc.url(0)), "ingest-1", "synthetic:?symbols=20&rate=2000&seed=3")
+	nc := natstest.Start(t, 3)
+	ing := startIngest(t, connect(t, nc.URL(0)), "ingest-1", "synthetic:?symbols=20&rate=2000&seed=3")
 	ing.waitLeader(t, 10*time.Second)
-	ncA := connect(t, nc.url(1), nc.url(2))
+	ncA := connect(t, nc.URL(1), nc.URL(2))
 	edgeA := startEdge(t, ncA)
-	edgeB := startEdge(t, connect(t, nc.url(2), nc.url(0)))
+	edgeB := startEdge(t, connect(t, nc.URL(2), nc.URL(0)))
 	books := map[string]*book{
 		"A *":         dialBook(t, edgeA.addr, "*"),
 		"B *":         dialBook(t, edgeB.addr, "*"),
@@ -431,7 +415,7 @@ func TestTwoEdgesOneStream(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 	before := ncA.ConnectedUrl()
 	gapsBefore, repairsBefore := edgeA.recv.Stats().Gaps.Load(), edgeA.recv.Stats().Repairs.Load()
-	nc.kill(1) // edge A's server
+	nc.Kill(1) // edge A's server
 	time.Sleep(700 * time.Millisecond)
 	t.Logf("edge A: connected to %s, then %s after the kill; gaps %d → %d, repairs %d → %d", before, ncA.ConnectedUrl(),
 		gapsBefore, edgeA.recv.Stats().Gaps.Load(), repairsBefore, edgeA.recv.Stats().Repairs.Load())
@@ -464,11 +448,11 @@ func TestTwoEdgesOneStream(t *testing.T) {
 // and never going back, and the edge's clients converge on the new
 // leader's quotes without a seq error.
 func TestIngestFailover(t *testing.T) {
-	nc := startNATS(t, 3)
-	first := startIngest(t, connect(t, nc.url(0), nc.url(1)), "ingest-1", "synthetic:?symbols=20&rate=2000&seed=3")
+	nc := natstest.Start(t, 3)
+	first := startIngest(t, connect(t, nc.URL(0), nc.URL(1)), "ingest-1", "synthetic:?symbols=20&rate=2000&seed=3")
 	first.waitLeader(t, 15*time.Second)
-	second := startIngest(t, connect(t, nc.url(1), nc.url(2)), "ingest-2", "synthetic:?symbols=20&rate=2000&seed=4")
-	edge := startEdge(t, connect(t, nc.url(2), nc.url(0)))
+	second := startIngest(t, connect(t, nc.URL(1), nc.URL(2)), "ingest-2", "synthetic:?symbols=20&rate=2000&seed=4")
+	edge := startEdge(t, connect(t, nc.URL(2), nc.URL(0)))
 	books := map[string]*book{
 		"edge *":         dialBook(t, edge.addr, "*"),
 		"edge AAPL,MSFT": dialBook(t, edge.addr, "AAPL,MSFT"),
@@ -503,4 +487,103 @@ func TestIngestFailover(t *testing.T) {
 	}
 	t.Logf("standby took over %v after the leader crashed (lease 1s); %d symbols resumed their seq; first published %d versions, second %d",
 		took.Round(time.Millisecond), resumed, first.pub.Published(), second.pub.Published())
+}
+
+// TestThroughHAProxy: deploy/haproxy.cfg in front of two edges. A client
+// connected through the proxy survives its edge going away (it reconnects
+// through the same address and lands on the other edge, its snapshot
+// continuing every seq) and the edge's restart (the proxy sends new
+// clients to it again).
+func TestThroughHAProxy(t *testing.T) {
+	exe, err := exec.LookPath("haproxy")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("haproxy not installed (apt-get install -y haproxy); CI must run this test")
+		}
+		t.Skip("haproxy not installed: apt-get install -y haproxy to run this test")
+	}
+	nc := natstest.Start(t, 1)
+	ing := startIngest(t, connect(t, nc.URL(0)), "ingest-1", "synthetic:?symbols=10&rate=1000&seed=5")
+	ing.waitLeader(t, 15*time.Second)
+	edges := []*edgeNode{startEdge(t, connect(t, nc.URL(0))), startEdge(t, connect(t, nc.URL(0)))}
+	lb := freeAddr(t)
+	cmd := exec.Command(exe, "-f", "../deploy/haproxy.cfg", "-db")
+	cmd.Env = []string{"TICKER_LB_BIND=" + lb, "TICKER_EDGE1=" + edges[0].addr, "TICKER_EDGE2=" + edges[1].addr}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + lb + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("haproxy not serving: %v\n%s", err, out.String())
+		}
+	}
+	client := newBook(t, lb, "*", true)
+	time.Sleep(300 * time.Millisecond)
+	on := -1
+	for i, e := range edges {
+		if e.srv.Connections() == 1 {
+			on = i
+		}
+	}
+	if on < 0 {
+		t.Fatalf("the client is on no edge: %d, %d", edges[0].srv.Connections(), edges[1].srv.Connections())
+	}
+	client.mu.Lock()
+	updatesBefore := client.updates
+	client.mu.Unlock()
+	gone := edges[on].addr
+	edges[on].stop() // its clients get 1001
+	other := edges[1-on]
+	for deadline := time.Now().Add(15 * time.Second); other.srv.Connections() < 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the client did not come back through the proxy")
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	client.mu.Lock()
+	if client.updates <= updatesBefore || client.dials != 2 {
+		t.Errorf("after its edge stopped: %d updates (%d before), %d dials", client.updates, updatesBefore, client.dials)
+	}
+	client.mu.Unlock()
+
+	// the edge comes back on its address: new clients reach it again
+	restarted := startEdgeAt(t, connect(t, nc.URL(0)), gone)
+	var later []*book
+	for deadline := time.Now().Add(15 * time.Second); restarted.srv.Connections() == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy sends nobody to the restarted edge\n%s", out.String())
+		}
+		later = append(later, dialBook(t, lb, "AAPL"))
+	}
+	ing.stopFeeds()
+	waitConverged(t, ing, map[string]*book{"through the proxy": client}, 20*time.Second)
+	client.check("through the proxy")
+	for _, b := range later {
+		b.check("later")
+	}
+	t.Logf("client: %d updates, %d connections (one edge stopped, then restarted); %d later clients before one reached the restarted edge",
+		client.updates, client.dials, len(later))
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

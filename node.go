@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"ticker/cluster"
+	"ticker/feeds"
+)
+
+// clusterNode is what --role ingest or edge adds to a process: the NATS
+// connection and the cluster parts its engine is wired to.
+type clusterNode struct {
+	nc     *nats.Conn
+	pub    *cluster.Publisher
+	recv   *cluster.Receiver
+	ingest *cluster.Ingest
+	lease  *cluster.Lease
+}
+
+// dialCluster connects to NATS and opens the bucket of latest quotes (and,
+// for an ingest node, the lease), retrying for up to 30 s while the
+// cluster starts or elects its JetStream leaders.
+func dialCluster(cfg config, log *slog.Logger) (*clusterNode, error) {
+	if cfg.NodeID == "" {
+		host, _ := os.Hostname()
+		cfg.NodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var nc *nats.Conn
+	var err error
+	for {
+		nc, err = nats.Connect(cfg.NATS, nats.Name("ticker "+cfg.Role+" "+cfg.NodeID),
+			nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.Timeout(2*time.Second),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					log.Warn("NATS disconnected", "err", err)
+				}
+			}))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("--nats %s: %v", cfg.NATS, err)
+		}
+		log.Warn("NATS not reachable yet", "url", cfg.NATS, "err", err)
+		time.Sleep(500 * time.Millisecond)
+	}
+	n := &clusterNode{nc: nc}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_, err = cluster.OpenBucket(ctx, nc)
+		if err == nil && cfg.Role == "ingest" {
+			n.lease, err = cluster.OpenLease(ctx, nc, cfg.NodeID, cfg.LeaseTime)
+		}
+		cancel()
+		if err == nil {
+			return n, nil
+		}
+		if time.Now().After(deadline) {
+			nc.Close()
+			return nil, fmt.Errorf("NATS JetStream at %s: %v", cfg.NATS, err)
+		}
+		log.Warn("JetStream not ready yet", "err", err)
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// ingestStatus is the readiness of an ingest node: its feeds' once it
+// leads, the stream's while it stands by (it serves clients as an edge).
+type ingestStatus struct {
+	set    *feeds.Set
+	recv   *cluster.Receiver
+	ingest *cluster.Ingest
+}
+
+func (s ingestStatus) Ready() bool {
+	if s.ingest.Leader() {
+		return s.set.Ready()
+	}
+	return s.recv.Ready()
+}
+
+func (s ingestStatus) Statuses() []feeds.Status { return s.set.Statuses() }
+
+func natsHosts(urls string) string { return strings.ReplaceAll(urls, ",", " ") }

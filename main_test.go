@@ -46,6 +46,10 @@ func TestParseConfig(t *testing.T) {
 	if err != nil || c.Addr != "127.0.0.1:1" || fmt.Sprint(c.Feeds) != "[synthetic:?seed=2]" {
 		t.Fatalf("flags over env: %+v %v", c, err)
 	}
+	c, err = parseConfig([]string{"--role", "edge", "--nats", "nats://a:4222,nats://b:4222"}, env(), io.Discard)
+	if err != nil || c.Role != "edge" || len(c.Feeds) != 0 || c.LeaseTime != 3*time.Second {
+		t.Fatalf("edge: %+v %v", c, err)
+	}
 	bad := []struct {
 		args    []string
 		env     []string
@@ -69,6 +73,12 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"--ring-size", "1"}, nil, "--ring-size"},
 		{[]string{"--send-buffer-bytes", "-1"}, nil, "send buffer"},
+		{[]string{"--role", "proxy"}, nil, "--role"},
+		{[]string{"--role", "edge"}, nil, "--role edge needs --nats"},
+		{[]string{"--role", "ingest"}, nil, "--role ingest needs --nats"},
+		{[]string{"--nats", "nats://127.0.0.1:4222"}, nil, "--nats: only with --role"},
+		{[]string{"--role", "edge", "--nats", "nats://x:4222", "--feed", "synthetic"}, nil, "an edge runs no feeds"},
+		{[]string{"--role", "ingest", "--nats", "nats://x:4222", "--lease-time", "10ms"}, nil, "--lease-time"},
 	}
 	for _, tt := range bad {
 		_, err := parseConfig(tt.args, env(tt.env...), io.Discard)

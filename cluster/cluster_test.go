@@ -426,8 +426,15 @@ func TestTwoEdgesOneStream(t *testing.T) {
 		q, _ := ing.engine.Quote(s)
 		want = append(want, q)
 	}
-	if ok, d := books["B AAPL,MSFT"].matches(want); !ok {
-		t.Errorf("B AAPL,MSFT: %s", d)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ok, d := books["B AAPL,MSFT"].matches(want)
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("B AAPL,MSFT: %s", d)
+			break
+		}
 	}
 	for name, b := range books {
 		b.check(name)

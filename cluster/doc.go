@@ -15,6 +15,7 @@
 // Subjects and keys (see Token for the escaping of symbols):
 //
 //	ticker.q.<token>            a Delta, as ticker.v1 writes it (seq included)
+//	ticker.symbols              a symbol published for the first time
 //	KV bucket ticker_quotes     key <token>: the symbol's latest full Quote
 //
 // Goroutines: a Publisher has none (it runs on the engine's goroutine);

@@ -37,7 +37,7 @@ func OpenLease(ctx context.Context, nc *nats.Conn, id string, ttl time.Duration)
 	if err != nil {
 		return nil, err
 	}
-	replicas := min(3, 1+len(nc.DiscoveredServers()))
+	replicas := Replicas(nc)
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: LeaseBucket, Description: "ticker: which ingest node publishes",
 		History: 1, TTL: ttl, Storage: jetstream.MemoryStorage, Replicas: replicas,

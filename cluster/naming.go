@@ -8,6 +8,11 @@ import (
 // SubjectPrefix starts every quote subject: SubjectPrefix + Token(symbol).
 const SubjectPrefix = "ticker.q."
 
+// SymbolsSubject announces a symbol the publisher has not published
+// before (the payload is the symbol), so that edges can serve subscribes to
+// it before their next listing of the bucket.
+const SymbolsSubject = "ticker.symbols"
+
 // Bucket is the JetStream key-value bucket of latest full quotes.
 const Bucket = "ticker_quotes"
 
@@ -35,7 +40,7 @@ func Token(symbol string) string {
 
 // Symbol reverses Token; a token Token would not write is an error.
 func Symbol(token string) (string, error) {
-	if !strings.Contains(token, "=") {
+	if !needsEscape(token) {
 		return token, nil
 	}
 	var b strings.Builder

@@ -14,17 +14,13 @@ import (
 )
 
 // OpenBucket creates (or opens, and updates) the bucket of latest quotes:
-// one value per key, in memory, replicated on up to three servers of the
-// cluster nc is connected to.
+// one value per key, in memory, replicated (see Replicas).
 func OpenBucket(ctx context.Context, nc *nats.Conn) (jetstream.KeyValue, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
-	replicas := min(3, 1+len(nc.DiscoveredServers()))
-	if urls := nc.Servers(); len(urls) < replicas {
-		replicas = max(1, len(urls))
-	}
+	replicas := Replicas(nc)
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "ticker: the latest full quote of each symbol",
@@ -36,6 +32,17 @@ func OpenBucket(ctx context.Context, nc *nats.Conn) (jetstream.KeyValue, error) 
 		return nil, fmt.Errorf("key-value bucket %s (%d replicas): %w", Bucket, replicas, err)
 	}
 	return kv, nil
+}
+
+// Replicas is how many copies ticker's buckets keep: 3 on a NATS cluster,
+// so that losing one server loses neither the quotes nor the lease, and 1
+// on a single server. A cluster of fewer than three JetStream servers
+// cannot hold them; run three.
+func Replicas(nc *nats.Conn) int {
+	if nc.ConnectedClusterName() == "" {
+		return 1
+	}
+	return 3
 }
 
 // refreshEvery is how often a Publisher writes every symbol's latest quote
@@ -74,6 +81,7 @@ func (p *Publisher) Version(delta []byte, full *market.Quote) {
 		subj = SubjectPrefix + tok
 		p.subj[full.Symbol] = subj
 		p.keys[full.Symbol] = "$KV." + Bucket + "." + tok
+		p.nc.Publish(SymbolsSubject, []byte(full.Symbol)) // edges learn it at once
 	}
 	if err := p.nc.Publish(subj, delta); err != nil {
 		p.fail(err)

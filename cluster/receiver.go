@@ -178,8 +178,15 @@ func (r *Receiver) Run(ctx context.Context) error {
 		r.listSymbols(ctx)
 	}()
 	tick := time.NewTicker(50 * time.Millisecond)
+	announce, err := r.nc.ChanSubscribe(SymbolsSubject, r.msgs)
+	if err != nil {
+		r.log.Error("cluster: subscribing to symbol announcements", "err", err)
+	}
 	defer func() {
 		tick.Stop()
+		if announce != nil {
+			announce.Unsubscribe()
+		}
 		r.unsubscribeAll()
 		wg.Wait()
 	}()
@@ -195,6 +202,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 			r.onFetched(ctx, res)
 		case names := <-r.names:
 			r.onNames(ctx, names)
+			r.listed.Store(true)
 		case now := <-tick.C:
 			for sym, st := range r.syms {
 				if !st.retryAt.IsZero() && now.After(st.retryAt) {
@@ -385,7 +393,6 @@ func (r *Receiver) onNames(ctx context.Context, names []string) {
 			}
 		}
 	}
-	r.listed.Store(true)
 }
 
 // Synced reports whether the receiver has taken in the bucket's symbols
@@ -396,6 +403,16 @@ func (r *Receiver) Synced() bool {
 }
 
 func (r *Receiver) onMsg(ctx context.Context, m *nats.Msg) {
+	if m.Subject == SymbolsSubject {
+		sym := string(m.Data)
+		if market.ValidateSymbol(sym) != nil {
+			r.stats.Malformed.Add(1)
+			return
+		}
+		r.onNames(ctx, []string{sym})
+		r.sink.PushVersion(ctx, fanout.Version{Quote: market.Quote{Symbol: sym}, Declare: true})
+		return
+	}
 	sym, err := Symbol(strings.TrimPrefix(m.Subject, SubjectPrefix))
 	if err != nil {
 		r.stats.Malformed.Add(1)

@@ -1059,7 +1059,7 @@ func (e *Engine) resync(c *Client, tm int64, now time.Time) {
 func (e *Engine) Symbols() []string {
 	e.pubMu.RLock()
 	defer e.pubMu.RUnlock()
-	return slices.Clone(e.names)
+	return append(make([]string, 0, len(e.names)), e.names...) // [] rather than null in JSON
 }
 
 // Quotes returns the published full quote of every symbol that has one,

@@ -49,6 +49,7 @@ type loadConfig struct {
 	Target     string        `json:"target,omitempty"`
 	TargetPID  int           `json:"target_pid,omitempty"`
 	ServerArgs string        `json:"server_args,omitempty"`
+	Edges      int           `json:"edges,omitempty"`
 }
 
 func main() {
@@ -94,6 +95,7 @@ func run(args []string) error {
 	fs.StringVar(&c.Target, "target", "", "attach to a running server (host:port on loopback) instead of starting one")
 	fs.IntVar(&c.TargetPID, "target-pid", 0, "with --target: its pid, for CPU and RSS")
 	fs.StringVar(&c.ServerArgs, "server-args", "", "extra flags for the ticker server it starts")
+	fs.IntVar(&c.Edges, "edges", 0, "run ticker as a cluster: an embedded NATS server, one ingest node and this many edges, connections spread over the edges (0: one process)")
 	fs.BoolVar(&compare, "compare", false, "also run the same load against the naive baseline (bench/baseline)")
 	fs.StringVar(&out, "out", "bench/out", "folder for the JSON and SVG reports")
 	fs.StringVar(&name, "name", "", "report name (default from the shape)")
@@ -257,7 +259,17 @@ func (w *worker) latest() snapshot {
 // runLoad runs one load against one server and returns its result.
 func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 	addr, pid := c.Target, c.TargetPID
-	if addr == "" {
+	var edges []string
+	var pids []int
+	if c.Edges > 0 && kind == "ticker" && addr == "" {
+		cl, err := startCluster(c, bins)
+		if err != nil {
+			return nil, err
+		}
+		defer cl.stop()
+		edges, pids = cl.edges, cl.pids
+		addr = edges[0]
+	} else if addr == "" {
 		cmd, a, err := startServer(c, kind, bins)
 		if err != nil {
 			return nil, err
@@ -276,8 +288,12 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 	}
 	r := &result{Server: kind, Config: c}
 	if pid > 0 {
-		r.RSSBefore, _ = procRSS(pid)
+		pids = []int{pid}
 	}
+	if len(edges) > 0 {
+		r.Server = fmt.Sprintf("ticker, %d edges", len(edges))
+	}
+	r.RSSBefore = int64(sumProc(pids, procRSSf))
 	rampTime := time.Duration(float64(c.Conns) / c.Ramp * float64(time.Second))
 	start := time.Now()
 	measureAt := start.Add(rampTime + c.Warmup)
@@ -304,7 +320,7 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 		if i < c.Stallers%nWorkers {
 			stallers++
 		}
-		wc := workerConfig{ID: i, HostPort: addr, Conns: n, FirstIndex: first, SampleMod: sampleMod, Deflate: c.Deflate,
+		wc := workerConfig{ID: i, HostPort: addr, HostPorts: edges, Conns: n, FirstIndex: first, SampleMod: sampleMod, Deflate: c.Deflate,
 			Ramp: c.Ramp / float64(nWorkers), Stallers: stallers, K: c.K, Skew: c.Skew, SourceIPs: c.SourceIPs,
 			MeasureAt: measureAt.UnixNano(), Seed: 7, StrictSeq: kind == "ticker"}
 		cfg, _ := json.Marshal(wc)
@@ -373,10 +389,9 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 			r.ConnectRate = float64(s.Conns) / now.Sub(start).Seconds()
 		}
 		var cpu, rss float64
-		if pid > 0 {
-			cpu, _ = procCPU(pid)
-			rb, _ := procRSS(pid)
-			rss = float64(rb)
+		if len(pids) > 0 {
+			cpu = sumProc(pids, procCPU)
+			rss = sumProc(pids, procRSSf)
 			rssPeak = max(rssPeak, rss)
 		}
 		phase := "ramp"
@@ -392,16 +407,22 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 		fmt.Fprintf(os.Stderr, "\r%-7s %6.0fs  conns %6d (err %d)  frames %9d  %6.1f MB  p99 %6.1f ms  server cpu %6.1fs rss %6.1f MiB   ",
 			phase, now.Sub(start).Seconds(), s.Conns, s.ConnectErrors, s.Frames, float64(s.Bytes)/1e6, float64(s.Hist.quantile(0.99))/1000, cpu, rss/(1<<20))
 		if now.After(end) {
-			if pid > 0 {
-				cpuEnd, _ := procCPU(pid)
-				r.CPUSeconds = cpuEnd - cpuAtMeasure
+			if len(pids) > 0 {
+				r.CPUSeconds = sumProc(pids, procCPU) - cpuAtMeasure
 				r.RSSPeak = int64(rssPeak)
 			}
 			break
 		}
 	}
 	fmt.Fprintln(os.Stderr)
-	if pid > 0 {
+	if len(edges) > 0 {
+		r.Metrics = map[string]float64{}
+		for _, e := range edges { // the edges' counters, summed
+			for k, v := range scrapeMetrics(e) {
+				r.Metrics[k] += v
+			}
+		}
+	} else if pid > 0 {
 		r.Metrics = scrapeMetrics(addr)
 	}
 	for _, w := range workers {

@@ -43,3 +43,18 @@ func procRSS(pid int) (int64, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
+
+func procRSSf(pid int) (float64, error) {
+	b, err := procRSS(pid)
+	return float64(b), err
+}
+
+// sumProc adds f over pids (CPU seconds or RSS of a cluster's processes).
+func sumProc(pids []int, f func(int) (float64, error)) float64 {
+	var sum float64
+	for _, p := range pids {
+		v, _ := f(p)
+		sum += v
+	}
+	return sum
+}

@@ -24,17 +24,18 @@ import (
 type workerConfig struct {
 	ID         int
 	HostPort   string
-	Conns      int     // connections this worker opens
-	FirstIndex int     // global index of its first connection
-	SampleMod  int     // connection i is sampled (fully decoded) when i % SampleMod == 0
-	Deflate    bool    // offer permessage-deflate
-	Ramp       float64 // connections per second this worker opens
-	Stallers   int     // how many of its connections never read
-	K          int     // symbols per connection
-	Skew       bool    // popular symbols (Zipf) instead of uniform
-	SourceIPs  int     // spread over 127.0.0.2 .. 127.0.0.(1+SourceIPs)
-	MeasureAt  int64   // Unix ns: counting starts here
-	StrictSeq  bool    // a symbol's first update without a snapshot must be seq 1 (ticker); else it starts the count (baseline)
+	HostPorts  []string // with several servers (edges): connection i goes to HostPorts[i % len]
+	Conns      int      // connections this worker opens
+	FirstIndex int      // global index of its first connection
+	SampleMod  int      // connection i is sampled (fully decoded) when i % SampleMod == 0
+	Deflate    bool     // offer permessage-deflate
+	Ramp       float64  // connections per second this worker opens
+	Stallers   int      // how many of its connections never read
+	K          int      // symbols per connection
+	Skew       bool     // popular symbols (Zipf) instead of uniform
+	SourceIPs  int      // spread over 127.0.0.2 .. 127.0.0.(1+SourceIPs)
+	MeasureAt  int64    // Unix ns: counting starts here
+	StrictSeq  bool     // a symbol's first update without a snapshot must be seq 1 (ticker); else it starts the count (baseline)
 	Seed       uint64
 }
 
@@ -152,7 +153,11 @@ func runWorker(args []string) error {
 				if stall {
 					rcvbuf = 4096
 				}
-				c, err := dialWS(ctx, local, cfg.HostPort, "/ws?symbols="+url.QueryEscape(strings.Join(subs, ",")), cfg.Deflate, rcvbuf)
+				target := cfg.HostPort
+				if len(cfg.HostPorts) > 0 {
+					target = cfg.HostPorts[global%len(cfg.HostPorts)]
+				}
+				c, err := dialWS(ctx, local, target, "/ws?symbols="+url.QueryEscape(strings.Join(subs, ",")), cfg.Deflate, rcvbuf)
 				if err != nil {
 					if ctx.Err() == nil {
 						w.connErrs.Add(1)

@@ -81,18 +81,22 @@ func startCluster(c loadConfig, bins binaries) (*benchCluster, error) {
 
 func (cl *benchCluster) stop() {
 	for i := len(cl.cmds) - 1; i >= 0; i-- {
-		cmd := cl.cmds[i]
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		stopProcess(cl.cmds[i])
 	}
 	cl.nats.Shutdown()
 	cl.nats.WaitForShutdown()
 	os.RemoveAll(cl.dir)
+}
+
+// stopProcess sends SIGTERM and waits up to 15 s for the exit, then kills.
+func stopProcess(cmd *exec.Cmd) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
 }

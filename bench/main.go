@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -275,16 +274,7 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 			return nil, err
 		}
 		addr, pid = a, cmd.Process.Pid
-		defer func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				cmd.Process.Kill()
-			}
-		}()
+		defer stopProcess(cmd)
 	}
 	r := &result{Server: kind, Config: c}
 	if pid > 0 {

@@ -215,6 +215,7 @@ func startEdgeAt(t *testing.T, nc *nats.Conn, addr string) *edgeNode {
 type book struct {
 	t       *testing.T
 	addr    string
+	others  []string // with redial: addresses to try in turn after addr
 	symbols string
 	redial  bool // on a close, dial addr again (through a load balancer)
 	closed  atomic.Bool
@@ -255,7 +256,10 @@ func newBook(t *testing.T, addr, symbols string, redial bool) *book {
 
 func (b *book) dial() (*websocket.Conn, error) {
 	d := websocket.Dialer{EnableCompression: true, HandshakeTimeout: 5 * time.Second}
-	ws, _, err := d.Dial("ws://"+b.addr+"/ws?symbols="+url.QueryEscape(b.symbols), nil)
+	b.mu.Lock()
+	addr := b.addr
+	b.mu.Unlock()
+	ws, _, err := d.Dial("ws://"+addr+"/ws?symbols="+url.QueryEscape(b.symbols), nil)
 	if err == nil {
 		b.mu.Lock()
 		b.dials++
@@ -278,6 +282,11 @@ func (b *book) read() {
 			for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 				if b.closed.Load() {
 					return
+				}
+				if len(b.others) > 0 {
+					b.mu.Lock()
+					b.others, b.addr = append(b.others[1:], b.addr), b.others[0]
+					b.mu.Unlock()
 				}
 				nws, err := b.dial()
 				if err == nil {
@@ -407,6 +416,8 @@ func TestTwoEdgesOneStream(t *testing.T) {
 	ncA := connect(t, nc.URL(1), nc.URL(2))
 	edgeA := startEdge(t, ncA)
 	edgeB := startEdge(t, connect(t, nc.URL(2), nc.URL(0)))
+	edgeC := startEdge(t, connect(t, nc.URL(0)))
+	onlyMSFT := dialBook(t, edgeC.addr, "MSFT")
 	books := map[string]*book{
 		"A *":         dialBook(t, edgeA.addr, "*"),
 		"B *":         dialBook(t, edgeB.addr, "*"),
@@ -442,7 +453,16 @@ func TestTwoEdgesOneStream(t *testing.T) {
 		t.Logf("%s: %d updates, %d resync snapshots, %d symbols", name, b.updates, b.resyncs, len(b.quotes))
 		b.mu.Unlock()
 	}
-	for name, e := range map[string]*edgeNode{"A": edgeA, "B": edgeB} {
+	// edge C's only client wants MSFT: C receives MSFT and nothing else
+	onlyMSFT.check("C MSFT")
+	if qs := edgeC.engine.Quotes(); len(qs) != 1 || qs[0].Symbol != "MSFT" {
+		t.Errorf("edge C holds %d quotes; its only client wants MSFT", len(qs))
+	}
+	msft, _ := ing.engine.Quote("MSFT")
+	if got := edgeC.recv.Stats().Versions.Load() + edgeC.recv.Stats().Repairs.Load(); got > msft.Seq {
+		t.Errorf("edge C took %d versions; MSFT has had %d in all", got, msft.Seq)
+	}
+	for name, e := range map[string]*edgeNode{"A": edgeA, "B": edgeB, "C": edgeC} {
 		s := e.recv.Stats()
 		t.Logf("edge %s: %d deltas, %d gaps, %d repairs, %d fetches", name, s.Versions.Load(), s.Gaps.Load(), s.Repairs.Load(), s.Fetches.Load())
 	}
@@ -593,4 +613,39 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestEdgeLoss: an edge stops (its clients get 1001); they reconnect to the
+// other edge, whose snapshot continues every symbol's seq (never lower than
+// what they had), and they end on the ingest's quotes.
+func TestEdgeLoss(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ing := startIngest(t, connect(t, nc.URL(0)), "ingest-1", "synthetic:?symbols=10&rate=1000&seed=6")
+	ing.waitLeader(t, 15*time.Second)
+	a, b := startEdge(t, connect(t, nc.URL(0))), startEdge(t, connect(t, nc.URL(0)))
+	var clients []*book
+	for _, syms := range []string{"*", "AAPL,BTC-USD", "*"} {
+		c := newBook(t, a.addr, syms, true)
+		c.others = []string{b.addr}
+		clients = append(clients, c)
+	}
+	time.Sleep(400 * time.Millisecond)
+	a.stop()
+	for deadline := time.Now().Add(15 * time.Second); b.srv.Connections() < len(clients); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d clients moved to the other edge", b.srv.Connections(), len(clients))
+		}
+	}
+	time.Sleep(400 * time.Millisecond)
+	ing.stopFeeds()
+	waitConverged(t, ing, map[string]*book{"*": clients[0], "* again": clients[2]}, 20*time.Second)
+	for i, c := range clients {
+		c.check(fmt.Sprint("client ", i))
+		c.mu.Lock()
+		if c.dials != 2 {
+			t.Errorf("client %d: %d connections, want 2", i, c.dials)
+		}
+		t.Logf("client %d (%s): %d updates over %d connections", i, c.symbols, c.updates, c.dials)
+		c.mu.Unlock()
+	}
 }

@@ -598,3 +598,53 @@ func TestProcessCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleBot runs examples/spread-alert against the built server, as
+// README's three commands do, and waits for its first alert.
+func TestExampleBot(t *testing.T) {
+	bin := buildBinary(t)
+	bot := filepath.Join(t.TempDir(), "spread-alert")
+	if out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bot, "./examples/spread-alert").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	srv := exec.Command(bin, "--addr", addr)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		srv.Process.Signal(syscall.SIGTERM)
+		srv.Wait()
+	}()
+	cmd := exec.Command(bot, "--url", "ws://"+addr+"/ws", "--symbols", "AAPL,BTC-USD", "--bps", "0.01")
+	stdout, _ := cmd.StdoutPipe()
+	var stderr syncbuf.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		close(lines)
+	}()
+	select {
+	case l, ok := <-lines:
+		if !ok || !strings.Contains(l, "WIDE") || !strings.Contains(l, "bps") {
+			t.Fatalf("first alert %q; stderr:\n%s", l, stderr.String())
+		}
+		t.Logf("bot: %s", l)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no alert within 20s; stderr:\n%s", stderr.String())
+	}
+}

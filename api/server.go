@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"ticker/access"
+	"ticker/api/spec"
 	"ticker/fanout"
 	"ticker/feeds"
 	"ticker/market"
@@ -228,6 +229,14 @@ func (s *Server) routes() {
 			return c.Status(fiber.StatusServiceUnavailable).SendString("waiting for feeds\n")
 		}
 		return c.SendString("ready\n")
+	})
+	app.Get("/asyncapi.yaml", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/yaml")
+		return c.Send(spec.AsyncAPI)
+	})
+	app.Get("/openapi.yaml", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/yaml")
+		return c.Send(spec.OpenAPI)
 	})
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 	app.Use("/api", s.requireToken)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -647,4 +648,131 @@ func TestExampleBot(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no alert within 20s; stderr:\n%s", stderr.String())
 	}
+}
+
+// TestContainerBinary builds the binary exactly as the Dockerfile does
+// (its go build line, CGO_ENABLED=0), checks that it is static, and runs
+// it with only the environment the image sets: it serves on the image's
+// port, `ticker healthcheck` (the image's HEALTHCHECK) passes while it
+// runs and fails once it has stopped, and SIGTERM exits 0. No container
+// engine runs here; this is the image minus the container.
+func TestContainerBinary(t *testing.T) {
+	raw, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var build string
+	env := []string{}
+	var health []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		switch {
+		case strings.HasPrefix(line, "RUN CGO_ENABLED=0 go build "):
+			build = line
+		case strings.HasPrefix(line, "ENV "):
+			env = append(env, strings.Fields(strings.TrimPrefix(line, "ENV "))...)
+		case strings.HasPrefix(line, "HEALTHCHECK "):
+			i := strings.Index(line, "CMD [")
+			if i < 0 {
+				t.Fatalf("HEALTHCHECK without an exec-form CMD: %s", line)
+			}
+			if err := json.Unmarshal([]byte(line[i+4:]), &health); err != nil {
+				t.Fatalf("HEALTHCHECK CMD: %v", err)
+			}
+		}
+	}
+	const want = `RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ticker .`
+	if build != want {
+		t.Fatalf("the Dockerfile's build line is %q; this test builds %q (update both)", build, want)
+	}
+	if len(health) != 2 || health[0] != "/ticker" || health[1] != "healthcheck" {
+		t.Fatalf("HEALTHCHECK CMD %v, want [/ticker healthcheck]", health)
+	}
+	bin := filepath.Join(t.TempDir(), "ticker")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Fatal("the binary is dynamically linked")
+		}
+	}
+	f.Close()
+	st, _ := os.Stat(bin)
+
+	var addr string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "TICKER_ADDR="); ok {
+			addr = v
+		}
+	}
+	if addr == "" {
+		t.Fatal("the image sets no TICKER_ADDR")
+	}
+	if ln, err := net.Listen("tcp", addr); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the image's address %s is taken: %v", addr, err)
+		}
+		t.Skipf("the image's address %s is taken here (%v); CI runs this test", addr, err)
+	} else {
+		ln.Close()
+	}
+	check := func() (int, string) {
+		hc := exec.Command(bin, health[1:]...)
+		hc.Env = env
+		out, err := hc.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	srv := exec.Command(bin)
+	srv.Env = env // nothing else: no PATH, no HOME
+	var logs syncbuf.Buffer
+	srv.Stderr = &logs
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+	defer func() {
+		srv.Process.Kill()
+		<-exited
+	}()
+	start := time.Now()
+	for {
+		code, _ := check()
+		if code == 0 {
+			break
+		}
+		if time.Since(start) > 15*time.Second {
+			t.Fatalf("healthcheck never passed; logs:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), `"msg":"ticker serving"`) {
+		t.Errorf("the image's env asks for JSON logs; got:\n%s", logs.String())
+	}
+	srv.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit within 15s of SIGTERM")
+	}
+	if code, out := check(); code != 1 {
+		t.Errorf("healthcheck with the server stopped: exit %d %s", code, out)
+	}
+	t.Logf("static binary %.1f MB; healthy %v after start with only %v", float64(st.Size())/1e6, time.Since(start).Round(time.Millisecond), env)
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 
@@ -35,6 +36,10 @@ type config struct {
 	NATS           string
 	NodeID         string
 	LeaseTime      time.Duration
+
+	// Effective is every flag's value after flags and environment, in
+	// flag order, secrets redacted: the startup log prints it.
+	Effective []any
 }
 
 // errHelp reports that --help was given and usage printed.
@@ -156,6 +161,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		c.Feeds = []string{"synthetic"}
 	}
 	c.Fanout.Window = c.Coalesce
+	fs.VisitAll(func(f *flag.Flag) {
+		v := f.Value.String()
+		if f.Name == "feed" {
+			v = strings.Join(c.Feeds, " ")
+		}
+		c.Effective = append(c.Effective, f.Name, redact(f.Name, v))
+	})
 	return c, c.validate()
 }
 
@@ -225,4 +237,25 @@ func (c *config) validate() error {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// redact hides the secrets a flag's value may hold: passwords and tokens
+// in URLs (--nats nats://user:password@host, a feed's url=…).
+func redact(name, v string) string {
+	if !strings.Contains(v, "@") {
+		return v
+	}
+	var out []string
+	for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if u, err := url.Parse(part); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), "REDACTED")
+			} else {
+				u.User = url.User("REDACTED")
+			}
+			part = u.String()
+		}
+		out = append(out, part)
+	}
+	return strings.Join(out, ",")
 }

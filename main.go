@@ -163,6 +163,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	if cert != nil {
 		scheme = "https"
 	}
+	log.Info("config", cfg.Effective...)
 	log.Info("ticker serving", "role", cfg.Role, "nats", natsHosts(cfg.NATS), "addr", ln.Addr().String(), "feeds", cfg.Feeds, "coalesce", cfg.Coalesce,
 		"dashboard", scheme+"://"+dashboardHost(ln.Addr())+"/", "tls", cert != nil,
 		"allowed_origins", cfg.API.Origins.List(), "auth_tokens", cfg.API.Tokens.Count(),

@@ -47,7 +47,11 @@ func TestParseConfig(t *testing.T) {
 	if err != nil || c.Addr != "127.0.0.1:1" || fmt.Sprint(c.Feeds) != "[synthetic:?seed=2]" {
 		t.Fatalf("flags over env: %+v %v", c, err)
 	}
-	c, err = parseConfig([]string{"--role", "edge", "--nats", "nats://a:4222,nats://b:4222"}, env(), io.Discard)
+	c, err = parseConfig([]string{"--role", "edge", "--nats", "nats://bot:s3cret@a:4222,nats://tok3n@b:4222"}, env(), io.Discard)
+	eff := fmt.Sprintln(c.Effective...)
+	if err != nil || strings.Contains(eff, "s3cret") || strings.Contains(eff, "tok3n") || !strings.Contains(eff, "nats://bot:REDACTED@a:4222,nats://REDACTED@b:4222") || !strings.Contains(eff, " coalesce 50ms ") {
+		t.Fatalf("effective config %s: %v", eff, err)
+	}
 	if err != nil || c.Role != "edge" || len(c.Feeds) != 0 || c.LeaseTime != 3*time.Second {
 		t.Fatalf("edge: %+v %v", c, err)
 	}

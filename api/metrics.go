@@ -51,7 +51,14 @@ var (
 	descFeedLag         = desc("feed_lag_seconds", "Venue feeds: delay from the venue's event time to ingest.", "feed")
 )
 
-func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+// allDescs is every metric the collector may export, samples yet or not.
+var allDescs = []*prometheus.Desc{descConnections, descConnsTotal, descQueued, descClients, descSubscriptions, descUpdates, descSnapshots, descBytes, descDrops, descSlow, descCloses, descQuotesIn, descQuotesRejected, descVersions, descFramesBuilt, descFramesShared, descFramesDeflated, descFramesAssembled, descDeflateIn, descDeflateOut, descFlush, descRingLen, descRingFull, descFeedQuotes, descFeedErrors, descRefused, descPanics, descFeedUp, descFeedConnected, descFeedMessages, descFeedReconnects, descFeedSeqGaps, descFeedLag}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+}
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"ticker/access"
 	"ticker/fanout"
@@ -96,11 +98,76 @@ func TestDashboard(t *testing.T) {
 	}
 	t.Logf("rows %d, chart points %d, updates %d, latency %s; screenshot %s (%d bytes)", rows, points, updates, latency, path, len(png))
 
+	// The watchlist, search, chart kind and a phone-sized screen.
+	waitJS := func(what, cond string) {
+		t.Helper()
+		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](`!!(window.__ticker && (`+cond+`))`,
+			chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.__ticker ? JSON.stringify({s: __ticker.status(), c: __ticker.connects(), r: __ticker.rows(), v: __ticker.visibleRows(), syms: __ticker.symbols().length, w: __ticker.watchlist(), k: __ticker.chartKind()}) : "none"`))
+			t.Fatalf("%s: %v (page: %s)", what, err, state)
+		}
+	}
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	js := func(what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](expr)); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	do("search", chromedp.SendKeys(chromedp.CSS("#search"), "aap"))
+	waitJS("search filters the rows", `__ticker.visibleRows() === 1`)
+	js("clear the search", `(() => { const s = document.getElementById("search"); s.value = ""; s.dispatchEvent(new Event("input")); })()`)
+	waitJS("every row again", `__ticker.visibleRows() === 16`)
+	js("remove MSFT", `document.querySelector('tr[data-symbol="MSFT"] button.rm').click()`)
+	waitJS("MSFT removed", `!__ticker.symbols().includes("MSFT") && __ticker.watchlist().length === 15`)
+	do("reload", chromedp.Reload())
+	waitJS("the watchlist survives a reload", `__ticker.status() === "live" && __ticker.rows() === 15 && !__ticker.symbols().includes("MSFT")`)
+	do("add MSFT", chromedp.SendKeys(chromedp.CSS("#search"), "MSFT"+kb.Enter))
+	waitJS("MSFT back, quoted", `__ticker.symbols().includes("MSFT") && __ticker.rows() === 16 && __ticker.selected() === "MSFT"`)
+	do("candles", chromedp.Click(chromedp.CSS("#chart-kind")))
+	waitJS("candles", `__ticker.chartKind() === "candles"`)
+	do("reload", chromedp.Reload())
+	waitJS("the chart kind survives a reload", `__ticker.status() === "live" && __ticker.chartKind() === "candles" && __ticker.chartLength() >= 2`)
+	do("show all", chromedp.Click(chromedp.CSS("#show-all")))
+	waitJS("every symbol watched", `__ticker.watchlist() === null && __ticker.rows() === 16`)
+	do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	waitJS("fits a phone", `document.documentElement.scrollWidth <= window.innerWidth && document.querySelector(".watchlist").scrollWidth <= document.querySelector(".watchlist").clientWidth && document.querySelector("#rows tr").getBoundingClientRect().height > 0 && document.getElementById("chart").getBoundingClientRect().height > 100`)
+	phone, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err == nil {
+		os.WriteFile(filepath.Join(dir, "dashboard-phone.png"), phone, 0o644)
+	}
+	do("desktop", chromedp.EmulateViewport(1400, 820))
+
+	// The server restarts on the same address: the page reconnects by itself.
+	addr := ts.addr
+	ts.stop()
+	waitJS("offline", `__ticker.status() === "down"`)
+	var ln net.Listener
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	before := eval(`__ticker.updates()`)
+	startServerOn(t, ln, Config{}, fanout.Config{}, true, quietLog(), "synthetic:?symbols=16&rate=400&seed=6")
+	waitJS("live again after the restart", `__ticker.status() === "live" && __ticker.connects() === 2 && __ticker.rows() === 16 && __ticker.updates() > `+fmt.Sprint(before+5))
+	t.Logf("search, watchlist (persisted), candles (persisted), phone screen (%s) and reconnect after a restart all hold", filepath.Join(dir, "dashboard-phone.png"))
+
 	// The same page behind --auth-tokens and --allowed-origins: opened from
 	// the listed origin with ?token=, it comes alive; without the token, or
 	// from an origin not listed (the same server reached as localhost), the
 	// handshake is refused and the page says it is offline.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,16 @@
   let ws = null, attempt = 0, reconnectTimer = null, nextId = 1;
   let latencyMs = null, updatesInSecond = 0, totalUpdates = 0, chartPoints = 0, gaps = 0;
   const status = { state: "connecting", connects: 0 };
+  // preferences, kept in localStorage: the watchlist (null: every symbol)
+  // and the chart kind ("line" or "candles")
+  const store = {
+    get(k, d) { try { const v = localStorage.getItem(k); return v === null ? d : JSON.parse(v); } catch (_) { return d; } },
+    set(k, v) { try { if (v === null) localStorage.removeItem(k); else localStorage.setItem(k, JSON.stringify(v)); } catch (_) {} },
+  };
+  let watch = store.get("ticker.watchlist", null);
+  if (watch !== null && !Array.isArray(watch)) watch = null;
+  let chartKind = store.get("ticker.chart", "line") === "candles" ? "candles" : "line";
+  let allSymbols = [];
 
   // --- chart ---
   const chart = LightweightCharts.createChart($("chart"), {
@@ -22,9 +32,20 @@
     timeScale: { borderColor: "#2a313c", timeVisible: true, secondsVisible: true },
     crosshair: { mode: 0 },
   });
-  const series = chart.addSeries(LightweightCharts.AreaSeries, {
-    lineColor: "#58a6ff", topColor: "rgba(88,166,255,.35)", bottomColor: "rgba(88,166,255,0)", lineWidth: 2,
-  });
+  let series = null;
+  function makeSeries() {
+    if (series) chart.removeSeries(series);
+    series = chartKind === "candles"
+      ? chart.addSeries(LightweightCharts.CandlestickSeries, {
+          upColor: "#26a69a", downColor: "#ef5350", borderVisible: false, wickUpColor: "#26a69a", wickDownColor: "#ef5350" })
+      : chart.addSeries(LightweightCharts.AreaSeries, {
+          lineColor: "#58a6ff", topColor: "rgba(88,166,255,.35)", bottomColor: "rgba(88,166,255,0)", lineWidth: 2 });
+    $("chart-kind").textContent = chartKind === "candles" ? "Line" : "Candles";
+    $("chart-kind").title = "Show the chart as " + (chartKind === "candles" ? "a line" : "1-second candles");
+  }
+  // a point of the series from a 1-second bar {time, open, high, low, close}
+  function point(b) { return chartKind === "candles" ? b : { time: b.time, value: b.close }; }
+  makeSeries();
 
   function decimals(s) { const i = s ? s.indexOf(".") : -1; return i < 0 ? 0 : s.length - i - 1; }
   function price(q) { return q.last !== undefined ? q.last : (q.bid !== undefined && q.ask !== undefined ? mid(q) : q.bid); }
@@ -62,10 +83,16 @@
     const cells = {};
     for (const k of ["sym", "bid", "ask", "last", "chg", "pct", "vol"]) {
       const td = document.createElement("td");
-      td.className = k === "sym" ? "sym" : "num" + (k === "vol" ? " hide-narrow" : "");
+      td.className = k === "sym" ? "sym" : "num" + (k === "vol" ? " hide-narrow" : k === "chg" ? " hide-phone" : "");
       tr.appendChild(td); cells[k] = td;
     }
     cells.sym.textContent = sym;
+    const rm = document.createElement("button");
+    rm.className = "rm";
+    rm.textContent = "×";
+    rm.title = "Remove " + sym + " from the watchlist";
+    rm.addEventListener("click", (ev) => { ev.stopPropagation(); removeSymbol(sym); });
+    cells.sym.appendChild(rm);
     tr.addEventListener("click", () => select(sym));
     e = { q: null, base: null, row: tr, cells, hist: [], dec: 0 };
     quotes.set(sym, e);
@@ -74,6 +101,7 @@
     const after = [...rows.children].find((r) => r.dataset.symbol > sym);
     rows.insertBefore(tr, after || null);
     $("count").textContent = quotes.size;
+    filterRows();
     if (!selected) select(sym);
     return e;
   }
@@ -104,14 +132,22 @@
       c.chg.textContent = signed(d, Math.max(e.dec, 2));
       c.pct.textContent = e.base ? signed(100 * d / e.base, 2) + "%" : "";
       const cls = d > 0 ? "num pos" : d < 0 ? "num neg" : "num";
-      c.chg.className = cls; c.pct.className = cls;
-      // one chart point per second: the latest price of that second
+      c.chg.className = cls + " hide-phone"; c.pct.className = cls;
+      // one bar per second: open, high, low and close of that second
       const t = Math.floor(q.ts / 1e6);
+      const v = Number(p);
       const last = e.hist[e.hist.length - 1];
-      const pt = { time: t, value: Number(p) };
-      if (last && last.time === t) e.hist[e.hist.length - 1] = pt;
-      else if (!last || t > last.time) { e.hist.push(pt); if (e.hist.length > 3600) e.hist.shift(); }
-      if (sym === selected && (!last || t >= last.time)) { series.update(pt); chartPoints++; }
+      let bar;
+      if (last && last.time === t) {
+        bar = { time: t, open: last.open, high: Math.max(last.high, v), low: Math.min(last.low, v), close: v };
+        e.hist[e.hist.length - 1] = bar;
+      } else if (!last || t > last.time) {
+        bar = { time: t, open: last ? last.close : v, high: v, low: v, close: v };
+        bar.high = Math.max(bar.high, bar.open); bar.low = Math.min(bar.low, bar.open);
+        e.hist.push(bar);
+        if (e.hist.length > 3600) e.hist.shift();
+      }
+      if (bar && sym === selected) { series.update(point(bar)); chartPoints++; }
     }
     c.vol.textContent = fmtVol(q.volume);
     if (sym === selected) renderDetail(e);
@@ -139,7 +175,7 @@
     selected = sym;
     e.row.classList.add("selected");
     $("sel-symbol").textContent = sym;
-    series.setData(e.hist.slice());
+    series.setData(e.hist.map(point));
     chartPoints = e.hist.length;
     chart.timeScale().scrollToRealTime();
     renderDetail(e);
@@ -150,6 +186,7 @@
 
   function applySnapshot(list) {
     for (const q of list) {
+      if (watch !== null && !watch.includes(q.s)) continue;
       const e = ensureRow(q.s);
       const prev = e.q;
       e.q = q;
@@ -159,13 +196,15 @@
 
   function applyUpdate(list) {
     for (const d of list) {
+      if (watch !== null && !watch.includes(d.s)) continue; // removed; its unsubscribe is on the way
       const e = ensureRow(d.s);
       const prev = e.q;
       if (prev && d.seq !== prev.seq + 1) {
         // a gap the server did not announce: ask for a fresh snapshot
         gaps++;
-        send({ op: "unsubscribe", id: nextId++, symbols: ["*"] });
-        send({ op: "subscribe", id: nextId++, symbols: ["*"] });
+        const set = watch === null ? ["*"] : watch;
+        send({ op: "unsubscribe", id: nextId++, symbols: set });
+        subscribeAll();
         return;
       }
       if (!prev && d.seq !== 1) continue; // mid-stream without a snapshot; the resubscribe will fix it
@@ -189,7 +228,8 @@
     ws.onopen = () => {
       status.connects++;
       setStatus("live", "live");
-      send({ op: "subscribe", id: nextId++, symbols: ["*"] });
+      subscribeAll();
+      loadSymbols();
     };
     ws.onmessage = (ev) => {
       let m;
@@ -218,7 +258,89 @@
     $("latency").textContent = latencyMs === null ? "–" : Math.max(0, latencyMs).toFixed(0) + " ms";
   }, 1000);
 
-  fetch("/api/symbols" + tokenQuery).then((r) => r.json()).then((j) => { for (const s of j.symbols) ensureRow(s); }).catch(() => {});
+  // --- watchlist ---
+  function subscribeAll() {
+    const set = watch === null ? ["*"] : watch;
+    if (set.length) send({ op: "subscribe", id: nextId++, symbols: set });
+  }
+  function saveWatch() {
+    store.set("ticker.watchlist", watch);
+    $("show-all").hidden = watch === null;
+  }
+  function dropRow(sym) {
+    const e = quotes.get(sym);
+    if (!e) return;
+    e.row.remove();
+    quotes.delete(sym);
+    $("count").textContent = quotes.size;
+    if (selected === sym) {
+      selected = null;
+      const next = [...quotes.keys()].sort()[0];
+      if (next) select(next); else { series.setData([]); $("sel-symbol").textContent = "–"; }
+    }
+  }
+  function removeSymbol(sym) {
+    if (watch === null) {
+      // from "every symbol" to an explicit list: all there is, less this one
+      watch = [...new Set([...allSymbols, ...quotes.keys()])].filter((s) => s !== sym).sort();
+      send({ op: "unsubscribe", id: nextId++, symbols: ["*"] });
+      subscribeAll();
+    } else {
+      watch = watch.filter((s) => s !== sym);
+      send({ op: "unsubscribe", id: nextId++, symbols: [sym] });
+    }
+    saveWatch();
+    dropRow(sym);
+  }
+  function addSymbol(sym) {
+    if (!allSymbols.includes(sym)) return false;
+    if (watch !== null && !watch.includes(sym)) {
+      watch = [...watch, sym].sort();
+      saveWatch();
+      send({ op: "subscribe", id: nextId++, symbols: [sym] });
+    }
+    ensureRow(sym);
+    select(sym);
+    return true;
+  }
+  function showAll() {
+    watch = null;
+    saveWatch();
+    send({ op: "subscribe", id: nextId++, symbols: ["*"] });
+    for (const s of allSymbols) ensureRow(s);
+  }
+  function loadSymbols() {
+    fetch("/api/symbols" + tokenQuery).then((r) => r.json()).then((j) => {
+      allSymbols = j.symbols || [];
+      const list = $("all-symbols");
+      list.textContent = "";
+      for (const s of allSymbols) { const o = document.createElement("option"); o.value = s; list.appendChild(o); }
+      for (const s of (watch === null ? allSymbols : watch.filter((x) => allSymbols.includes(x)))) ensureRow(s);
+    }).catch(() => {});
+  }
+
+  // --- search: filters the rows; Enter adds or selects the symbol typed ---
+  function filterRows() {
+    const f = $("search").value.trim().toUpperCase();
+    for (const [sym, e] of quotes) e.row.hidden = f !== "" && !sym.toUpperCase().includes(f);
+  }
+  $("search").addEventListener("input", filterRows);
+  $("search").addEventListener("keydown", (ev) => {
+    if (ev.key !== "Enter") return;
+    const v = $("search").value.trim();
+    const sym = allSymbols.find((s) => s.toUpperCase() === v.toUpperCase());
+    if (sym && addSymbol(sym)) { $("search").value = ""; filterRows(); }
+  });
+  $("show-all").addEventListener("click", showAll);
+  $("show-all").hidden = watch === null;
+  $("chart-kind").addEventListener("click", () => {
+    chartKind = chartKind === "candles" ? "line" : "candles";
+    store.set("ticker.chart", chartKind);
+    makeSeries();
+    const e = selected && quotes.get(selected);
+    series.setData(e ? e.hist.map(point) : []);
+  });
+
   connect();
 
   window.__ticker = {
@@ -231,5 +353,9 @@
     connects: () => status.connects,
     gaps: () => gaps,
     selected: () => selected,
+    visibleRows: () => [...quotes.values()].filter((e) => !e.row.hidden).length,
+    symbols: () => [...quotes.keys()].sort(),
+    watchlist: () => watch,
+    chartKind: () => chartKind,
   };
 })();

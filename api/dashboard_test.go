@@ -105,7 +105,7 @@ func TestDashboard(t *testing.T) {
 		defer cancel()
 		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](`!!(window.__ticker && (`+cond+`))`,
 			chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.__ticker ? JSON.stringify({s: __ticker.status(), c: __ticker.connects(), r: __ticker.rows(), v: __ticker.visibleRows(), syms: __ticker.symbols().length, w: __ticker.watchlist(), k: __ticker.chartKind()}) : "none"`))
+			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.__ticker ? JSON.stringify({s: __ticker.status(), c: __ticker.connects(), r: __ticker.rows(), v: __ticker.visibleRows(), syms: __ticker.symbols().length, w: __ticker.watchlist(), k: __ticker.chartKind(), width: [innerWidth, document.documentElement.scrollWidth, document.querySelector(".watchlist").scrollWidth, document.querySelector(".watchlist").clientWidth]}) : "none"`))
 			t.Fatalf("%s: %v (page: %s)", what, err, state)
 		}
 	}

@@ -103,6 +103,7 @@ type ServerError struct {
 	Symbols []string
 }
 
+// Error formats the code, message and symbols.
 func (e ServerError) Error() string {
 	return fmt.Sprintf("%s: %s %v", e.Code, e.Message, e.Symbols)
 }
@@ -264,6 +265,7 @@ type HandshakeError struct {
 	Body   string
 }
 
+// Error says the status and the server's reason.
 func (e *HandshakeError) Error() string {
 	return fmt.Sprintf("handshake refused: %d %s", e.Status, strings.TrimSpace(e.Body))
 }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -101,11 +100,23 @@ func TestParseConfig(t *testing.T) {
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "ticker")
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command(goTool(), "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// goTool is the go command that runs these tests.
+func goTool() string {
+	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
+		if p := filepath.Join(strings.TrimSpace(string(out)), "bin", "go"); p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	return "go"
 }
 
 func freeAddr(t *testing.T) string {
@@ -609,7 +620,7 @@ func TestProcessCluster(t *testing.T) {
 func TestExampleBot(t *testing.T) {
 	bin := buildBinary(t)
 	bot := filepath.Join(t.TempDir(), "spread-alert")
-	if out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bot, "./examples/spread-alert").CombinedOutput(); err != nil {
+	if out, err := exec.Command(goTool(), "build", "-o", bot, "./examples/spread-alert").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	addr := freeAddr(t)
@@ -692,7 +703,7 @@ func TestContainerBinary(t *testing.T) {
 		t.Fatalf("HEALTHCHECK CMD %v, want [/ticker healthcheck]", health)
 	}
 	bin := filepath.Join(t.TempDir(), "ticker")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
+	cmd := exec.Command(goTool(), "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

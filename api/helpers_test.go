@@ -230,8 +230,6 @@ func (c *client) expect(typ string, timeout time.Duration) serverMsg {
 	}
 }
 
-var fieldKeys = []string{"bid", "bid_size", "ask", "ask_size", "last", "last_size", "volume"}
-
 func (c *client) apply(m serverMsg) error {
 	switch m.Type {
 	case "snapshot":

@@ -199,6 +199,14 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	}
 	stopEngine()
 	<-engine.Done()
+	if node != nil && node.ingest != nil {
+		// nothing is published any more: a standby may take over at once
+		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := node.ingest.Release(rctx); err != nil {
+			log.Warn("ingest lease not released; a standby takes over when it expires", "err", err)
+		}
+		cancel()
+	}
 	log.Info("stopped")
 	return code
 }

@@ -603,6 +603,11 @@ func TestProcessCluster(t *testing.T) {
 	}
 	for _, p := range []*proc{second, edge} {
 		p.cmd.Process.Signal(syscall.SIGTERM)
+		defer func() {
+			if strings.Contains(p.logs.String(), "lease not released") {
+				t.Errorf("the leader did not hand its lease over:\n%s", p.logs.String())
+			}
+		}()
 		select {
 		case err := <-p.done:
 			p.done <- err

@@ -649,3 +649,52 @@ func TestEdgeLoss(t *testing.T) {
 		c.mu.Unlock()
 	}
 }
+
+// TestLeaseRelease: a standby waiting for the lease gets it as soon as the
+// holder releases it, well before the lease time would have run out; a
+// second Create while the lease is held fails.
+func TestLeaseRelease(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	conn := connect(t, nc.URL(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const ttl = 20 * time.Second
+	a, err := OpenLease(ctx, conn, "a", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenLease(ctx, connect(t, nc.URL(0)), "b", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan time.Time, 1)
+	go func() {
+		if b.Acquire(ctx) == nil {
+			got <- time.Now()
+		}
+	}()
+	select {
+	case <-got:
+		t.Fatal("b acquired a lease a holds")
+	case <-time.After(500 * time.Millisecond):
+	}
+	if h := b.Holder(ctx); h != "a" {
+		t.Fatalf("holder %q", h)
+	}
+	released := time.Now()
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-got:
+		t.Logf("b took the lease %v after a released it (lease time %v)", at.Sub(released).Round(time.Millisecond), ttl)
+	case <-time.After(ttl / 2):
+		t.Fatal("b did not get the released lease")
+	}
+	if h := b.Holder(ctx); h != "b" {
+		t.Fatalf("holder %q after the hand-over", h)
+	}
+}

@@ -32,6 +32,17 @@ type Ingest struct {
 	leader atomic.Bool
 }
 
+// Release hands the stream over at shutdown: once the engine has stopped
+// (nothing more is published), it gives the lease up so that a standby
+// takes over at once rather than after the lease time. Call it after Run
+// has returned.
+func (in *Ingest) Release(ctx context.Context) error {
+	if !in.leader.Swap(false) {
+		return nil
+	}
+	return in.Lease.Release(ctx)
+}
+
 // Leader reports whether this node publishes the stream now.
 func (in *Ingest) Leader() bool { return in.leader.Load() }
 
@@ -76,5 +87,5 @@ func (in *Ingest) Run(ctx context.Context) error {
 		in.leader.Store(false)
 		return err
 	}
-	return nil
+	return nil // still leader until Release: the engine may publish until it stops
 }

@@ -64,7 +64,7 @@ func (l *Lease) Acquire(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(l.ttl / 4):
+		case <-time.After(min(l.ttl/4, 250*time.Millisecond)): // a released lease is taken at once
 		}
 	}
 }
@@ -108,4 +108,16 @@ func (l *Lease) Hold(ctx context.Context) error {
 			return fmt.Errorf("%w: %v", ErrLeaseLost, err)
 		}
 	}
+}
+
+// Release gives the lease up at once, if this node still holds it at the
+// revision it last wrote, so that a standby takes over without waiting for
+// the lease time. Call it only once this node has stopped publishing.
+func (l *Lease) Release(ctx context.Context) error {
+	if l.rev == 0 {
+		return nil
+	}
+	err := l.kv.Delete(ctx, leaseKey, jetstream.LastRevision(l.rev))
+	l.rev = 0
+	return err
 }

@@ -166,7 +166,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		if f.Name == "feed" {
 			v = strings.Join(c.Feeds, " ")
 		}
-		c.Effective = append(c.Effective, f.Name, redact(f.Name, v))
+		c.Effective = append(c.Effective, f.Name, redact(v))
 	})
 	return c, c.validate()
 }
@@ -241,7 +241,7 @@ func (c *config) validate() error {
 
 // redact hides the secrets a flag's value may hold: passwords and tokens
 // in URLs (--nats nats://user:password@host, a feed's url=…).
-func redact(name, v string) string {
+func redact(v string) string {
 	if !strings.Contains(v, "@") {
 		return v
 	}

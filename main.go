@@ -101,14 +101,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	if node != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		kv, err := cluster.OpenBucket(ctx, node.nc)
-		cancel()
-		if err != nil {
-			fmt.Fprintf(stderr, "ticker: %v\n", err)
-			return 1
-		}
-		node.recv = cluster.NewReceiver(node.nc, kv, engine, log)
+		node.recv = cluster.NewReceiver(node.nc, node.kv, engine, log)
 		status = node.recv
 		if cfg.Role == "ingest" {
 			node.recv.ReceiveAll()
@@ -164,7 +157,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		scheme = "https"
 	}
 	log.Info("config", cfg.Effective...)
-	log.Info("ticker serving", "role", cfg.Role, "nats", natsHosts(cfg.NATS), "addr", ln.Addr().String(), "feeds", cfg.Feeds, "coalesce", cfg.Coalesce,
+	log.Info("ticker serving", "role", cfg.Role, "nats", redact(cfg.NATS), "addr", ln.Addr().String(), "feeds", cfg.Feeds, "coalesce", cfg.Coalesce,
 		"dashboard", scheme+"://"+dashboardHost(ln.Addr())+"/", "tls", cert != nil,
 		"allowed_origins", cfg.API.Origins.List(), "auth_tokens", cfg.API.Tokens.Count(),
 		"max_conns", cfg.API.MaxConns, "max_conns_per_ip", cfg.API.MaxConnsPerIP)

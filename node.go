@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"ticker/cluster"
 	"ticker/feeds"
@@ -18,6 +18,7 @@ import (
 // connection and the cluster parts its engine is wired to.
 type clusterNode struct {
 	nc     *nats.Conn
+	kv     jetstream.KeyValue // the bucket of latest quotes
 	pub    *cluster.Publisher
 	recv   *cluster.Receiver
 	ingest *cluster.Ingest
@@ -32,6 +33,7 @@ func dialCluster(cfg config, log *slog.Logger) (*clusterNode, error) {
 		host, _ := os.Hostname()
 		cfg.NodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
+	urls := redact(cfg.NATS) // for messages: credentials stay out of logs
 	deadline := time.Now().Add(30 * time.Second)
 	var nc *nats.Conn
 	var err error
@@ -47,15 +49,15 @@ func dialCluster(cfg config, log *slog.Logger) (*clusterNode, error) {
 			break
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("--nats %s: %v", cfg.NATS, err)
+			return nil, fmt.Errorf("--nats %s: %v", urls, err)
 		}
-		log.Warn("NATS not reachable yet", "url", cfg.NATS, "err", err)
+		log.Warn("NATS not reachable yet", "url", urls, "err", err)
 		time.Sleep(500 * time.Millisecond)
 	}
 	n := &clusterNode{nc: nc}
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err = cluster.OpenBucket(ctx, nc)
+		n.kv, err = cluster.OpenBucket(ctx, nc)
 		if err == nil && cfg.Role == "ingest" {
 			n.lease, err = cluster.OpenLease(ctx, nc, cfg.NodeID, cfg.LeaseTime)
 		}
@@ -65,7 +67,7 @@ func dialCluster(cfg config, log *slog.Logger) (*clusterNode, error) {
 		}
 		if time.Now().After(deadline) {
 			nc.Close()
-			return nil, fmt.Errorf("NATS JetStream at %s: %v", cfg.NATS, err)
+			return nil, fmt.Errorf("NATS JetStream at %s: %v", urls, err)
 		}
 		log.Warn("JetStream not ready yet", "err", err)
 		time.Sleep(500 * time.Millisecond)
@@ -88,5 +90,3 @@ func (s ingestStatus) Ready() bool {
 }
 
 func (s ingestStatus) Statuses() []feeds.Status { return s.set.Statuses() }
-
-func natsHosts(urls string) string { return strings.ReplaceAll(urls, ",", " ") }

@@ -307,14 +307,13 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 		return s.unauthorized(c)
 	}
 	ip := s.clientAddr(c)
-	switch err := s.limiter.Check(ip); err {
-	case access.ErrServerFull:
-		s.refuse("limit_total")
+	if err := s.limiter.Check(ip); err != nil {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "too many connections"})
-	case access.ErrClientFull:
+		if err == access.ErrServerFull {
+			s.refuse("limit_total")
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "too many connections"})
+		}
 		s.refuse("limit_address")
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
 		return c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{"error": "too many connections from your address"})
 	}
 	c.Locals("ip", ip)

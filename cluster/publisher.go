@@ -81,7 +81,6 @@ func (p *Publisher) Version(delta []byte, full *market.Quote) {
 		subj = SubjectPrefix + tok
 		p.subj[full.Symbol] = subj
 		p.keys[full.Symbol] = "$KV." + Bucket + "." + tok
-		p.nc.Publish(SymbolsSubject, []byte(full.Symbol)) // edges learn it at once
 	}
 	if err := p.nc.Publish(subj, delta); err != nil {
 		p.fail(err)
@@ -90,6 +89,11 @@ func (p *Publisher) Version(delta []byte, full *market.Quote) {
 	p.published.Add(1)
 	p.last[full.Symbol] = *full
 	p.put(full)
+	if !ok {
+		// edges learn the symbol at once; announced after its bucket write,
+		// so an edge that subscribed to announcements too late lists it
+		p.nc.Publish(SymbolsSubject, []byte(full.Symbol))
+	}
 }
 
 func (p *Publisher) put(full *market.Quote) {

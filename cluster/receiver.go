@@ -45,16 +45,16 @@ type Receiver struct {
 	fetch   chan string
 	fetched chan fetchResult
 	names   chan []string
-	ready   atomic.Bool
-	listed  atomic.Bool  // the loop has taken the bucket's symbols in once
+	ready   atomic.Bool  // the loop has taken the bucket's symbols in once
 	pending atomic.Int64 // fetches in flight
 
 	// owned by Run
-	subs   map[string]*nats.Subscription
-	wsub   *nats.Subscription
-	syms   map[string]*symState
-	known  map[string]bool
-	parser fastjson.Parser
+	subs     map[string]*nats.Subscription
+	wsub     *nats.Subscription
+	syms     map[string]*symState
+	known    map[string]bool
+	declared map[string]bool // symbols made subscribable in the sink
+	parser   fastjson.Parser
 
 	stats ReceiverStats
 }
@@ -90,15 +90,16 @@ const maxBuffered = 256
 func NewReceiver(nc *nats.Conn, kv jetstream.KeyValue, sink VersionSink, log *slog.Logger) *Receiver {
 	r := &Receiver{
 		nc: nc, kv: kv, sink: sink, log: log,
-		want:    map[string]bool{},
-		kick:    make(chan struct{}, 1),
-		msgs:    make(chan *nats.Msg, 8192),
-		fetch:   make(chan string, 1024),
-		fetched: make(chan fetchResult, 1024),
-		names:   make(chan []string, 1),
-		subs:    map[string]*nats.Subscription{},
-		syms:    map[string]*symState{},
-		known:   map[string]bool{},
+		want:     map[string]bool{},
+		kick:     make(chan struct{}, 1),
+		msgs:     make(chan *nats.Msg, 8192),
+		fetch:    make(chan string, 1024),
+		fetched:  make(chan fetchResult, 1024),
+		names:    make(chan []string, 1),
+		subs:     map[string]*nats.Subscription{},
+		syms:     map[string]*symState{},
+		known:    map[string]bool{},
+		declared: map[string]bool{},
 	}
 	nc.SetReconnectHandler(func(*nats.Conn) {
 		r.mu.Lock()
@@ -164,6 +165,15 @@ func (r *Receiver) Stats() *ReceiverStats { return &r.stats }
 // Run receives until ctx ends. It owns the fetch workers and the symbol
 // lister, and waits for them before it returns.
 func (r *Receiver) Run(ctx context.Context) error {
+	// announcements first, then the listing: a symbol is announced after
+	// its bucket write, so none falls between the two
+	announce, err := r.nc.ChanSubscribe(SymbolsSubject, r.msgs)
+	if err == nil {
+		err = r.nc.FlushTimeout(5 * time.Second) // the server has the subscription
+	}
+	if err != nil {
+		r.log.Error("cluster: subscribing to symbol announcements", "err", err)
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < 4; i++ {
 		wg.Add(1)
@@ -178,10 +188,6 @@ func (r *Receiver) Run(ctx context.Context) error {
 		r.listSymbols(ctx)
 	}()
 	tick := time.NewTicker(50 * time.Millisecond)
-	announce, err := r.nc.ChanSubscribe(SymbolsSubject, r.msgs)
-	if err != nil {
-		r.log.Error("cluster: subscribing to symbol announcements", "err", err)
-	}
 	defer func() {
 		tick.Stop()
 		if announce != nil {
@@ -202,7 +208,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 			r.onFetched(ctx, res)
 		case names := <-r.names:
 			r.onNames(ctx, names)
-			r.listed.Store(true)
+			r.ready.Store(true)
 		case now := <-tick.C:
 			for sym, st := range r.syms {
 				if !st.retryAt.IsZero() && now.After(st.retryAt) {
@@ -214,9 +220,9 @@ func (r *Receiver) Run(ctx context.Context) error {
 	}
 }
 
-// listSymbols declares the bucket's symbols to the sink at start and every
-// few seconds, so that clients can subscribe to symbols no delta has
-// carried here yet.
+// listSymbols hands the loop the bucket's symbols at start and every few
+// seconds (onNames declares the new ones), so that clients can subscribe
+// to symbols no delta has carried here yet.
 func (r *Receiver) listSymbols(ctx context.Context) {
 	every := time.NewTicker(5 * time.Second)
 	defer every.Stop()
@@ -239,17 +245,11 @@ func (r *Receiver) listSymbols(ctx context.Context) {
 			}
 			r.log.Warn("cluster: listing the bucket's symbols", "err", err)
 		} else {
-			for _, sym := range names {
-				if err := r.sink.PushVersion(ctx, fanout.Version{Quote: market.Quote{Symbol: sym}, Declare: true}); err != nil {
-					return
-				}
-			}
 			select {
 			case r.names <- names:
 			case <-ctx.Done():
 				return
 			}
-			r.ready.Store(true)
 		}
 		select {
 		case <-ctx.Done():
@@ -381,11 +381,17 @@ func (r *Receiver) state(sym string) *symState {
 	return st
 }
 
+// onNames takes in symbols listed in the bucket or announced: each new one
+// is made subscribable in the sink, and fetched if every symbol is wanted.
 func (r *Receiver) onNames(ctx context.Context, names []string) {
 	r.mu.Lock()
 	wild := r.wild || r.all
 	r.mu.Unlock()
 	for _, sym := range names {
+		if !r.declared[sym] {
+			r.declared[sym] = true
+			r.sink.PushVersion(ctx, fanout.Version{Quote: market.Quote{Symbol: sym}, Declare: true})
+		}
 		if !r.known[sym] {
 			r.known[sym] = true
 			if wild && r.wsub != nil {
@@ -395,11 +401,11 @@ func (r *Receiver) onNames(ctx context.Context, names []string) {
 	}
 }
 
-// Synced reports whether the receiver has taken in the bucket's symbols
-// and has no fetch in flight: with ReceiveAll, it then holds the latest
-// version of every symbol it knows.
+// Synced reports whether the receiver is ready (it has taken in the
+// bucket's symbols) and has no fetch in flight: with ReceiveAll, it then
+// holds the latest version of every symbol it knows.
 func (r *Receiver) Synced() bool {
-	return r.Ready() && r.listed.Load() && r.pending.Load() == 0
+	return r.Ready() && r.pending.Load() == 0
 }
 
 func (r *Receiver) onMsg(ctx context.Context, m *nats.Msg) {
@@ -410,7 +416,6 @@ func (r *Receiver) onMsg(ctx context.Context, m *nats.Msg) {
 			return
 		}
 		r.onNames(ctx, []string{sym})
-		r.sink.PushVersion(ctx, fanout.Version{Quote: market.Quote{Symbol: sym}, Declare: true})
 		return
 	}
 	sym, err := Symbol(strings.TrimPrefix(m.Subject, SubjectPrefix))

@@ -19,6 +19,10 @@ import (
 // ErrStopped is returned by the command methods once Run has returned.
 var ErrStopped = errors.New("fanout engine stopped")
 
+// ErrNotReplica is returned by PushVersion on an engine that versions its
+// own quotes.
+var ErrNotReplica = errors.New("fanout engine is not a replica")
+
 // Config tunes an Engine. The zero value of a field means its default.
 type Config struct {
 	Window              time.Duration // coalescing window, 1ms..10s; default 50ms
@@ -216,7 +220,6 @@ func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*E
 	e := &Engine{
 		cfg: cfg, ring: ring, log: log,
 		cmds:      make(chan command, 1024),
-		vers:      make(chan Version, 4096),
 		done:      make(chan struct{}),
 		replica:   cfg.Replica,
 		symbols:   map[string]*symbol{},
@@ -227,6 +230,10 @@ func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*E
 		frames:    map[uint64]*Frame{},
 		seed:      maphash.MakeSeed(),
 		pub:       map[string]market.Quote{},
+	}
+	if cfg.Replica {
+		// only a replica takes versions; elsewhere the nil channel never fires
+		e.vers = make(chan Version, 4096)
 	}
 	e.compressBudget = cfg.CompressBudget
 	if e.compressBudget <= 0 {
@@ -269,8 +276,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		// the tick is always ready, and a select between it and the commands
 		// would take one command per flush (connections leaving by the
 		// thousand would wait minutes, and so would subscribes).
-		e.handlePending(maxCommandsPerTurn)
+		// versions before commands: a symbol declared before a subscribe
+		// to it was sent must be known when the subscribe is handled
 		e.takeVersions(batch)
+		e.handlePending(maxCommandsPerTurn)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -294,6 +303,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.flush(now)
 		case cmd := <-e.cmds:
 			e.ring.Disarm()
+			if e.vers != nil {
+				e.takeVersions(batch)
+			}
 			e.handle(cmd)
 		case v := <-e.vers:
 			e.ring.Disarm()
@@ -314,6 +326,9 @@ func (e *Engine) handlePending(max int) int {
 	for n := 0; n < max; n++ {
 		select {
 		case cmd := <-e.cmds:
+			if e.vers != nil {
+				e.takeVersions(maxCommandsPerTurn) // see Run: versions first
+			}
 			e.handle(cmd)
 		default:
 			return n
@@ -489,8 +504,12 @@ func (e *Engine) forget(s *symbol) {
 
 // PushVersion hands a replica engine one version published elsewhere
 // (see Version). Versions of a symbol must come in seq order, deltas
-// continuing the seq without a gap; a Full version may jump.
+// continuing the seq without a gap; a Full version may jump. An engine
+// created without Config.Replica takes none (ErrNotReplica).
 func (e *Engine) PushVersion(ctx context.Context, v Version) error {
+	if e.vers == nil {
+		return ErrNotReplica
+	}
 	select {
 	case e.vers <- v:
 		return nil

@@ -24,6 +24,7 @@ import (
 	"ticker/internal/natstest"
 	"ticker/internal/syncbuf"
 	"ticker/internal/testcert"
+	"ticker/internal/testnet"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -119,16 +120,6 @@ func goTool() string {
 	return "go"
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestProcess runs the real binary: bad configuration exits 2 with one line
 // naming the problem; the default feed serves moving quotes; SIGTERM closes
 // every client with 1001 and exits 0.
@@ -160,7 +151,7 @@ func TestProcess(t *testing.T) {
 		}
 	}
 
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	cmd := exec.Command(bin, "--addr", addr) // the default feed, as `go run .` has
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	stderr, _ := cmd.StderrPipe()
@@ -266,7 +257,7 @@ func TestProcess(t *testing.T) {
 func TestProcessVenueFeed(t *testing.T) {
 	bin := buildBinary(t)
 	venue := venuetest.Start(t, 1)
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	cmd := exec.Command(bin, "--addr", addr, "--feed", "binance:btcusdt,ethusdt?url="+venue.URL("/stream"))
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	if err := cmd.Start(); err != nil {
@@ -333,7 +324,7 @@ func TestProcessSecure(t *testing.T) {
 	if err := os.WriteFile(tokens, []byte("# bots\n"+oldTok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	cmd := exec.Command(bin, "--addr", addr, "--tls-cert", certFile, "--tls-key", keyFile,
 		"--auth-tokens", tokens, "--allowed-origins", "https://dash.example.com")
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
@@ -506,7 +497,7 @@ func TestProcessCluster(t *testing.T) {
 		done chan error
 	}
 	start := func(args ...string) *proc {
-		p := &proc{addr: freeAddr(t), logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
+		p := &proc{addr: testnet.FreeAddr(t), logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
 		p.cmd = exec.Command(bin, append([]string{"--addr", p.addr, "--nats", nats.URL(0), "--coalesce", "10ms", "--lease-time", "1s"}, args...)...)
 		p.cmd.Env = []string{"PATH=/usr/bin:/bin"}
 		p.cmd.Stderr = p.logs
@@ -628,7 +619,7 @@ func TestExampleBot(t *testing.T) {
 	if out, err := exec.Command(goTool(), "build", "-o", bot, "./examples/spread-alert").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	srv := exec.Command(bin, "--addr", addr)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"ticker/access"
 	"ticker/fanout"
+	"ticker/internal/testnet"
 )
 
 // chromiumPath finds Debian's chromium. In CI (CI=true) a missing browser
@@ -149,15 +150,7 @@ func TestDashboard(t *testing.T) {
 	addr := ts.addr
 	ts.stop()
 	waitJS("offline", `__ticker.status() === "down"`)
-	var ln net.Listener
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
+	ln := testnet.Listen(t, addr)
 	before := eval(`__ticker.updates()`)
 	startServerOn(t, ln, Config{}, fanout.Config{}, true, quietLog(), "synthetic:?symbols=16&rate=400&seed=6")
 	waitJS("live again after the restart", `__ticker.status() === "live" && __ticker.connects() === 2 && __ticker.rows() === 16 && __ticker.updates() > `+fmt.Sprint(before+5))
@@ -167,10 +160,7 @@ func TestDashboard(t *testing.T) {
 	// the listed origin with ?token=, it comes alive; without the token, or
 	// from an origin not listed (the same server reached as localhost), the
 	// handshake is refused and the page says it is offline.
-	ln, err = net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln = testnet.Listen(t, "127.0.0.1:0")
 	origins, err := access.ParseOrigins("http://" + ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

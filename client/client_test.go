@@ -20,6 +20,7 @@ import (
 	"ticker/api"
 	"ticker/fanout"
 	"ticker/feeds"
+	"ticker/internal/testnet"
 	"ticker/market"
 )
 
@@ -51,15 +52,7 @@ func startServer(t *testing.T, addr string, cfg api.Config, spec string) *server
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ln net.Listener
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
+	ln := testnet.Listen(t, addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	go engine.Run(ctx)
 	set.Start(ctx, ring)

@@ -25,6 +25,7 @@ import (
 	"ticker/fanout"
 	"ticker/feeds"
 	"ticker/internal/natstest"
+	"ticker/internal/testnet"
 	"ticker/market"
 )
 
@@ -533,7 +534,7 @@ func TestThroughHAProxy(t *testing.T) {
 	ing := startIngest(t, connect(t, nc.URL(0)), "ingest-1", "synthetic:?symbols=10&rate=1000&seed=5")
 	ing.waitLeader(t, 15*time.Second)
 	edges := []*edgeNode{startEdge(t, connect(t, nc.URL(0))), startEdge(t, connect(t, nc.URL(0)))}
-	lb := freeAddr(t)
+	lb := testnet.FreeAddr(t)
 	cmd := exec.Command(exe, "-f", "../deploy/haproxy.cfg", "-db")
 	cmd.Env = []string{"TICKER_LB_BIND=" + lb, "TICKER_EDGE1=" + edges[0].addr, "TICKER_EDGE2=" + edges[1].addr}
 	var out bytes.Buffer
@@ -603,16 +604,6 @@ func TestThroughHAProxy(t *testing.T) {
 	}
 	t.Logf("client: %d updates, %d connections (one edge stopped, then restarted); %d later clients before one reached the restarted edge",
 		client.updates, client.dials, len(later))
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // TestEdgeLoss: an edge stops (its clients get 1001); they reconnect to the

@@ -5,24 +5,15 @@ package natstest
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-)
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+	"ticker/internal/testnet"
+)
 
 // Cluster is n embedded NATS servers with JetStream, clustered on loopback.
 type Cluster struct {
@@ -37,7 +28,7 @@ func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
 	routePorts := make([]int, n)
 	for i := range routePorts {
-		routePorts[i] = freePort(t)
+		routePorts[i] = testnet.FreePort(t)
 	}
 	c := &Cluster{t: t}
 	for i := 0; i < n; i++ {
@@ -50,7 +41,7 @@ func Start(t testing.TB, n int) *Cluster {
 		o := &server.Options{
 			ServerName: fmt.Sprintf("n%d", i),
 			Host:       "127.0.0.1",
-			Port:       freePort(t),
+			Port:       testnet.FreePort(t),
 			JetStream:  true,
 			StoreDir:   t.TempDir(),
 			NoLog:      os.Getenv("TICKER_TEST_LOG") == "",

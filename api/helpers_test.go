@@ -132,6 +132,19 @@ func (ts *testServer) get(path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// waitQuote waits until the engine has published a quote of symbol.
+func waitQuote(t *testing.T, ts *testServer, symbol string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if code, _ := ts.get("/api/quotes/" + symbol); code == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s quote within 5s", symbol)
+		}
+	}
+}
+
 // waitFeedsFinished waits until every feed's Run has returned.
 func (ts *testServer) waitFeedsFinished() {
 	ts.t.Helper()

@@ -99,14 +99,7 @@ func TestAsyncAPIDocument(t *testing.T) {
 	}
 
 	// a session that makes the server emit every kind of message it has
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if code, _ := ts.get("/api/quotes/AAPL"); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no AAPL quote")
-		}
-	}
+	waitQuote(t, ts, "AAPL")
 	c := dial(t, ts.wsURL(""), true, nil)
 	seen := map[string]bool{}
 	codes := map[string]bool{}
@@ -218,11 +211,7 @@ func TestOpenAPIDocument(t *testing.T) {
 			t.Errorf("GET %s is served but not in openapi.yaml", r.Path)
 		}
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if code, _ := ts.get("/api/quotes/AAPL"); code == 200 || time.Now().After(deadline) {
-			break
-		}
-	}
+	waitQuote(t, ts, "AAPL")
 	for p := range paths {
 		if code, _ := ts.get(strings.Replace(p, "{symbol}", "AAPL", 1)); code != 200 {
 			t.Errorf("documented GET %s answers %d", p, code)

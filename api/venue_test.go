@@ -44,15 +44,7 @@ func TestVenueFeedEndToEnd(t *testing.T) {
 	c1.Send([]byte(`not json`))
 	c1.Send([]byte(`{"channel":"heartbeats","timestamp":"2025-11-24T16:00:01Z","sequence_num":3,"events":[{"heartbeat_counter":1}]}`))
 	waitReady(t, ts, 200)
-	// ready means the feed delivered; the engine applies it at the window's end
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if code, _ := ts.get("/api/quotes/BTC-USD"); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("BTC-USD never reached the engine")
-		}
-	}
+	waitQuote(t, ts, "BTC-USD") // ready means the feed delivered; the engine applies it at the window's end
 
 	cl := dial(t, ts.wsURL("?symbols=BTC-USD"), true, nil)
 	snap := cl.expect("snapshot", 5*time.Second)

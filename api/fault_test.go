@@ -139,6 +139,9 @@ func TestFaultyFeedDoesNotStallFanout(t *testing.T) {
 		}
 	}()
 	waitReady(t, ts, 200)
+	for _, s := range []string{"AAPL", "MSFT", "BTC-USD"} {
+		waitQuote(t, ts, s) // ready means delivered; the snapshot needs the engine to have them
+	}
 	sub := dial(t, ts.wsURL("?symbols=AAPL,MSFT,BTC-USD"), true, nil)
 	sub.expect("snapshot", 5*time.Second)
 

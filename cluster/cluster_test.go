@@ -38,8 +38,27 @@ func testLog() *slog.Logger {
 
 func connect(t *testing.T, first string, others ...string) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(strings.Join(append([]string{first}, others...), ","),
-		nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.DontRandomize())
+	return connectVia(t, nil, append([]string{first}, others...)...)
+}
+
+// slowDialer dials NATS servers after a delay that a test sets, so that a
+// reconnect takes long enough for deltas to be published, and lost, while
+// the connection is down.
+type slowDialer struct{ delay atomic.Int64 }
+
+func (d *slowDialer) Dial(network, address string) (net.Conn, error) {
+	time.Sleep(time.Duration(d.delay.Load()))
+	return net.DialTimeout(network, address, 2*time.Second)
+}
+
+// connectVia connects to urls, through dialer when it is not nil.
+func connectVia(t *testing.T, dialer *slowDialer, urls ...string) *nats.Conn {
+	t.Helper()
+	opts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.DontRandomize()}
+	if dialer != nil {
+		opts = append(opts, nats.SetCustomDialer(dialer))
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,12 +428,14 @@ func (b *book) check(name string) {
 // edges, each edge on a different server. Clients of both edges see every
 // symbol's seq rise by one with no gap and end with exactly the ingest's
 // quotes, seq included; killing the NATS server one edge is connected to
-// loses nothing that a resync does not repair.
+// loses deltas (its reconnect is held back 400 ms), and the edge repairs
+// them from the bucket and resyncs its clients with snapshots.
 func TestTwoEdgesOneStream(t *testing.T) {
 	nc := natstest.Start(t, 3)
 	ing := startIngest(t, connect(t, nc.URL(0)), "ingest-1", "synthetic:?symbols=20&rate=2000&seed=3")
 	ing.waitLeader(t, 10*time.Second)
-	ncA := connect(t, nc.URL(1), nc.URL(2))
+	var dialA slowDialer
+	ncA := connectVia(t, &dialA, nc.URL(1), nc.URL(2))
 	edgeA := startEdge(t, ncA)
 	edgeB := startEdge(t, connect(t, nc.URL(2), nc.URL(0)))
 	edgeC := startEdge(t, connect(t, nc.URL(0)))
@@ -427,8 +448,12 @@ func TestTwoEdgesOneStream(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 	before := ncA.ConnectedUrl()
 	gapsBefore, repairsBefore := edgeA.recv.Stats().Gaps.Load(), edgeA.recv.Stats().Repairs.Load()
+	books["A *"].mu.Lock()
+	resyncsBefore := books["A *"].resyncs
+	books["A *"].mu.Unlock()
+	dialA.delay.Store(int64(400 * time.Millisecond))
 	nc.Kill(1) // edge A's server
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
 	t.Logf("edge A: connected to %s, then %s after the kill; gaps %d → %d, repairs %d → %d", before, ncA.ConnectedUrl(),
 		gapsBefore, edgeA.recv.Stats().Gaps.Load(), repairsBefore, edgeA.recv.Stats().Repairs.Load())
 	ing.stopFeeds()
@@ -454,6 +479,17 @@ func TestTwoEdgesOneStream(t *testing.T) {
 		t.Logf("%s: %d updates, %d resync snapshots, %d symbols", name, b.updates, b.resyncs, len(b.quotes))
 		b.mu.Unlock()
 	}
+	// 400 ms without a connection at 2,000 changes/s over 20 symbols: every
+	// symbol lost deltas, so edge A re-read them from the bucket and its
+	// client was resynchronised (gapless and converged, checked above)
+	if r := edgeA.recv.Stats().Repairs.Load(); r <= repairsBefore {
+		t.Errorf("edge A repaired nothing after a 400 ms disconnection (repairs %d → %d)", repairsBefore, r)
+	}
+	books["A *"].mu.Lock()
+	if books["A *"].resyncs <= resyncsBefore {
+		t.Errorf("edge A's client got no resync snapshot after the edge lost deltas (%d before the kill, %d after)", resyncsBefore, books["A *"].resyncs)
+	}
+	books["A *"].mu.Unlock()
 	// edge C's only client wants MSFT: C receives MSFT and nothing else
 	onlyMSFT.check("C MSFT")
 	if qs := edgeC.engine.Quotes(); len(qs) != 1 || qs[0].Symbol != "MSFT" {

@@ -21,7 +21,7 @@ func Collectors(role string, pub *Publisher, recv *Receiver, in *Ingest) []prome
 	if recv != nil {
 		st := recv.Stats()
 		counter("deltas_received_total", "Deltas passed on to the engine in seq order.", st.Versions.Load)
-		counter("gaps_total", "Deltas that did not continue their symbol's seq.", st.Gaps.Load)
+		counter("gaps_total", "Gaps opened in a symbol already in sync (deltas lost in transit); each is repaired from the bucket.", st.Gaps.Load)
 		counter("repairs_total", "Full quotes passed on from the bucket (gaps, late joins, reconnects).", st.Repairs.Load)
 		counter("fetches_total", "Reads of the bucket of latest quotes.", st.Fetches.Load)
 		counter("malformed_total", "Cluster messages that could not be parsed.", st.Malformed.Load)

@@ -62,7 +62,7 @@ type Receiver struct {
 // ReceiverStats are a Receiver's counters.
 type ReceiverStats struct {
 	Versions  atomic.Uint64 // deltas passed on
-	Gaps      atomic.Uint64 // deltas that did not continue their symbol's seq
+	Gaps      atomic.Uint64 // gaps opened in a symbol in sync: a delta past its next seq
 	Repairs   atomic.Uint64 // full quotes passed on (gaps repaired, late joins, reconnects)
 	Fetches   atomic.Uint64 // bucket reads
 	Malformed atomic.Uint64 // messages that could not be parsed
@@ -443,7 +443,11 @@ func (r *Receiver) onMsg(ctx context.Context, m *nats.Msg) {
 		st.last = q.Seq
 		r.drain(ctx, st)
 	default:
-		r.stats.Gaps.Add(1)
+		if st.last > 0 && len(st.buf) == 0 {
+			// a gap opens in a symbol that was in sync; before its first
+			// full quote a symbol only waits for it, which is no gap
+			r.stats.Gaps.Add(1)
+		}
 		if len(st.buf) < maxBuffered {
 			i, found := slices.BinarySearchFunc(st.buf, q.Seq, func(b market.Quote, seq uint64) int { return cmpSeq(b.Seq, seq) })
 			if !found {

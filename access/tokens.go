@@ -48,6 +48,19 @@ func (t *Tokens) Reload() error {
 	if err != nil {
 		return err
 	}
+	digests, err := parseTokens(t.path, data)
+	if err != nil {
+		return err
+	}
+	t.digests.Store(&digests)
+	return nil
+}
+
+// parseTokens reads a token file's contents: one token per line; blank lines
+// and lines starting with # are skipped, surrounding spaces trimmed. It
+// returns the tokens' SHA-256 digests; an error names the file and line and
+// never contains a token.
+func parseTokens(path string, data []byte) ([][sha256.Size]byte, error) {
 	var digests [][sha256.Size]byte
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), maxTokenFile)
@@ -59,18 +72,17 @@ func (t *Tokens) Reload() error {
 			continue
 		}
 		if strings.ContainsAny(tok, " \t") {
-			return fmt.Errorf("%s:%d: a token may not contain spaces", t.path, line)
+			return nil, fmt.Errorf("%s:%d: a token may not contain spaces", path, line)
 		}
 		digests = append(digests, sha256.Sum256([]byte(tok)))
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %v", t.path, err)
+		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	if len(digests) == 0 {
-		return fmt.Errorf("%s: no tokens (one per line; # starts a comment)", t.path)
+		return nil, fmt.Errorf("%s: no tokens (one per line; # starts a comment)", path)
 	}
-	t.digests.Store(&digests)
-	return nil
+	return digests, nil
 }
 
 // Count returns how many tokens are in force.

@@ -72,6 +72,10 @@ func TestParseSpec(t *testing.T) {
 		{"replay:testdata/mixed.ndjson?loop=maybe", "loop"},
 		{"replay:testdata/mixed.ndjson?sped=2", `unknown option "sped"`},
 		{"replay:testdata/mixed.ndjson?speed=%zz", "options"},
+		{"replay:testdata", "testdata is not a regular file"},   // a directory
+		{"replay:/dev/zero", "/dev/zero is not a regular file"}, // endless: would hang startup
+		{"binance:btcusdt?url=ftp://x", "url"},                  // a venue option
+		{"coinbase:BTC-USD?silence=1ns", "silence"},             // below its range
 	}
 	for _, tt := range bad {
 		_, err := Parse(tt.spec)

@@ -38,10 +38,19 @@ func NewReplay(name, path string, speed float64, loop bool) (*Replay, error) {
 	if speed < 0 {
 		return nil, fmt.Errorf("feed %q: speed %g is negative", name, speed)
 	}
+	// a replay reads its file twice (symbols now, quotes when it runs) and
+	// to its end: only a regular file has one (not /dev/zero, a pipe, a dir)
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("feed %q: %w", name, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("feed %q: %s is not a regular file", name, path)
+	}
 	r := &Replay{name: name, path: path, speed: speed, loop: loop}
 	seen := map[string]bool{}
 	valid := 0
-	err := r.scan(func(_ int, q *market.Quote, err error) error {
+	err = r.scan(func(_ int, q *market.Quote, err error) error {
 		if err == nil {
 			valid++
 			if !seen[q.Symbol] {
@@ -97,7 +106,7 @@ func (r *Replay) scan(fn func(lineNo int, q *market.Quote, err error) error) err
 			return nil
 		}
 		if err != nil && err != io.EOF {
-			return fmt.Errorf("read %s: %w", r.path, err)
+			return err // *PathError: it names the file
 		}
 		var perr error
 		if tooLong {

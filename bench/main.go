@@ -283,7 +283,25 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 	if len(edges) > 0 {
 		r.Server = fmt.Sprintf("ticker, %d edges", len(edges))
 	}
+	// the server's own counters (the edges' summed in a cluster); nil when
+	// attached to a --target the generator did not start
+	serverMetrics := func() map[string]float64 {
+		if len(edges) > 0 {
+			m := map[string]float64{}
+			for _, e := range edges {
+				for k, v := range scrapeMetrics(e) {
+					m[k] += v
+				}
+			}
+			return m
+		}
+		if pid > 0 {
+			return scrapeMetrics(addr)
+		}
+		return nil
+	}
 	r.RSSBefore = int64(sumProc(pids, procRSSf))
+	r.MetricsBefore = serverMetrics()
 	rampTime := time.Duration(float64(c.Conns) / c.Ramp * float64(time.Second))
 	start := time.Now()
 	measureAt := start.Add(rampTime + c.Warmup)
@@ -405,16 +423,7 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 		}
 	}
 	fmt.Fprintln(os.Stderr)
-	if len(edges) > 0 {
-		r.Metrics = map[string]float64{}
-		for _, e := range edges { // the edges' counters, summed
-			for k, v := range scrapeMetrics(e) {
-				r.Metrics[k] += v
-			}
-		}
-	} else if pid > 0 {
-		r.Metrics = scrapeMetrics(addr)
-	}
+	r.Metrics = serverMetrics()
 	for _, w := range workers {
 		w.stdin.Close()
 	}

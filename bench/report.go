@@ -40,8 +40,11 @@ type result struct {
 	RSSBefore    int64              `json:"rss_before"`
 	RSSPeak      int64              `json:"rss_peak"`
 	Metrics      map[string]float64 `json:"server_metrics"`
-	Series       []point            `json:"series"`
-	Hist         *hist              `json:"latency_hist_us"`
+	// MetricsBefore are the same counters when RSSBefore was read, before
+	// the first connection.
+	MetricsBefore map[string]float64 `json:"server_metrics_before"`
+	Series        []point            `json:"series"`
+	Hist          *hist              `json:"latency_hist_us"`
 }
 
 func (r *result) fill(s snapshot, d time.Duration) {
@@ -166,12 +169,13 @@ func markdown(c loadConfig, rs []*result) string {
 	row("server RSS before (MiB)", "%.1f", func(r *result) float64 { return float64(r.RSSBefore) / (1 << 20) })
 	row("server RSS peak (MiB)", "%.1f", func(r *result) float64 { return float64(r.RSSPeak) / (1 << 20) })
 	row("server RSS per connection (KiB)", "%.1f", func(r *result) float64 { return r.rssPerConnKiB() })
+	// like RSS per connection: what the load added over the idle server
 	perConn := func(metric string) func(*result) float64 {
 		return func(r *result) float64 {
 			if r.Conns == 0 || r.Metrics[metric] == 0 {
 				return 0
 			}
-			return r.Metrics[metric] / float64(r.Conns) / 1024
+			return (r.Metrics[metric] - r.MetricsBefore[metric]) / float64(r.Conns) / 1024
 		}
 	}
 	row("  of which goroutine stacks per connection (KiB)", "%.1f", perConn("go_memstats_stack_inuse_bytes"))

@@ -109,6 +109,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 			status = ingestStatus{set: set, recv: node.recv, ingest: node.ingest}
 		}
 		cfg.API.Collectors = cluster.Collectors(cfg.Role, node.pub, node.recv, node.ingest)
+		if cfg.Role == "edge" {
+			cfg.API.Quotes = cluster.NewEdgeQuotes(engine, node.kv) // REST for symbols no client here wants
+		}
 	}
 	srv, err := api.New(cfg.API, engine, status, ring, log)
 	if err != nil {

@@ -548,6 +548,14 @@ func TestProcessCluster(t *testing.T) {
 	if metricOf(second, "ticker_cluster_leader") != 0 {
 		t.Fatal("two leaders")
 	}
+	// no client on the edge yet, so it receives no symbol: REST reads the bucket
+	waitFor("edge answers REST for AAPL", 10*time.Second, func() bool {
+		code, body := httpGet(t, "http://"+edge.addr+"/api/quotes/AAPL")
+		return code == 200 && strings.HasPrefix(body, `{"s":"AAPL","seq":`)
+	})
+	if code, body := httpGet(t, "http://"+edge.addr+"/api/quotes"); code != 200 || strings.Count(body, `"seq":`) != 5 {
+		t.Errorf("edge /api/quotes: %d %s; want the 5 symbols' quotes", code, body)
+	}
 
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+edge.addr+"/ws?symbols=*", nil)
 	if err != nil {

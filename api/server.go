@@ -55,7 +55,19 @@ type Config struct {
 	RetryAfter     time.Duration   // Retry-After sent with 503/429 at the connection limits; default 5s
 
 	Collectors []prometheus.Collector // more metrics for /metrics (a cluster node's)
+	Quotes     QuoteSource            // answers /api/quotes when the engine does not hold every symbol (an edge); nil: the engine
 }
+
+// QuoteSource answers the REST quote endpoints on a node whose engine holds
+// only some symbols (a cluster edge holds those its clients want). An error
+// means the quotes could not be read; the request gets 503.
+type QuoteSource interface {
+	Quote(ctx context.Context, symbol string) (q market.Quote, found bool, err error)
+	Quotes(ctx context.Context) ([]market.Quote, error)
+}
+
+// quoteTimeout bounds one REST request's reads from a QuoteSource.
+const quoteTimeout = 3 * time.Second
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
@@ -244,8 +256,17 @@ func (s *Server) routes() {
 		return c.JSON(fiber.Map{"symbols": s.engine.Symbols()})
 	})
 	app.Get("/api/quotes", func(c *fiber.Ctx) error {
+		qs := s.engine.Quotes()
+		if s.cfg.Quotes != nil {
+			ctx, cancel := context.WithTimeout(c.UserContext(), quoteTimeout)
+			defer cancel()
+			var err error
+			if qs, err = s.cfg.Quotes.Quotes(ctx); err != nil {
+				return s.quotesUnavailable(c, err)
+			}
+		}
 		buf := []byte(`{"quotes":[`)
-		for i, q := range s.engine.Quotes() {
+		for i, q := range qs {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
@@ -262,6 +283,13 @@ func (s *Server) routes() {
 			sym = c.Params("*")
 		}
 		q, ok := s.engine.Quote(sym)
+		if !ok && s.cfg.Quotes != nil {
+			ctx, cancel := context.WithTimeout(c.UserContext(), quoteTimeout)
+			defer cancel()
+			if q, ok, err = s.cfg.Quotes.Quote(ctx, sym); err != nil {
+				return s.quotesUnavailable(c, err)
+			}
+		}
 		if !ok {
 			return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "unknown symbol"})
 		}
@@ -280,6 +308,13 @@ func (s *Server) routes() {
 		},
 	}))
 	app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(static.Files), Index: "index.html"}))
+}
+
+// quotesUnavailable answers a REST quote request whose QuoteSource failed.
+func (s *Server) quotesUnavailable(c *fiber.Ctx, err error) error {
+	s.log.Warn("rest: quotes unavailable", "path", c.Path(), "err", err)
+	c.Set(fiber.HeaderRetryAfter, "1")
+	return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "quotes unavailable"})
 }
 
 // upgradeCheck answers what the contract says before the upgrade: 426 for a

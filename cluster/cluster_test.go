@@ -194,7 +194,7 @@ func startEdgeAt(t *testing.T, nc *nats.Conn, addr string) *edgeNode {
 		t.Fatal(err)
 	}
 	recv = NewReceiver(nc, kv, engine, testLog())
-	srv, err := api.New(api.Config{}, engine, recv, ring, testLog())
+	srv, err := api.New(api.Config{Quotes: NewEdgeQuotes(engine, kv)}, engine, recv, ring, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,6 +490,37 @@ func TestTwoEdgesOneStream(t *testing.T) {
 		t.Errorf("edge A's client got no resync snapshot after the edge lost deltas (%d before the kill, %d after)", resyncsBefore, books["A *"].resyncs)
 	}
 	books["A *"].mu.Unlock()
+	// REST on edge C answers for every symbol, as the ingest does, though
+	// its only client wants MSFT (the rest come from the bucket)
+	var all []byte
+	for _, q := range ing.engine.Quotes() {
+		if len(all) > 0 {
+			all = append(all, ',')
+		}
+		all = q.AppendJSON(all)
+	}
+	aapl, _ := ing.engine.Quote("AAPL")
+	for _, tt := range []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/api/quotes", 200, `{"quotes":[` + string(all) + `]}`},
+		{"/api/quotes/AAPL", 200, string(aapl.AppendJSON(nil))},
+		{"/api/quotes/NOPE", 404, `{"error":"unknown symbol"}`},
+	} {
+		var code int
+		var body string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			code, body = httpGet(t, "http://"+edgeC.addr+tt.path)
+			if (code == tt.code && body == tt.want) || time.Now().After(deadline) {
+				break
+			}
+		}
+		if code != tt.code || body != tt.want {
+			t.Errorf("edge C GET %s: %d %s\nwant %d %s", tt.path, code, body, tt.code, tt.want)
+		}
+	}
 	// edge C's only client wants MSFT: C receives MSFT and nothing else
 	onlyMSFT.check("C MSFT")
 	if qs := edgeC.engine.Quotes(); len(qs) != 1 || qs[0].Symbol != "MSFT" {
@@ -724,4 +755,20 @@ func TestLeaseRelease(t *testing.T) {
 	if h := b.Holder(ctx); h != "b" {
 		t.Fatalf("holder %q after the hand-over", h)
 	}
+}
+
+// httpGet returns the status and body of a GET of url.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, string(body)
 }

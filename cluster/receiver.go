@@ -271,19 +271,10 @@ func (r *Receiver) fetchWorker(ctx context.Context) {
 		r.stats.Fetches.Add(1)
 		res := fetchResult{symbol: sym}
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		e, err := r.kv.Get(fctx, Token(sym))
+		res.q, res.found, res.err = bucketQuote(fctx, r.kv, &p, sym)
 		cancel()
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			res.err = err
-		default:
-			if err := feeds.ParseVersion(&p, e.Value(), &res.q); err != nil || res.q.Symbol != sym {
-				r.stats.Malformed.Add(1)
-				res.err = errors.New("malformed quote in the bucket")
-			} else {
-				res.found = true
-			}
+		if errors.Is(res.err, errMalformedQuote) {
+			r.stats.Malformed.Add(1)
 		}
 		select {
 		case r.fetched <- res:

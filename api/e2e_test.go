@@ -177,6 +177,30 @@ func TestSubscribeAckAndSnapshotOrder(t *testing.T) {
 			t.Fatalf("%s: snapshot %v, REST %v", sym, c.book[sym], q)
 		}
 	}
+
+	// replies come in the order of the requests, though pongs and parse
+	// errors need no engine and (un)subscribes do; a symbol listed twice is
+	// acked once. The feed has finished, so no update comes between.
+	for _, msg := range []string{
+		`{"op":"unsubscribe","id":1,"symbols":["BTC-USD"]}`,
+		`{"op":"subscribe","id":2,"symbols":["BTC-USD","SOL-USD","BTC-USD"]}`,
+		`{"op":"ping","id":3}`,
+		`not json`,
+		`{"op":"unsubscribe","id":4,"symbols":["ETH-USD","ETH-USD"]}`,
+		`{"op":"ping","id":5}`,
+	} {
+		c.send(msg)
+	}
+	for _, want := range []string{"unsubscribed 1 [BTC-USD]", "subscribed 2 [BTC-USD SOL-USD]", "snapshot  []",
+		"pong 3 []", "error  []", "unsubscribed 4 [ETH-USD]", "pong 5 []"} {
+		m, err := c.read(5 * time.Second)
+		if err != nil {
+			t.Fatalf("want %q: %v", want, err)
+		}
+		if got := fmt.Sprintf("%s %s %v", m.Type, m.ID, m.Symbols); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
 }
 
 // TestUnsubscribeStopsUpdates: after the unsubscribed ack, no update names

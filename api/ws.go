@@ -244,7 +244,7 @@ func (c *conn) readLoop(ctx context.Context) int {
 				c.drain()
 				return fanout.ClosePolicy
 			}
-			c.reply(fanout.AppendError(nil, nil, fanout.CodeRateLimited, "too many messages; slow down", nil))
+			c.reply(ctx, fanout.AppendError(nil, nil, fanout.CodeRateLimited, "too many messages; slow down", nil))
 			continue
 		}
 		if !c.safeHandle(ctx, msg) {
@@ -313,8 +313,10 @@ func (c *conn) drain() {
 	}
 }
 
-func (c *conn) reply(payload []byte) {
-	c.client.Offer(fanout.ReplyFrame(payload))
+// reply queues a pong or an error after the replies to the connection's
+// earlier requests (fanout.Engine.Reply).
+func (c *conn) reply(ctx context.Context, payload []byte) {
+	c.s.engine.Reply(ctx, c.client, payload)
 }
 
 func (c *conn) handle(ctx context.Context, msg []byte) {
@@ -323,12 +325,12 @@ func (c *conn) handle(ctx context.Context, msg []byte) {
 	}
 	req, perr := parseRequest(&c.parser, msg)
 	if perr != nil {
-		c.reply(fanout.AppendError(nil, perr.id, perr.code, perr.message, nil))
+		c.reply(ctx, fanout.AppendError(nil, perr.id, perr.code, perr.message, nil))
 		return
 	}
 	switch req.op {
 	case "ping":
-		c.reply(fanout.AppendPong(nil, req.id, time.Now().UnixMicro()))
+		c.reply(ctx, fanout.AppendPong(nil, req.id, time.Now().UnixMicro()))
 	case "subscribe":
 		c.s.engine.Subscribe(ctx, c.client, req.id, req.symbols)
 	case "unsubscribe":

@@ -31,6 +31,10 @@ type Client struct {
 	wake       chan struct{}
 	notify     func() // called, under mu, when there is something to write; replaces wake
 
+	// pending counts the client's subscribe and unsubscribe commands sent
+	// to the engine and not yet handled (see Engine.Reply).
+	pending atomic.Int32
+
 	// Owned by the engine goroutine.
 	registered  bool
 	wildcard    bool
@@ -126,10 +130,6 @@ func (c *Client) offer(f *Frame) bool {
 	c.signal()
 	return true
 }
-
-// Offer queues a reply frame (ack, error, pong) built with ReplyFrame. It
-// reports false if the queue is so full that the client was closed instead.
-func (c *Client) Offer(f *Frame) bool { return c.offer(f) }
 
 // OfferControl queues a control frame (ping, pong) ahead of other frames.
 // Control frames are tiny and bounded by the reader's rate; at most 16 wait.

@@ -142,6 +142,7 @@ const (
 	cmdSubscribe
 	cmdUnsubscribe
 	cmdPromote
+	cmdReply
 )
 
 type command struct {
@@ -150,6 +151,8 @@ type command struct {
 	c       *Client
 	id      []byte
 	symbols []string
+	payload []byte // cmdReply
+	counted bool   // sent by sendPending: handling it lowers c.pending
 }
 
 // sameSymbols reports whether f carries exactly syms, in order.
@@ -407,14 +410,40 @@ func (e *Engine) Unregister(ctx context.Context, c *Client) error {
 // symbol (unknown_symbol, too_many_symbols), a "subscribed" ack listing the
 // accepted symbols, and a "subscribe" snapshot of the newly subscribed
 // symbols that have a quote. id is the request's raw JSON id, or nil.
+// A symbol listed twice counts, and is acked, once.
 func (e *Engine) Subscribe(ctx context.Context, c *Client, id []byte, symbols []string) error {
-	return e.send(ctx, command{kind: cmdSubscribe, c: c, id: id, symbols: symbols})
+	return e.sendPending(ctx, command{kind: cmdSubscribe, c: c, id: id, symbols: symbols})
 }
 
-// Unsubscribe removes symbols from c's subscriptions and acks them all
-// (unsubscribing what is not subscribed is not an error).
+// Unsubscribe removes symbols from c's subscriptions and acks them all, each
+// once (unsubscribing what is not subscribed is not an error).
 func (e *Engine) Unsubscribe(ctx context.Context, c *Client, id []byte, symbols []string) error {
-	return e.send(ctx, command{kind: cmdUnsubscribe, c: c, id: id, symbols: symbols})
+	return e.sendPending(ctx, command{kind: cmdUnsubscribe, c: c, id: id, symbols: symbols})
+}
+
+// sendPending sends a command whose replies later replies must follow.
+func (e *Engine) sendPending(ctx context.Context, cmd command) error {
+	cmd.counted = true
+	cmd.c.pending.Add(1)
+	err := e.send(ctx, cmd)
+	if err != nil {
+		cmd.c.pending.Add(-1)
+	}
+	return err
+}
+
+// Reply queues payload (a pong or an error built with this package's
+// Append functions) for c, after the replies to every subscribe and
+// unsubscribe of c sent before it, so that a client gets its replies in the
+// order of its requests. With none of them waiting, it is queued at once,
+// without the engine; it must be called from the goroutine that sends c's
+// Subscribe and Unsubscribe.
+func (e *Engine) Reply(ctx context.Context, c *Client, payload []byte) error {
+	if c.pending.Load() == 0 {
+		e.reply(c, payload)
+		return nil
+	}
+	return e.send(ctx, command{kind: cmdReply, c: c, payload: payload})
 }
 
 func (e *Engine) handle(cmd command) {
@@ -441,15 +470,42 @@ func (e *Engine) handle(cmd command) {
 		e.stats.Clients.Add(-1)
 	case cmdSubscribe:
 		if c.registered {
-			e.subscribe(c, cmd.id, cmd.symbols)
+			e.subscribe(c, cmd.id, unique(cmd.symbols))
+		}
+		if cmd.counted {
+			c.pending.Add(-1)
 		}
 	case cmdUnsubscribe:
 		if c.registered {
-			e.unsubscribe(c, cmd.id, cmd.symbols)
+			e.unsubscribe(c, cmd.id, unique(cmd.symbols))
+		}
+		if cmd.counted {
+			c.pending.Add(-1)
+		}
+	case cmdReply:
+		if c.registered {
+			e.reply(c, cmd.payload)
 		}
 	case cmdPromote:
 		e.promote(cmd.floors)
 	}
+}
+
+// unique returns names without repeats, in first-seen order; it reuses
+// names' array.
+func unique(names []string) []string {
+	if len(names) < 2 {
+		return names
+	}
+	seen := make(map[string]struct{}, len(names))
+	out := names[:0]
+	for _, n := range names {
+		if _, dup := seen[n]; !dup {
+			seen[n] = struct{}{}
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // dropSub removes c from s's subscribers (c.subs is the caller's).

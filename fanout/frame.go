@@ -43,7 +43,7 @@ const (
 // Frames the engine builds (snapshots and updates) are pooled: each queue
 // holding one counts as a reference, as does the engine while it builds and
 // shares it; the last release returns the frame, with its buffers, to the
-// pool. Reply frames (ReplyFrame) are not pooled.
+// pool. Reply frames (acks, errors, pongs) are not pooled.
 type Frame struct {
 	kind     frameKind
 	plain    []byte // header + JSON payload

@@ -96,6 +96,3 @@ func appendQuotesHead(dst []byte, typ, reason string, timeMicros int64) []byte {
 	dst = strconv.AppendInt(dst, timeMicros, 10)
 	return append(dst, `,"quotes":[`...)
 }
-
-// ReplyFrame frames an encoded reply (ack, error, pong) for a client queue.
-func ReplyFrame(payload []byte) *Frame { return textFrame(payload, kindReply) }

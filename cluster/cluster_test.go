@@ -20,6 +20,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/valyala/fastjson"
 
 	"ticker/api"
 	"ticker/fanout"
@@ -582,6 +583,66 @@ func TestIngestFailover(t *testing.T) {
 	}
 	t.Logf("standby took over %v after the leader crashed (lease 1s); %d symbols resumed their seq; first published %d versions, second %d",
 		took.Round(time.Millisecond), resumed, first.pub.Published(), second.pub.Published())
+}
+
+// TestTakeoverReadsTheBucket: the leader's last version of AAPL reached
+// the bucket (and perhaps some edges) but not the standby. Taking over, the
+// standby goes on from the bucket's seq: its first AAPL version is that seq
+// plus one, carrying the bucket's state, never a second version of the
+// same seq.
+func TestTakeoverReadsTheBucket(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	first := startIngest(t, connect(t, nc.URL(0)), "ingest-1", "synthetic:?symbols=5&rate=500&seed=3")
+	first.waitLeader(t, 15*time.Second)
+	second := startIngest(t, connect(t, nc.URL(0)), "ingest-2", "synthetic:?symbols=5&rate=5&seed=4")
+	for deadline := time.Now().Add(10 * time.Second); !second.ingest.Receiver.Synced(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the standby did not sync")
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	watch := connect(t, nc.URL(0))
+	sub, err := watch.SubscribeSync(SubjectPrefix + Token("AAPL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.crash()
+	last, ok := first.engine.Quote("AAPL")
+	if !ok {
+		t.Fatal("no AAPL published")
+	}
+	// the version whose delta the standby missed: only in the bucket
+	lost := last
+	lost.Seq++
+	bid, err := market.ParseDecimal([]byte("1.2345"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost.Set(market.Bid, bid)
+	first.pub.put(&lost)
+	if err := first.pub.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	second.waitLeader(t, 15*time.Second)
+	var p fastjson.Parser
+	for {
+		m, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("no AAPL version from the new leader: %v", err)
+		}
+		var q market.Quote
+		if err := feeds.ParseVersion(&p, m.Data, &q); err != nil {
+			t.Fatal(err)
+		}
+		if q.Seq <= last.Seq {
+			continue // the old leader's, still in flight
+		}
+		if q.Seq != lost.Seq+1 {
+			t.Fatalf("the new leader's first AAPL version has seq %d; the bucket held %d, so want %d", q.Seq, lost.Seq, lost.Seq+1)
+		}
+		t.Logf("old leader published AAPL up to seq %d, the bucket alone had %d; the new leader went on at %d (%s)", last.Seq, lost.Seq, q.Seq, m.Data)
+		return
+	}
 }
 
 // TestThroughHAProxy: deploy/haproxy.cfg in front of two edges. A client

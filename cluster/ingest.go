@@ -16,9 +16,10 @@ type Promotable interface {
 // Ingest is the ingest role's life cycle. A node starts as a standby: its
 // engine is a replica fed by a Receiver that takes every symbol, so it
 // holds the stream's latest version of each. When it wins the lease (at
-// once, if no other ingest holds it), it stops receiving, promotes its
-// engine so that every seq goes on from the highest the cluster published,
-// starts its feeds, and renews the lease until its context ends.
+// once, if no other ingest holds it), it reads every symbol from the bucket
+// once more, stops receiving, promotes its engine so that every seq goes on
+// from the highest the cluster published, starts its feeds, and renews the
+// lease until its context ends.
 type Ingest struct {
 	Engine     Promotable
 	Receiver   *Receiver // with ReceiveAll
@@ -73,6 +74,16 @@ func (in *Ingest) Run(ctx context.Context) error {
 	}
 	if !in.Receiver.Synced() {
 		in.Log.Warn("ingest: taking over before the stream was read in full", "waited", in.SyncWait)
+	}
+	// the old leader has stopped (it holds no lease), so the bucket has
+	// every version it published, even one whose delta this node missed:
+	// going on from the bucket, no seq is issued twice
+	select {
+	case <-in.Receiver.Reread(ctx):
+	case <-time.After(max(in.SyncWait-time.Since(start), time.Second)):
+		in.Log.Warn("ingest: taking over before every symbol was read from the bucket again")
+	case <-ctx.Done():
+		return nil
 	}
 	stopReceiver()
 	<-received

@@ -82,13 +82,15 @@ func (p *Publisher) Version(delta []byte, full *market.Quote) {
 		p.subj[full.Symbol] = subj
 		p.keys[full.Symbol] = "$KV." + Bucket + "." + tok
 	}
+	// the bucket first: a version whose delta went out is in the bucket
+	// too, so a standby that takes over never issues its seq again
+	p.put(full)
 	if err := p.nc.Publish(subj, delta); err != nil {
 		p.fail(err)
 		return
 	}
 	p.published.Add(1)
 	p.last[full.Symbol] = *full
-	p.put(full)
 	if !ok {
 		// edges learn the symbol at once; announced after its bucket write,
 		// so an edge that subscribed to announcements too late lists it

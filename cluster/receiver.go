@@ -45,7 +45,8 @@ type Receiver struct {
 	fetch   chan string
 	fetched chan fetchResult
 	names   chan []string
-	ready   atomic.Bool  // the loop has taken the bucket's symbols in once
+	reread  chan chan struct{} // Reread's requests
+	ready   atomic.Bool        // the loop has taken the bucket's symbols in once
 	pending atomic.Int64 // fetches in flight
 
 	// owned by Run
@@ -55,6 +56,8 @@ type Receiver struct {
 	known    map[string]bool
 	declared map[string]bool // symbols made subscribable in the sink
 	parser   fastjson.Parser
+	rereadN  int             // symbols whose read for Reread has not completed
+	rereadCh []chan struct{} // closed when rereadN reaches 0
 
 	stats ReceiverStats
 }
@@ -73,7 +76,17 @@ type symState struct {
 	buf      []market.Quote // deltas past a gap, by seq
 	fetching bool
 	retryAt  time.Time // fetch again then (zero: no need)
+	reread   rereadState
 }
+
+// rereadState tracks one symbol's part in a Reread.
+type rereadState uint8
+
+const (
+	rereadNone    rereadState = iota
+	rereadWanted              // a read must start (one in flight began too early)
+	rereadStarted             // a read that began after the request is in flight
+)
 
 type fetchResult struct {
 	symbol string
@@ -96,6 +109,7 @@ func NewReceiver(nc *nats.Conn, kv jetstream.KeyValue, sink VersionSink, log *sl
 		fetch:    make(chan string, 1024),
 		fetched:  make(chan fetchResult, 1024),
 		names:    make(chan []string, 1),
+		reread:   make(chan chan struct{}, 1),
 		subs:     map[string]*nats.Subscription{},
 		syms:     map[string]*symState{},
 		known:    map[string]bool{},
@@ -209,6 +223,8 @@ func (r *Receiver) Run(ctx context.Context) error {
 		case names := <-r.names:
 			r.onNames(ctx, names)
 			r.ready.Store(true)
+		case done := <-r.reread:
+			r.startReread(done)
 		case now := <-tick.C:
 			for sym, st := range r.syms {
 				if !st.retryAt.IsZero() && now.After(st.retryAt) {
@@ -337,11 +353,15 @@ func (r *Receiver) reconcile(ctx context.Context) {
 			r.startFetch(sym, r.state(sym)) // a late join: its snapshot
 		}
 	}
-	for sym := range r.syms {
+	for sym, st := range r.syms {
 		if !wild && !want[sym] {
+			if st.reread != rereadNone {
+				r.rereadN-- // nothing to read for a symbol nobody wants
+			}
 			delete(r.syms, sym) // the engine forgot it too
 		}
 	}
+	r.rereadProgress()
 	if reconnected {
 		// deltas published while disconnected are lost; quiet symbols would
 		// never show the gap, so read every symbol now and once more a
@@ -397,6 +417,48 @@ func (r *Receiver) onNames(ctx context.Context, names []string) {
 // holds the latest version of every symbol it knows.
 func (r *Receiver) Synced() bool {
 	return r.Ready() && r.pending.Load() == 0
+}
+
+// Reread reads every symbol the receiver knows from the bucket again, each
+// with a read that starts after this call, and passes on what is newer than
+// what it holds. The channel it returns is closed once every read has
+// completed; never, if ctx ends first or Run is not running. A standby
+// ingest calls it once it holds the lease: the old leader has stopped by
+// then, so the bucket holds every version it published, even one whose
+// delta never reached this node.
+func (r *Receiver) Reread(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	select {
+	case r.reread <- done:
+	case <-ctx.Done():
+	}
+	return done
+}
+
+func (r *Receiver) startReread(done chan struct{}) {
+	r.rereadCh = append(r.rereadCh, done)
+	for sym := range r.known {
+		st := r.state(sym)
+		if st.reread == rereadNone {
+			r.rereadN++
+		}
+		st.reread = rereadWanted
+		if !st.fetching {
+			r.startFetch(sym, st) // or later, from retryAt
+		}
+	}
+	r.rereadProgress()
+}
+
+// rereadProgress closes Reread's channels once no symbol waits for a read.
+func (r *Receiver) rereadProgress() {
+	if r.rereadN > 0 {
+		return
+	}
+	for _, ch := range r.rereadCh {
+		close(ch)
+	}
+	r.rereadCh = nil
 }
 
 func (r *Receiver) onMsg(ctx context.Context, m *nats.Msg) {
@@ -494,6 +556,9 @@ func (r *Receiver) startFetch(sym string, st *symState) {
 	case r.fetch <- sym:
 		st.fetching = true
 		r.pending.Add(1)
+		if st.reread == rereadWanted {
+			st.reread = rereadStarted
+		}
 	default:
 		st.retryAt = time.Now().Add(100 * time.Millisecond)
 	}
@@ -506,6 +571,14 @@ func (r *Receiver) onFetched(ctx context.Context, res fetchResult) {
 		return // nobody wants it any more
 	}
 	st.fetching = false
+	switch {
+	case st.reread == rereadStarted && res.err == nil:
+		st.reread = rereadNone
+		r.rereadN--
+		defer r.rereadProgress()
+	case st.reread == rereadWanted && res.err == nil:
+		defer r.startFetch(res.symbol, st) // that read began before Reread
+	}
 	if res.err != nil {
 		r.log.Warn("cluster: reading a quote from the bucket", "symbol", res.symbol, "err", res.err)
 		st.retryAt = time.Now().Add(200 * time.Millisecond)

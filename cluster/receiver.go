@@ -47,7 +47,7 @@ type Receiver struct {
 	names   chan []string
 	reread  chan chan struct{} // Reread's requests
 	ready   atomic.Bool        // the loop has taken the bucket's symbols in once
-	pending atomic.Int64 // fetches in flight
+	pending atomic.Int64       // fetches in flight
 
 	// owned by Run
 	subs     map[string]*nats.Subscription

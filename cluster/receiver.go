@@ -419,7 +419,7 @@ func (r *Receiver) Synced() bool {
 	return r.Ready() && r.pending.Load() == 0
 }
 
-// Reread reads every symbol the receiver knows from the bucket again, each
+// Reread reads every symbol the receiver takes from the bucket again, each
 // with a read that starts after this call, and passes on what is newer than
 // what it holds. The channel it returns is closed once every read has
 // completed; never, if ctx ends first or Run is not running. A standby
@@ -438,6 +438,9 @@ func (r *Receiver) Reread(ctx context.Context) <-chan struct{} {
 func (r *Receiver) startReread(done chan struct{}) {
 	r.rereadCh = append(r.rereadCh, done)
 	for sym := range r.known {
+		if !r.wanted(sym) {
+			continue // an edge rereads only what its clients want
+		}
 		st := r.state(sym)
 		if st.reread == rereadNone {
 			r.rereadN++

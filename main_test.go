@@ -154,23 +154,8 @@ func TestProcess(t *testing.T) {
 	addr := testnet.FreeAddr(t)
 	cmd := exec.Command(bin, "--addr", addr) // the default feed, as `go run .` has
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	stderr, _ := cmd.StderrPipe()
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	logs := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			select {
-			case logs <- sc.Text():
-			default:
-			}
-		}
-		close(logs)
-	}()
+	proc := startProcess(t, cmd)
 
 	// quotes move: some symbol's seq rises between two reads
 	var first map[string]float64
@@ -214,7 +199,7 @@ func TestProcess(t *testing.T) {
 	if _, _, err := ws.ReadMessage(); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	proc.cmd.Process.Signal(syscall.SIGTERM)
 	var closeErr *websocket.CloseError
 	for {
 		_, _, err := ws.ReadMessage()
@@ -231,21 +216,10 @@ func TestProcess(t *testing.T) {
 	if closeErr.Code != 1001 {
 		t.Fatalf("close %d %q, want 1001", closeErr.Code, closeErr.Text)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("process did not exit within 15s of SIGTERM")
+	if err := proc.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
-	var all []string
-	for l := range logs {
-		all = append(all, l)
-	}
-	joined := strings.Join(all, "\n")
+	joined := proc.logs.String()
 	if !strings.Contains(joined, "ticker serving") || !strings.Contains(joined, "stopped") {
 		t.Fatalf("logs lack start/stop lines:\n%s", joined)
 	}
@@ -260,13 +234,7 @@ func TestProcessVenueFeed(t *testing.T) {
 	addr := testnet.FreeAddr(t)
 	cmd := exec.Command(bin, "--addr", addr, "--feed", "binance:btcusdt,ethusdt?url="+venue.URL("/stream"))
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
+	startProcess(t, cmd)
 	c := venue.Next(t, 15*time.Second)
 	if !strings.Contains(string(c.Subscribes[0]), `"btcusdt@bookTicker"`) {
 		t.Fatalf("subscribe %s", c.Subscribes[0])
@@ -306,6 +274,48 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// process is a built binary run by a test; the test's cleanup kills it and
+// waits for it.
+type process struct {
+	cmd    *exec.Cmd
+	logs   *syncbuf.Buffer // its stderr
+	exited chan struct{}
+	err    error // cmd.Wait's, once exited is closed
+}
+
+// startProcess starts cmd with its stderr captured in logs.
+func startProcess(t *testing.T, cmd *exec.Cmd) *process {
+	t.Helper()
+	p := &process{cmd: cmd, logs: &syncbuf.Buffer{}, exited: make(chan struct{})}
+	cmd.Stderr = p.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.exited
+	})
+	return p
+}
+
+// stop sends sig and returns how the process exited (nil: status 0); it
+// fails t if the process is still running 15s later.
+func (p *process) stop(t *testing.T, sig os.Signal) error {
+	t.Helper()
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no exit within 15s of %v; logs:\n%s", sig, p.logs.String())
+		return nil
+	}
+}
+
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
@@ -328,17 +338,8 @@ func TestProcessSecure(t *testing.T) {
 	cmd := exec.Command(bin, "--addr", addr, "--tls-cert", certFile, "--tls-key", keyFile,
 		"--auth-tokens", tokens, "--allowed-origins", "https://dash.example.com")
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	var logs syncbuf.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Kill()
-		<-exited
-	}()
+	proc := startProcess(t, cmd)
+	logs := proc.logs
 
 	tlsConf := &tls.Config{RootCAs: cert.Pool}
 	https := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}, Timeout: 5 * time.Second}
@@ -450,7 +451,7 @@ func TestProcessSecure(t *testing.T) {
 		ws.Close()
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
+	proc.cmd.Process.Signal(syscall.SIGTERM)
 	old.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
 		_, _, err := old.ReadMessage()
@@ -462,16 +463,10 @@ func TestProcessSecure(t *testing.T) {
 		}
 		break
 	}
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Errorf("exit: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("no exit within 15s of SIGTERM")
+	if err := proc.stop(t, syscall.SIGTERM); err != nil {
+		t.Errorf("exit: %v", err)
 	}
-	all := logs.String()
+	all := proc.logs.String()
 	for _, tok := range []string{oldTok, newTok} {
 		if strings.Contains(all, tok) {
 			t.Errorf("a token is in the logs:\n%s", all)
@@ -491,25 +486,14 @@ func TestProcessCluster(t *testing.T) {
 	bin := buildBinary(t)
 	nats := natstest.Start(t, 1)
 	type proc struct {
-		cmd  *exec.Cmd
+		*process
 		addr string
-		logs *syncbuf.Buffer
-		done chan error
 	}
 	start := func(args ...string) *proc {
-		p := &proc{addr: testnet.FreeAddr(t), logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
-		p.cmd = exec.Command(bin, append([]string{"--addr", p.addr, "--nats", nats.URL(0), "--coalesce", "10ms", "--lease-time", "1s"}, args...)...)
-		p.cmd.Env = []string{"PATH=/usr/bin:/bin"}
-		p.cmd.Stderr = p.logs
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { p.done <- p.cmd.Wait() }()
-		t.Cleanup(func() {
-			p.cmd.Process.Kill()
-			<-p.done
-		})
-		return p
+		addr := testnet.FreeAddr(t)
+		cmd := exec.Command(bin, append([]string{"--addr", addr, "--nats", nats.URL(0), "--coalesce", "10ms", "--lease-time", "1s"}, args...)...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		return &proc{startProcess(t, cmd), addr}
 	}
 	metricOf := func(p *proc, name string) float64 {
 		_, body := httpGet(t, "http://"+p.addr+"/metrics")
@@ -589,9 +573,7 @@ func TestProcessCluster(t *testing.T) {
 	}
 	read(50)
 	before := updates
-	first.cmd.Process.Signal(syscall.SIGKILL)
-	<-first.done
-	first.done <- nil
+	first.stop(t, syscall.SIGKILL)
 	killed := time.Now()
 	waitFor("standby takes over", 15*time.Second, func() bool { return metricOf(second, "ticker_cluster_leader") == 1 })
 	t.Logf("standby leads %v after the leader was killed (lease 1s)", time.Since(killed).Round(time.Millisecond))
@@ -601,20 +583,11 @@ func TestProcessCluster(t *testing.T) {
 		t.Errorf("edge deltas received: %v", got)
 	}
 	for _, p := range []*proc{second, edge} {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		defer func() {
-			if strings.Contains(p.logs.String(), "lease not released") {
-				t.Errorf("the leader did not hand its lease over:\n%s", p.logs.String())
-			}
-		}()
-		select {
-		case err := <-p.done:
-			p.done <- err
-			if err != nil {
-				t.Errorf("exit after SIGTERM: %v\n%s", err, p.logs.String())
-			}
-		case <-time.After(15 * time.Second):
-			t.Fatalf("no exit within 15s of SIGTERM\n%s", p.logs.String())
+		if err := p.stop(t, syscall.SIGTERM); err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+		}
+		if strings.Contains(p.logs.String(), "lease not released") {
+			t.Errorf("the leader did not hand its lease over:\n%s", p.logs.String())
 		}
 	}
 }
@@ -628,25 +601,10 @@ func TestExampleBot(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	addr := testnet.FreeAddr(t)
-	srv := exec.Command(bin, "--addr", addr)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		srv.Process.Signal(syscall.SIGTERM)
-		srv.Wait()
-	}()
+	startProcess(t, exec.Command(bin, "--addr", addr))
 	cmd := exec.Command(bot, "--url", "ws://"+addr+"/ws", "--symbols", "AAPL,BTC-USD", "--bps", "0.01")
 	stdout, _ := cmd.StdoutPipe()
-	var stderr syncbuf.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
+	stderr := startProcess(t, cmd).logs
 	lines := make(chan string, 16)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -755,17 +713,8 @@ func TestContainerBinary(t *testing.T) {
 	}
 	srv := exec.Command(bin)
 	srv.Env = env // nothing else: no PATH, no HOME
-	var logs syncbuf.Buffer
-	srv.Stderr = &logs
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	defer func() {
-		srv.Process.Kill()
-		<-exited
-	}()
+	proc := startProcess(t, srv)
+	logs := proc.logs
 	start := time.Now()
 	for {
 		code, _ := check()
@@ -780,15 +729,8 @@ func TestContainerBinary(t *testing.T) {
 	if !strings.Contains(logs.String(), `"msg":"ticker serving"`) {
 		t.Errorf("the image's env asks for JSON logs; got:\n%s", logs.String())
 	}
-	srv.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("no exit within 15s of SIGTERM")
+	if err := proc.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	if code, out := check(); code != 1 {
 		t.Errorf("healthcheck with the server stopped: exit %d %s", code, out)

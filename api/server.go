@@ -55,7 +55,7 @@ type Config struct {
 	RetryAfter     time.Duration   // Retry-After sent with 503/429 at the connection limits; default 5s
 
 	Collectors []prometheus.Collector // more metrics for /metrics (a cluster node's)
-	Quotes     QuoteSource            // answers /api/quotes when the engine does not hold every symbol (an edge); nil: the engine
+	Quotes     QuoteSource            // answers /api/quotes when the engine does not hold every symbol (an edge); nil: the engine alone
 }
 
 // QuoteSource answers the REST quote endpoints on a node whose engine holds
@@ -68,6 +68,19 @@ type QuoteSource interface {
 
 // quoteTimeout bounds one REST request's reads from a QuoteSource.
 const quoteTimeout = 3 * time.Second
+
+// engineQuotes is the QuoteSource of a node whose engine holds every
+// symbol: the engine itself, which cannot fail.
+type engineQuotes struct{ engine *fanout.Engine }
+
+func (e engineQuotes) Quote(_ context.Context, symbol string) (market.Quote, bool, error) {
+	q, ok := e.engine.Quote(symbol)
+	return q, ok, nil
+}
+
+func (e engineQuotes) Quotes(context.Context) ([]market.Quote, error) {
+	return e.engine.Quotes(), nil
+}
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
@@ -168,6 +181,9 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.Quotes == nil {
+		cfg.Quotes = engineQuotes{engine}
+	}
 	s := &Server{cfg: cfg, engine: engine, feeds: fs, ring: ring, log: log, conns: map[*conn]struct{}{},
 		limiter: access.NewLimiter(cfg.MaxConns, cfg.MaxConnsPerIP)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -256,14 +272,11 @@ func (s *Server) routes() {
 		return c.JSON(fiber.Map{"symbols": s.engine.Symbols()})
 	})
 	app.Get("/api/quotes", func(c *fiber.Ctx) error {
-		qs := s.engine.Quotes()
-		if s.cfg.Quotes != nil {
-			ctx, cancel := context.WithTimeout(c.UserContext(), quoteTimeout)
-			defer cancel()
-			var err error
-			if qs, err = s.cfg.Quotes.Quotes(ctx); err != nil {
-				return s.quotesUnavailable(c, err)
-			}
+		ctx, cancel := context.WithTimeout(c.UserContext(), quoteTimeout)
+		defer cancel()
+		qs, err := s.cfg.Quotes.Quotes(ctx)
+		if err != nil {
+			return s.quotesUnavailable(c, err)
 		}
 		buf := []byte(`{"quotes":[`)
 		for i, q := range qs {
@@ -282,13 +295,11 @@ func (s *Server) routes() {
 		if err != nil {
 			sym = c.Params("*")
 		}
-		q, ok := s.engine.Quote(sym)
-		if !ok && s.cfg.Quotes != nil {
-			ctx, cancel := context.WithTimeout(c.UserContext(), quoteTimeout)
-			defer cancel()
-			if q, ok, err = s.cfg.Quotes.Quote(ctx, sym); err != nil {
-				return s.quotesUnavailable(c, err)
-			}
+		ctx, cancel := context.WithTimeout(c.UserContext(), quoteTimeout)
+		defer cancel()
+		q, ok, err := s.cfg.Quotes.Quote(ctx, sym)
+		if err != nil {
+			return s.quotesUnavailable(c, err)
 		}
 		if !ok {
 			return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "unknown symbol"})

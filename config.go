@@ -98,7 +98,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated proxy `addresses` or CIDRs whose X-Forwarded-For names the client")
 	fs.IntVar(&c.Fanout.MaxSymbolsPerClient, "max-symbols", 1000, "symbols one connection may subscribe to")
 	fs.IntVar(&c.Fanout.QueueBytes, "queue-bytes", 1<<20, "per-connection outbound queue limit in bytes")
-	fs.DurationVar(&c.Fanout.StuckTimeout, "stuck-timeout", 10*time.Second, "close a connection whose writes are stuck this long (1008)")
+	fs.DurationVar(&c.Fanout.StuckTimeout, "stuck-timeout", 10*time.Second, "close a connection whose client takes nothing this long while owed bytes (1008, then reset)")
 	fs.IntVar(&c.Fanout.DeflateLevel, "deflate-level", 1, "permessage-deflate level, 1 (fastest) to 9 (smallest)")
 	fs.DurationVar(&c.Fanout.CompressBudget, "compress-budget", 0, "time per window for compressing whole messages; past it messages are assembled from per-symbol pieces (0: no limit)")
 	fs.DurationVar(&c.API.PingInterval, "ping-interval", 15*time.Second, "server ping period")

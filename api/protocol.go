@@ -38,6 +38,7 @@ const maxIDBytes = 64
 // wrong is bad_request.
 func parseRequest(p *fastjson.Parser, msg []byte) (request, *protoError) {
 	var r request
+	var perr *protoError
 	v, err := p.ParseBytes(msg)
 	if err != nil {
 		return r, &protoError{code: "bad_request", message: "message is not JSON"}
@@ -46,24 +47,8 @@ func parseRequest(p *fastjson.Parser, msg []byte) (request, *protoError) {
 	if err != nil {
 		return r, &protoError{code: "bad_request", message: "message is not a JSON object"}
 	}
-	if idv := o.Get("id"); idv != nil {
-		switch idv.Type() {
-		case fastjson.TypeNumber:
-			r.id = idv.MarshalTo(nil)
-		case fastjson.TypeString:
-			// re-encoded rather than echoed raw, so the echo is always valid JSON
-			b, _ := idv.StringBytes()
-			if !utf8.Valid(b) {
-				return r, &protoError{code: "bad_request", message: "id is not valid UTF-8"}
-			}
-			r.id = market.AppendJSONString(nil, string(b))
-		default:
-			return r, &protoError{code: "bad_request", message: "id must be a number or a string"}
-		}
-		if len(r.id) > maxIDBytes || !json.Valid(r.id) {
-			r.id = nil
-			return r, &protoError{code: "bad_request", message: "id must be a number or a string of at most 64 bytes"}
-		}
+	if r.id, perr = parseID(o); perr != nil {
+		return r, perr
 	}
 	opv := o.Get("op")
 	if opv == nil {
@@ -98,6 +83,48 @@ func parseRequest(p *fastjson.Parser, msg []byte) (request, *protoError) {
 		return r, &protoError{code: "unknown_op", message: "unknown op " + truncate(string(op), 32) + "; want subscribe, unsubscribe or ping", id: r.id}
 	}
 	return r, nil
+}
+
+// parseID returns the raw JSON of a message's id (nil when it has none).
+func parseID(o *fastjson.Object) ([]byte, *protoError) {
+	idv := o.Get("id")
+	if idv == nil {
+		return nil, nil
+	}
+	var id []byte
+	switch idv.Type() {
+	case fastjson.TypeNumber:
+		id = idv.MarshalTo(nil)
+	case fastjson.TypeString:
+		// re-encoded rather than echoed raw, so the echo is always valid JSON
+		b, _ := idv.StringBytes()
+		if !utf8.Valid(b) {
+			return nil, &protoError{code: "bad_request", message: "id is not valid UTF-8"}
+		}
+		id = market.AppendJSONString(nil, string(b))
+	default:
+		return nil, &protoError{code: "bad_request", message: "id must be a number or a string"}
+	}
+	if len(id) > maxIDBytes || !json.Valid(id) {
+		return nil, &protoError{code: "bad_request", message: "id must be a number or a string of at most 64 bytes"}
+	}
+	return id, nil
+}
+
+// requestID returns the id of a message that will not be handled (refused
+// by the rate limit), so that its error can name it; nil when the message
+// has no valid id.
+func requestID(p *fastjson.Parser, msg []byte) []byte {
+	v, err := p.ParseBytes(msg)
+	if err != nil {
+		return nil
+	}
+	o, err := v.Object()
+	if err != nil {
+		return nil
+	}
+	id, _ := parseID(o)
+	return id
 }
 
 func truncate(s string, n int) string {

@@ -217,15 +217,18 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 	return s, nil
 }
 
-// pingSweeper pings every connection each PingInterval, from one goroutine
-// for all of them (a ticker per connection would cost each a timer), until
-// the server's context ends.
+// pingSweeper pings every connection each PingInterval and closes those
+// whose peer has stopped taking bytes (stall.go), from one goroutine for
+// all of them (a ticker per connection would cost each a timer), until the
+// server's context ends.
 func (s *Server) pingSweeper() {
 	defer s.bg.Done()
-	every := min(max(s.cfg.PingInterval/4, 5*time.Millisecond), time.Second)
+	stuck := s.engine.Config().StuckTimeout
+	every := min(max(min(s.cfg.PingInterval, stuck)/4, 5*time.Millisecond), time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	ping := fanout.PingFrame()
+	var live []*conn
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -237,8 +240,20 @@ func (s *Server) pingSweeper() {
 					c.lastPing = now
 					c.client.OfferControl(ping)
 				}
+				live = append(live, c)
 			}
 			s.mu.Unlock()
+			// the kernel is asked outside the lock: handlers register meanwhile
+			for _, c := range live {
+				if c.client.Closing() {
+					continue
+				}
+				if idle, stuck := c.stalled(now, stuck); stuck {
+					c.closeSlow(idle)
+				}
+			}
+			clear(live)
+			live = live[:0]
 		}
 	}
 }
@@ -461,7 +476,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true) // under mu: no handler registers after this
 	for c := range s.conns {
 		c.client.Close(fanout.CloseGoingAway, "server shutting down")
-		c.nc.SetReadDeadline(time.Now().Add(s.cfg.CloseGrace))
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -472,7 +486,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cancel()
 		s.mu.Lock()
 		for c := range s.conns {
-			c.nc.Close()
+			c.slow.Store(true) // past the deadline: cut
+			c.finish()
 		}
 		s.mu.Unlock()
 		<-done

@@ -25,7 +25,7 @@ import (
 type conn struct {
 	s      *Server
 	ws     *fws.Conn
-	nc     net.Conn
+	sock   sockets
 	client *fanout.Client
 	parser fastjson.Parser
 	limit  *rateLimiter
@@ -37,13 +37,20 @@ type conn struct {
 	done     chan struct{}  // closed once the close frame is written or writing failed
 	doneOnce sync.Once
 	lastPing time.Time // owned by the server's ping sweeper, under Server.mu
+
+	written    atomic.Uint64 // bytes handed to the kernel by the flushers
+	writeSince atomic.Int64  // when the running write began (Unix ns); 0 when none runs
+	watch      watch         // the sweeper's
+	slow       atomic.Bool   // closed as a slow consumer, or a write failed: cut the socket
+	forceOnce  sync.Once
 }
 
 func (s *Server) serveWS(ws *fws.Conn) {
 	deflate, _ := ws.Locals("deflate").(bool)
 	syms, _ := ws.Locals("symbols").([]string)
-	c := &conn{s: s, ws: ws, nc: ws.NetConn(), client: s.engine.NewClient(deflate),
+	c := &conn{s: s, ws: ws, sock: socketsOf(ws.NetConn()), client: s.engine.NewClient(deflate),
 		limit: newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst), done: make(chan struct{}), lastPing: time.Now()}
+	c.watch.progressAt = c.lastPing
 	c.client.SetNotify(c.kick)
 
 	// the limits were checked before the upgrade; taking the slot here
@@ -51,8 +58,8 @@ func (s *Server) serveWS(ws *fws.Conn) {
 	ip, _ := ws.Locals("ip").(netip.Addr)
 	if err := s.limiter.Acquire(ip); err != nil {
 		s.refuse("limit_race")
-		c.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		c.nc.Write(fanout.CloseFrame(CloseTryAgainLater, err.Error()))
+		c.sock.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		c.sock.nc.Write(fanout.CloseFrame(CloseTryAgainLater, err.Error()))
 		return
 	}
 	defer s.limiter.Release(ip)
@@ -60,7 +67,8 @@ func (s *Server) serveWS(ws *fws.Conn) {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
-		c.nc.Write(fanout.CloseFrame(fanout.CloseGoingAway, "server shutting down"))
+		c.sock.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		c.sock.nc.Write(fanout.CloseFrame(fanout.CloseGoingAway, "server shutting down"))
 		return
 	}
 	s.handlers.Add(1)
@@ -76,7 +84,8 @@ func (s *Server) serveWS(ws *fws.Conn) {
 
 	ctx := s.ctx
 	if err := s.engine.Register(ctx, c.client); err != nil {
-		c.nc.Write(fanout.CloseFrame(fanout.CloseGoingAway, "server shutting down"))
+		c.sock.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		c.sock.nc.Write(fanout.CloseFrame(fanout.CloseGoingAway, "server shutting down"))
 		return
 	}
 	if len(syms) > 0 {
@@ -93,7 +102,7 @@ func (s *Server) serveWS(ws *fws.Conn) {
 	case <-c.done:
 	case <-time.After(s.cfg.WriteTimeout + s.cfg.CloseGrace):
 	}
-	c.nc.Close()
+	c.finish()
 	// fasthttp reuses the connection object once this handler returns:
 	// no flusher may outlive it
 	c.flushers.Wait()
@@ -123,8 +132,12 @@ func closeReason(code int) string {
 }
 
 // kick starts a flusher unless one runs. The client calls it, with its
-// lock held, whenever it gains something to write.
+// lock held, whenever it gains something to write, its close frame
+// included: then it also bounds the time left to a write still blocked.
 func (c *conn) kick() {
+	if c.client.Closing() {
+		c.forceOnce.Do(c.force)
+	}
 	if c.writing.CompareAndSwap(false, true) {
 		c.flushers.Add(1)
 		go c.flush()
@@ -141,7 +154,8 @@ func (c *conn) flush() {
 		if r := recover(); r != nil {
 			c.s.panics.Add(1)
 			c.s.log.Error("panic writing to a connection; closing it", "panic", r, "stack", string(debug.Stack()))
-			c.nc.Close()
+			c.slow.Store(true)
+			c.finish()
 			c.doneOnce.Do(func() { close(c.done) })
 		}
 	}()
@@ -157,16 +171,20 @@ func (c *conn) flush() {
 					c.s.countClose(int(last[2])<<8 | int(last[3]))
 				}
 			}
-			c.nc.SetWriteDeadline(time.Now().Add(timeout))
+			now := time.Now()
+			c.sock.nc.SetWriteDeadline(now.Add(timeout))
+			if !closing && c.client.Closing() {
+				c.sock.nc.SetWriteDeadline(now.Add(c.s.cfg.CloseGrace)) // force ran before our deadline: keep its bound
+			}
+			c.writeSince.Store(now.UnixNano())
 			nb := net.Buffers(c.bufs)
-			n, err := nb.WriteTo(c.nc)
+			n, err := nb.WriteTo(c.sock.nc)
+			c.writeSince.Store(0)
+			c.written.Add(uint64(n))
 			c.s.bytesSent.Add(uint64(n))
 			clear(c.bufs)
 			if err != nil {
-				// cutting the socket also ends the reader
-				c.client.Close(fanout.ClosePolicy, "slow consumer")
-				c.nc.Close()
-				c.doneOnce.Do(func() { close(c.done) })
+				c.writeFailed(err, time.Since(now))
 				return
 			}
 		}
@@ -185,13 +203,36 @@ func (c *conn) flush() {
 	}
 }
 
+// writeFailed ends a connection whose write failed: a peer that took
+// nothing until the deadline is a slow consumer; any other error means the
+// socket is gone. A frame may have been cut part-way, so the socket is cut
+// too (finish), which also ends the reader.
+func (c *conn) writeFailed(err error, blocked time.Duration) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		if c.client.Close(fanout.ClosePolicy, "slow consumer") {
+			c.s.engine.Stats().SlowClosed.Add(1)
+			c.s.log.Info("closed slow consumer", "stuck", blocked.Round(time.Millisecond), "peer", c.sock.nc.RemoteAddr().String())
+		}
+	} else {
+		c.client.Abort()
+	}
+	c.slow.Store(true)
+	c.finish()
+	c.doneOnce.Do(func() { close(c.done) })
+}
+
 // readLoop reads client messages until the connection ends and returns the
 // close code the server sends (or echoes), or 0 when no close frame should
 // follow (the library already sent one, or the socket is gone).
 func (c *conn) readLoop(ctx context.Context) int {
 	cfg := c.s.cfg
 	ws := c.ws
-	extend := func() { c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout)) }
+	extend := func() {
+		if !c.client.Closing() { // closing: force has set the last deadline
+			c.sock.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		}
+	}
 	peerCode := 0
 	ws.SetPingHandler(func(data string) error {
 		extend()
@@ -240,11 +281,12 @@ func (c *conn) readLoop(ctx context.Context) int {
 		}
 		if !c.limit.allow(time.Now()) {
 			if c.limit.strikes > cfg.FloodStrikes {
-				c.client.Close(fanout.ClosePolicy, "rate limit exceeded")
+				// the replies owed go first, then the close frame
+				c.s.engine.CloseAfterReplies(ctx, c.client, fanout.ClosePolicy, "rate limit exceeded")
 				c.drain()
 				return fanout.ClosePolicy
 			}
-			c.reply(ctx, fanout.AppendError(nil, nil, fanout.CodeRateLimited, "too many messages; slow down", nil))
+			c.reply(ctx, fanout.AppendError(nil, requestID(&c.parser, msg), fanout.CodeRateLimited, "too many messages; slow down", nil))
 			continue
 		}
 		if !c.safeHandle(ctx, msg) {
@@ -305,7 +347,7 @@ func (c *conn) refuse(code int) int {
 
 // drain reads and discards until the peer's close frame or CloseGrace.
 func (c *conn) drain() {
-	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.CloseGrace))
+	c.sock.nc.SetReadDeadline(time.Now().Add(c.s.cfg.CloseGrace))
 	for {
 		if _, _, err := c.ws.NextReader(); err != nil {
 			return

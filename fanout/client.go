@@ -144,20 +144,48 @@ func (c *Client) OfferControl(frame []byte) {
 }
 
 // Close asks the writer to send a close frame with code and reason and stop;
-// queued frames are discarded. Only the first call to Close or Abort counts.
-func (c *Client) Close(code int, reason string) {
+// queued frames are discarded. Only the first call to Close, Abort or
+// Engine.CloseAfterReplies counts: Close reports whether it was that one.
+func (c *Client) Close(code int, reason string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.closeLocked(code, reason)
+	return c.closeLocked(code, reason)
 }
 
-func (c *Client) closeLocked(code int, reason string) {
+func (c *Client) closeLocked(code int, reason string) bool {
 	if c.closeFrame != nil {
-		return
+		return false
 	}
 	c.closeFrame = CloseFrame(code, reason)
 	c.closing.Store(true)
 	c.dropQueue()
+	c.signal()
+	return true
+}
+
+// closeAfterReplies is Close, except that the replies already queued (acks,
+// errors, pongs) are kept and written before the close frame; only market
+// data is dropped.
+func (c *Client) closeAfterReplies(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeFrame != nil {
+		return
+	}
+	kept := c.q[:0]
+	bytes := 0
+	for _, f := range c.q {
+		if f.kind == kindData {
+			f.release()
+			continue
+		}
+		kept = append(kept, f)
+		bytes += f.size(c.deflate)
+	}
+	clear(c.q[len(kept):])
+	c.q, c.qBytes = kept, bytes
+	c.closeFrame = CloseFrame(code, reason)
+	c.closing.Store(true)
 	c.signal()
 }
 
@@ -210,6 +238,11 @@ func (c *Client) Take(dst [][]byte) (bufs [][]byte, closing bool) {
 	dst = append(dst, c.control...)
 	clear(c.control)
 	c.control = c.control[:0]
+	for _, f := range c.q { // after Close or Abort, only the replies CloseAfterReplies kept
+		dst = append(dst, f.Wire(c.deflate))
+	}
+	c.q, c.inflight = c.inflight, c.q // the frames are now the writer's until the next Take
+	c.qBytes = 0
 	if c.closeFrame != nil {
 		c.closed = true
 		if len(c.closeFrame) == 0 { // aborted
@@ -217,11 +250,6 @@ func (c *Client) Take(dst [][]byte) (bufs [][]byte, closing bool) {
 		}
 		return append(dst, c.closeFrame), true
 	}
-	for _, f := range c.q {
-		dst = append(dst, f.Wire(c.deflate))
-	}
-	c.q, c.inflight = c.inflight, c.q // the frames are now the writer's until the next Take
-	c.qBytes = 0
 	return dst, false
 }
 

@@ -28,7 +28,7 @@ type Config struct {
 	Window              time.Duration // coalescing window, 1ms..10s; default 50ms
 	MaxSymbolsPerClient int           // explicit subscriptions per client; default 1000
 	QueueBytes          int           // per-client outbound queue limit; default 1 MiB
-	StuckTimeout        time.Duration // a client owed a resync whose writer took nothing for this long is closed 1008; default 10s
+	StuckTimeout        time.Duration // a client that takes nothing for this long is closed 1008 (here: owed a resync and its writer took nothing; api: its peer acknowledged nothing); default 10s
 	DeflateLevel        int           // 1 (fastest) .. 9 (smallest); default 1
 	// CompressBudget is the time per window the engine may spend compressing
 	// whole messages; past it, messages for deflate clients are assembled
@@ -143,6 +143,7 @@ const (
 	cmdUnsubscribe
 	cmdPromote
 	cmdReply
+	cmdClose
 )
 
 type command struct {
@@ -152,6 +153,8 @@ type command struct {
 	id      []byte
 	symbols []string
 	payload []byte // cmdReply
+	code    int    // cmdClose
+	reason  string // cmdClose
 	counted bool   // sent by sendPending: handling it lowers c.pending
 }
 
@@ -443,7 +446,23 @@ func (e *Engine) Reply(ctx context.Context, c *Client, payload []byte) error {
 		e.reply(c, payload)
 		return nil
 	}
-	return e.send(ctx, command{kind: cmdReply, c: c, payload: payload})
+	// counted, so that a later reply cannot overtake this one by going direct
+	return e.sendPending(ctx, command{kind: cmdReply, c: c, payload: payload})
+}
+
+// CloseAfterReplies closes c with code and reason once every reply owed to
+// it has been queued: the replies to its earlier requests still in the
+// engine, as Reply orders them. Its queued market data is dropped; its
+// queued replies go out before the close frame. Like Reply, it must be
+// called from the goroutine that sends c's requests.
+func (e *Engine) CloseAfterReplies(ctx context.Context, c *Client, code int, reason string) {
+	if c.pending.Load() == 0 {
+		c.closeAfterReplies(code, reason)
+		return
+	}
+	if e.sendPending(ctx, command{kind: cmdClose, c: c, code: code, reason: reason}) != nil {
+		c.closeAfterReplies(code, reason) // the engine is gone: nothing more is owed
+	}
 }
 
 func (e *Engine) handle(cmd command) {
@@ -486,6 +505,10 @@ func (e *Engine) handle(cmd command) {
 		if c.registered {
 			e.reply(c, cmd.payload)
 		}
+		c.pending.Add(-1)
+	case cmdClose:
+		c.closeAfterReplies(cmd.code, cmd.reason)
+		c.pending.Add(-1)
 	case cmdPromote:
 		e.promote(cmd.floors)
 	}
@@ -1099,8 +1122,9 @@ func (e *Engine) resync(c *Client, tm int64, now time.Time) {
 	}
 	idle, progressed := c.sinceTake(now, c.resyncSince)
 	if idle > e.cfg.StuckTimeout {
-		c.Close(ClosePolicy, "slow consumer")
-		e.stats.SlowClosed.Add(1)
+		if c.Close(ClosePolicy, "slow consumer") {
+			e.stats.SlowClosed.Add(1)
+		}
 		delete(e.resyncing, c)
 		e.log.Info("closed slow consumer", "stuck", idle.Round(time.Millisecond))
 		return

@@ -39,6 +39,11 @@ const maxIDBytes = 64
 func parseRequest(p *fastjson.Parser, msg []byte) (request, *protoError) {
 	var r request
 	var perr *protoError
+	// fastjson's parser is lenient (it takes \x41 escapes and raw control
+	// characters in strings); its validator follows RFC 8259
+	if fastjson.ValidateBytes(msg) != nil {
+		return r, &protoError{code: "bad_request", message: "message is not JSON"}
+	}
 	v, err := p.ParseBytes(msg)
 	if err != nil {
 		return r, &protoError{code: "bad_request", message: "message is not JSON"}
@@ -91,22 +96,29 @@ func parseID(o *fastjson.Object) ([]byte, *protoError) {
 	if idv == nil {
 		return nil, nil
 	}
+	tooLong := &protoError{code: "bad_request", message: "id must be a number or a string of at most 64 bytes"}
 	var id []byte
 	switch idv.Type() {
 	case fastjson.TypeNumber:
 		id = idv.MarshalTo(nil)
+		if len(id) > maxIDBytes {
+			return nil, tooLong
+		}
 	case fastjson.TypeString:
 		// re-encoded rather than echoed raw, so the echo is always valid JSON
 		b, _ := idv.StringBytes()
 		if !utf8.Valid(b) {
 			return nil, &protoError{code: "bad_request", message: "id is not valid UTF-8"}
 		}
+		if len(b) > maxIDBytes { // the string's own bytes, quotes not counted
+			return nil, tooLong
+		}
 		id = market.AppendJSONString(nil, string(b))
 	default:
 		return nil, &protoError{code: "bad_request", message: "id must be a number or a string"}
 	}
-	if len(id) > maxIDBytes || !json.Valid(id) {
-		return nil, &protoError{code: "bad_request", message: "id must be a number or a string of at most 64 bytes"}
+	if !json.Valid(id) {
+		return nil, tooLong
 	}
 	return id, nil
 }
@@ -115,6 +127,9 @@ func parseID(o *fastjson.Object) ([]byte, *protoError) {
 // by the rate limit), so that its error can name it; nil when the message
 // has no valid id.
 func requestID(p *fastjson.Parser, msg []byte) []byte {
+	if fastjson.ValidateBytes(msg) != nil {
+		return nil
+	}
 	v, err := p.ParseBytes(msg)
 	if err != nil {
 		return nil

@@ -34,6 +34,20 @@ func TestParseRequest(t *testing.T) {
 		{`{"op":"ping","id":"` + fmt.Sprintf("%070d", 0) + `"}`, `error bad_request `},
 		{`{"op":"fly","id":3}`, `error unknown_op 3`},
 		{`{"op":"subscribe","symbols":["A"]`, `error bad_request `},
+		// strict JSON (RFC 8259): no \x escapes, no raw control characters in strings
+		{`{"op":"ping","id":"\x41"}`, `error bad_request `},
+		{"{\"op\":\"ping\",\"id\":\"a\x01b\"}", `error bad_request `},
+		{"{\"op\":\"pi\tng\"}", `error bad_request `},
+		{`{"op":"p\ing"}`, `error bad_request `},
+		{`{"op":"ping","id":01}`, `error bad_request `},
+		{`{"op":"ping","id":"\u0041"}`, `ping "A" []`},
+		{`{"op":"ping"} {"op":"ping"}`, `error bad_request `},
+		// a string id of up to 64 bytes, its quotes not counted
+		{`{"op":"ping","id":"` + fmt.Sprintf("%063d", 0) + `"}`, `ping "` + fmt.Sprintf("%063d", 0) + `" []`},
+		{`{"op":"ping","id":"` + fmt.Sprintf("%064d", 0) + `"}`, `ping "` + fmt.Sprintf("%064d", 0) + `" []`},
+		{`{"op":"ping","id":"` + fmt.Sprintf("%065d", 0) + `"}`, `error bad_request `},
+		{`{"op":"ping","id":` + fmt.Sprintf("1%063d", 0) + `}`, `ping 1` + fmt.Sprintf("%063d", 0) + ` []`},
+		{`{"op":"ping","id":` + fmt.Sprintf("1%064d", 0) + `}`, `error bad_request `},
 	}
 	var p fastjson.Parser
 	for _, tt := range tests {
@@ -86,8 +100,11 @@ func FuzzParseRequest(f *testing.F) {
 		default:
 			t.Fatalf("accepted op %q", r.op)
 		}
-		if r.id != nil && (!json.Valid(r.id) || len(r.id) > maxIDBytes) {
+		if r.id != nil && !json.Valid(r.id) {
 			t.Fatalf("id %q", r.id)
+		}
+		if !json.Valid(msg) {
+			t.Fatalf("accepted %q, which encoding/json says is not JSON", msg)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
@@ -31,6 +29,7 @@ import (
 	"ticker/feeds"
 	"ticker/market"
 	"ticker/static"
+	"ticker/ws"
 )
 
 // Config tunes the server. The zero value of a field means its default.
@@ -224,23 +223,33 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 func (s *Server) pingSweeper() {
 	defer s.bg.Done()
 	stuck := s.engine.Config().StuckTimeout
-	every := min(max(min(s.cfg.PingInterval, stuck)/4, 5*time.Millisecond), time.Second)
-	t := time.NewTicker(every)
+	// pings keep their period to within a tick (100 ms at most); the kernel
+	// is asked about stalls less often
+	tick := min(max(s.cfg.PingInterval/20, time.Millisecond), 100*time.Millisecond)
+	stallEvery := min(max(stuck/4, 5*time.Millisecond), time.Second)
+	t := time.NewTicker(tick)
 	defer t.Stop()
-	ping := fanout.PingFrame()
+	ping := ws.PingFrame()
 	var live []*conn
+	var lastStall time.Time
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
+			checkStalls := now.Sub(lastStall) >= stallEvery
+			if checkStalls {
+				lastStall = now
+			}
 			s.mu.Lock()
 			for c := range s.conns {
-				if now.Sub(c.lastPing) >= s.cfg.PingInterval {
+				if now.Sub(c.lastPing) >= s.cfg.PingInterval-tick/2 {
 					c.lastPing = now
 					c.client.OfferControl(ping)
 				}
-				live = append(live, c)
+				if checkStalls {
+					live = append(live, c)
+				}
 			}
 			s.mu.Unlock()
 			// the kernel is asked outside the lock: handlers register meanwhile
@@ -322,17 +331,7 @@ func (s *Server) routes() {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 		return c.Send(q.AppendJSON(nil))
 	})
-	app.Get("/ws", s.upgradeCheck, websocket.New(s.serveWS, websocket.Config{
-		Subprotocols:      []string{"ticker.v1"},
-		EnableCompression: true,
-		ReadBufferSize:    1024,
-		WriteBufferSize:   256, // frames bypass the library's writer; only its rare control replies use this
-		RecoverHandler: func(c *websocket.Conn) {
-			if r := recover(); r != nil {
-				s.log.Error("websocket handler panic", "panic", r)
-			}
-		},
-	}))
+	app.Get("/ws", s.upgradeCheck, s.upgrade)
 	app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(static.Files), Index: "index.html"}))
 }
 
@@ -346,7 +345,7 @@ func (s *Server) quotesUnavailable(c *fiber.Ctx, err error) error {
 // upgradeCheck answers what the contract says before the upgrade: 426 for a
 // plain HTTP request, 400 for a broken handshake, 503 while shutting down.
 func (s *Server) upgradeCheck(c *fiber.Ctx) error {
-	if !websocket.IsWebSocketUpgrade(c) {
+	if !ws.HasToken(c.Get(fiber.HeaderConnection), "upgrade") || !ws.HasToken(c.Get(fiber.HeaderUpgrade), "websocket") {
 		c.Set("Upgrade", "websocket")
 		return c.Status(fiber.StatusUpgradeRequired).JSON(fiber.Map{"error": "this endpoint speaks WebSocket only (ticker.v1)"})
 	}
@@ -357,7 +356,7 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 		c.Set("Sec-WebSocket-Version", "13")
 		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": "unsupported Sec-WebSocket-Version; want 13"})
 	}
-	if key, err := base64.StdEncoding.DecodeString(c.Get("Sec-WebSocket-Key")); err != nil || len(key) != 16 {
+	if !ws.ValidKey(c.Get("Sec-WebSocket-Key")) {
 		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": "missing or malformed Sec-WebSocket-Key"})
 	}
 	if !s.cfg.Origins.Allowed(c.Get(fiber.HeaderOrigin)) {
@@ -387,8 +386,45 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 		}
 	}
 	c.Locals("symbols", syms)
-	c.Locals("deflate", offersDeflate(c.Get("Sec-WebSocket-Extensions")))
 	return c.Next()
+}
+
+// upgrade answers a checked handshake with 101 and hands the connection to
+// serveWS (RFC 6455 §4.2.2): the subprotocol ticker.v1 when offered, and
+// permessage-deflate as ws.NegotiateDeflate settles it.
+func (s *Server) upgrade(c *fiber.Ctx) error {
+	h := &c.Request().Header
+	values := func(name string) []string {
+		var out []string
+		for _, v := range h.PeekAll(name) {
+			out = append(out, string(v))
+		}
+		return out
+	}
+	ext, deflate := ws.NegotiateDeflate(values("Sec-WebSocket-Extensions"))
+	proto := ws.SelectProtocol(values("Sec-WebSocket-Protocol"), "ticker.v1")
+	syms, _ := c.Locals("symbols").([]string)
+	ip, _ := c.Locals("ip").(netip.Addr)
+	c.Status(fiber.StatusSwitchingProtocols)
+	c.Set(fiber.HeaderUpgrade, "websocket")
+	c.Set(fiber.HeaderConnection, "Upgrade")
+	c.Set("Sec-WebSocket-Accept", ws.AcceptKey(c.Get("Sec-WebSocket-Key")))
+	if proto != "" {
+		c.Set("Sec-WebSocket-Protocol", proto)
+	}
+	if deflate {
+		c.Set("Sec-WebSocket-Extensions", ext)
+	}
+	c.Context().Hijack(func(hc net.Conn) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.panics.Add(1)
+				s.log.Error("websocket handler panic", "panic", r)
+			}
+		}()
+		s.serveWS(hc, deflate, syms, ip)
+	})
+	return nil
 }
 
 // authorized reports whether the request carries a valid token (always,
@@ -424,17 +460,6 @@ func (s *Server) clientAddr(c *fiber.Ctx) netip.Addr {
 func (s *Server) refuse(reason string) {
 	v, _ := s.refused.LoadOrStore(reason, new(atomic.Uint64))
 	v.(*atomic.Uint64).Add(1)
-}
-
-// offersDeflate mirrors the upgrader's negotiation: permessage-deflate is
-// accepted whenever the client lists it.
-func offersDeflate(header string) bool {
-	for _, ext := range strings.Split(header, ",") {
-		if strings.HasPrefix(strings.TrimSpace(ext), "permessage-deflate") {
-			return true
-		}
-	}
-	return false
 }
 
 // Serve accepts connections on ln until Shutdown.
@@ -475,7 +500,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing.Store(true) // under mu: no handler registers after this
 	for c := range s.conns {
-		c.client.Close(fanout.CloseGoingAway, "server shutting down")
+		c.client.Close(ws.CloseGoingAway, "server shutting down")
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})

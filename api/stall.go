@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"ticker/fanout"
+	"ticker/ws"
 )
 
 // A peer that stops reading is found by what its TCP stack acknowledges,
@@ -109,7 +109,7 @@ func (c *conn) stalled(now time.Time, limit time.Duration) (time.Duration, bool)
 // and the socket is cut either way (see force and finish).
 func (c *conn) closeSlow(idle time.Duration) {
 	c.slow.Store(true)
-	if c.client.Close(fanout.ClosePolicy, "slow consumer") {
+	if c.client.Close(ws.ClosePolicy, "slow consumer") {
 		c.s.engine.Stats().SlowClosed.Add(1)
 		c.s.log.Info("closed slow consumer", "stuck", idle.Round(time.Millisecond), "peer", c.sock.nc.RemoteAddr().String())
 	}

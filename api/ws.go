@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -10,13 +11,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
-	"github.com/fasthttp/websocket"
-	fws "github.com/gofiber/contrib/websocket"
 	"github.com/valyala/fastjson"
 
 	"ticker/fanout"
+	"ticker/ws"
 )
 
 // conn is one WebSocket connection. Its handler's goroutine reads; writing
@@ -24,12 +23,11 @@ import (
 // to write (see kick), so an idle connection costs one goroutine.
 type conn struct {
 	s      *Server
-	ws     *fws.Conn
 	sock   sockets
+	br     *bufio.Reader // reads the hijacked connection (fasthttp may hold bytes read ahead)
 	client *fanout.Client
 	parser fastjson.Parser
 	limit  *rateLimiter
-	buf    []byte
 
 	writing  atomic.Bool    // a flusher runs (or writing has ended for good)
 	flushers sync.WaitGroup // the handler waits for them before returning
@@ -43,23 +41,27 @@ type conn struct {
 	watch      watch         // the sweeper's
 	slow       atomic.Bool   // closed as a slow consumer, or a write failed: cut the socket
 	forceOnce  sync.Once
+	answering  bool // the reader's: the peer is talking, so its close reply is worth waiting for
 }
 
-func (s *Server) serveWS(ws *fws.Conn) {
-	deflate, _ := ws.Locals("deflate").(bool)
-	syms, _ := ws.Locals("symbols").([]string)
-	c := &conn{s: s, ws: ws, sock: socketsOf(ws.NetConn()), client: s.engine.NewClient(deflate),
+// readBufferBytes buffers a connection's reads: client messages are small.
+const readBufferBytes = 512
+
+// serveWS runs one upgraded connection, on the goroutine fasthttp hands
+// the hijacked connection to, until it has ended; hc is that connection.
+func (s *Server) serveWS(hc net.Conn, deflate bool, syms []string, ip netip.Addr) {
+	hc.SetDeadline(time.Time{}) // the HTTP server's deadlines end with the handshake
+	c := &conn{s: s, sock: socketsOf(hc), br: bufio.NewReaderSize(hc, readBufferBytes), client: s.engine.NewClient(deflate),
 		limit: newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst), done: make(chan struct{}), lastPing: time.Now()}
 	c.watch.progressAt = c.lastPing
 	c.client.SetNotify(c.kick)
 
 	// the limits were checked before the upgrade; taking the slot here
 	// settles races between handshakes that arrived together
-	ip, _ := ws.Locals("ip").(netip.Addr)
 	if err := s.limiter.Acquire(ip); err != nil {
 		s.refuse("limit_race")
 		c.sock.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		c.sock.nc.Write(fanout.CloseFrame(CloseTryAgainLater, err.Error()))
+		c.sock.nc.Write(ws.CloseFrame(ws.CloseTryAgainLater, err.Error()))
 		return
 	}
 	defer s.limiter.Release(ip)
@@ -68,7 +70,7 @@ func (s *Server) serveWS(ws *fws.Conn) {
 	if s.closing.Load() {
 		s.mu.Unlock()
 		c.sock.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		c.sock.nc.Write(fanout.CloseFrame(fanout.CloseGoingAway, "server shutting down"))
+		c.sock.nc.Write(ws.CloseFrame(ws.CloseGoingAway, "server shutting down"))
 		return
 	}
 	s.handlers.Add(1)
@@ -84,51 +86,24 @@ func (s *Server) serveWS(ws *fws.Conn) {
 
 	ctx := s.ctx
 	if err := s.engine.Register(ctx, c.client); err != nil {
-		c.sock.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		c.sock.nc.Write(fanout.CloseFrame(fanout.CloseGoingAway, "server shutting down"))
+		c.sock.nc.Write(ws.CloseFrame(ws.CloseGoingAway, "server shutting down"))
 		return
 	}
 	if len(syms) > 0 {
 		s.engine.Subscribe(ctx, c.client, nil, syms)
 	}
-	if code := c.readLoop(ctx); code != 0 {
-		c.client.Close(code, closeReason(code))
-	} else {
-		c.client.Abort()
-	}
+	c.readLoop(ctx)
 	s.engine.Unregister(context.Background(), c.client)
 	// the flusher sends the close frame (bounded by CloseGrace) and stops
 	select {
 	case <-c.done:
 	case <-time.After(s.cfg.WriteTimeout + s.cfg.CloseGrace):
 	}
+	c.linger()
 	c.finish()
 	// fasthttp reuses the connection object once this handler returns:
 	// no flusher may outlive it
 	c.flushers.Wait()
-}
-
-// CloseTryAgainLater (1013) closes a connection that got past the handshake
-// while the connection limit filled up.
-const CloseTryAgainLater = 1013
-
-// CloseInternalError (1011) closes a connection whose handling failed.
-const CloseInternalError = 1011
-
-func closeReason(code int) string {
-	switch code {
-	case fanout.CloseGoingAway:
-		return "server shutting down"
-	case fanout.CloseUnsupported:
-		return "binary frames are not accepted"
-	case fanout.CloseInvalidData:
-		return "invalid UTF-8"
-	case fanout.CloseTooBig:
-		return "message too big"
-	case CloseInternalError:
-		return "internal error"
-	}
-	return ""
 }
 
 // kick starts a flusher unless one runs. The client calls it, with its
@@ -210,7 +185,7 @@ func (c *conn) flush() {
 func (c *conn) writeFailed(err error, blocked time.Duration) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		if c.client.Close(fanout.ClosePolicy, "slow consumer") {
+		if c.client.Close(ws.ClosePolicy, "slow consumer") {
 			c.s.engine.Stats().SlowClosed.Add(1)
 			c.s.log.Info("closed slow consumer", "stuck", blocked.Round(time.Millisecond), "peer", c.sock.nc.RemoteAddr().String())
 		}
@@ -222,76 +197,77 @@ func (c *conn) writeFailed(err error, blocked time.Duration) {
 	c.doneOnce.Do(func() { close(c.done) })
 }
 
-// readLoop reads client messages until the connection ends and returns the
-// close code the server sends (or echoes), or 0 when no close frame should
-// follow (the library already sent one, or the socket is gone).
-func (c *conn) readLoop(ctx context.Context) int {
+// readLoop reads client messages until the connection ends, and leaves the
+// client closing: with the close frame the end calls for (readFailed), or
+// aborted when the socket is gone.
+func (c *conn) readLoop(ctx context.Context) {
 	cfg := c.s.cfg
-	ws := c.ws
 	extend := func() {
 		if !c.client.Closing() { // closing: force has set the last deadline
 			c.sock.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
 		}
 	}
-	peerCode := 0
-	ws.SetPingHandler(func(data string) error {
+	r := ws.NewReader(c.br, c.client.Deflate(), cfg.MaxMessageBytes)
+	r.OnPing = func(p []byte) {
 		extend()
-		c.client.OfferControl(fanout.PongFrame([]byte(data)))
-		return nil
-	})
-	ws.SetPongHandler(func(string) error { extend(); return nil })
-	ws.SetCloseHandler(func(code int, _ string) error {
-		peerCode = code
-		if code == websocket.CloseNoStatusReceived {
-			peerCode = fanout.CloseNormal
-		}
-		return nil
-	})
-	c.buf = make([]byte, 0, 512)
+		c.client.OfferControl(ws.PongFrame(p))
+	}
+	r.OnPong = func([]byte) { extend() }
 	for {
 		extend()
-		mt, r, err := ws.NextReader()
+		op, msg, err := r.Next()
 		if err != nil {
-			var ce *websocket.CloseError
-			var ne net.Error
-			switch {
-			case errors.As(err, &ce):
-				return peerCode // echo the peer's code
-			case c.client.Closing():
-				return fanout.CloseGoingAway // shutdown: our close frame is already out
-			case errors.As(err, &ne) && ne.Timeout():
-				c.client.Close(fanout.ClosePolicy, "idle timeout")
-				return fanout.ClosePolicy
-			}
-			// a protocol error (the library has sent 1002) or a dead socket
-			return 0
+			c.readFailed(ctx, err)
+			return
 		}
-		if mt == websocket.BinaryMessage {
-			return c.refuse(fanout.CloseUnsupported)
-		}
-		msg, tooBig, err := c.read(r)
-		if err != nil {
-			return 0 // as above: the library answered, or the socket is gone
-		}
-		if tooBig {
-			return c.refuse(fanout.CloseTooBig)
-		}
-		if !utf8.Valid(msg) {
-			return c.refuse(fanout.CloseInvalidData)
+		c.answering = true
+		if op == ws.OpBinary {
+			c.closeAfterReplies(ctx, ws.CloseUnsupported, "binary frames are not accepted")
+			return
 		}
 		if !c.limit.allow(time.Now()) {
 			if c.limit.strikes > cfg.FloodStrikes {
 				// the replies owed go first, then the close frame
-				c.s.engine.CloseAfterReplies(ctx, c.client, fanout.ClosePolicy, "rate limit exceeded")
-				c.drain()
-				return fanout.ClosePolicy
+				c.closeAfterReplies(ctx, ws.ClosePolicy, "rate limit exceeded")
+				return
 			}
 			c.reply(ctx, fanout.AppendError(nil, requestID(&c.parser, msg), fanout.CodeRateLimited, "too many messages; slow down", nil))
 			continue
 		}
 		if !c.safeHandle(ctx, msg) {
-			return c.refuse(CloseInternalError)
+			c.closeAfterReplies(ctx, ws.CloseInternalError, "internal error")
+			return
 		}
+	}
+}
+
+// closeAfterReplies closes the connection once the replies owed to the
+// messages before this point have been queued: they go out first, in order,
+// then the close frame.
+func (c *conn) closeAfterReplies(ctx context.Context, code int, reason string) {
+	c.s.engine.CloseAfterReplies(ctx, c.client, code, reason)
+}
+
+// readFailed closes the client as the error that ended reading calls for.
+func (c *conn) readFailed(ctx context.Context, err error) {
+	var violation *ws.CloseError
+	var peer *ws.PeerClose
+	var ne net.Error
+	switch {
+	case errors.As(err, &peer):
+		c.answering = true
+		c.closeAfterReplies(ctx, peer.EchoCode(), "") // the closing handshake: echo the peer's code
+	case errors.As(err, &violation):
+		c.answering = true
+		c.closeAfterReplies(ctx, violation.Code, violation.Reason) // fail the connection (RFC 6455 §7.1.7)
+	case c.client.Closing():
+		// closed from elsewhere (shutdown, slow consumer): its frame is queued
+	case errors.As(err, &ne) && ne.Timeout():
+		c.answering = false // silent: presumed gone
+		c.client.Close(ws.ClosePolicy, "idle timeout")
+	default:
+		c.answering = false
+		c.client.Abort() // the socket is gone
 	}
 }
 
@@ -309,50 +285,20 @@ func (c *conn) safeHandle(ctx context.Context, msg []byte) (ok bool) {
 	return true
 }
 
-// read reads one message up to MaxMessageBytes (after decompression).
-func (c *conn) read(r io.Reader) (msg []byte, tooBig bool, err error) {
-	limit := c.s.cfg.MaxMessageBytes
-	buf := c.buf[:0]
-	for {
-		if len(buf) == cap(buf) {
-			if len(buf) > limit {
-				return nil, true, nil
-			}
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if len(buf) > limit {
-			return nil, true, nil
-		}
-		if err == io.EOF {
-			if cap(buf) <= 4096 {
-				c.buf = buf
-			}
-			return buf, false, nil
-		}
-		if err != nil {
-			return nil, false, err
-		}
+// linger ends the closing handshake once the close frame is out: the
+// server shuts its side (FIN) and reads and discards what the peer still
+// sends, until the peer closes or CloseGrace passes. Closing a socket with
+// unread input would make the kernel reset it, and a reset can destroy the
+// close frame before the peer reads it.
+func (c *conn) linger() {
+	if c.slow.Load() || !c.answering {
+		return // cut (finish), or a peer that is gone or silent
 	}
-}
-
-// refuse closes the connection for a bad frame, then waits briefly for the
-// peer's close reply.
-func (c *conn) refuse(code int) int {
-	c.client.Close(code, closeReason(code))
-	c.drain()
-	return code
-}
-
-// drain reads and discards until the peer's close frame or CloseGrace.
-func (c *conn) drain() {
+	if c.sock.tcp != nil && c.sock.nc == net.Conn(c.sock.tcp) {
+		c.sock.tcp.CloseWrite()
+	}
 	c.sock.nc.SetReadDeadline(time.Now().Add(c.s.cfg.CloseGrace))
-	for {
-		if _, _, err := c.ws.NextReader(); err != nil {
-			return
-		}
-	}
+	io.Copy(io.Discard, c.br)
 }
 
 // reply queues a pong or an error after the replies to the connection's

@@ -304,11 +304,11 @@ func (b *book) read() {
 				if b.closed.Load() {
 					return
 				}
+				b.mu.Lock()
 				if len(b.others) > 0 {
-					b.mu.Lock()
 					b.others, b.addr = append(b.others[1:], b.addr), b.others[0]
-					b.mu.Unlock()
 				}
+				b.mu.Unlock()
 				nws, err := b.dial()
 				if err == nil {
 					b.wsMu.Lock()
@@ -745,7 +745,9 @@ func TestEdgeLoss(t *testing.T) {
 	var clients []*book
 	for _, syms := range []string{"*", "AAPL,BTC-USD", "*"} {
 		c := newBook(t, a.addr, syms, true)
+		c.mu.Lock()
 		c.others = []string{b.addr}
+		c.mu.Unlock()
 		clients = append(clients, c)
 	}
 	time.Sleep(400 * time.Millisecond)

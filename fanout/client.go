@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"ticker/ws"
 )
 
 // Client is one connection as the engine sees it: an outbound queue bounded
@@ -120,7 +122,7 @@ func (c *Client) offer(f *Frame) bool {
 			return false
 		}
 		if c.qBytes+n > c.maxBytes && len(c.q) > 0 {
-			c.closeLocked(ClosePolicy, "slow consumer")
+			c.closeLocked(ws.ClosePolicy, "slow consumer")
 			return false
 		}
 	}
@@ -156,7 +158,7 @@ func (c *Client) closeLocked(code int, reason string) bool {
 	if c.closeFrame != nil {
 		return false
 	}
-	c.closeFrame = CloseFrame(code, reason)
+	c.closeFrame = ws.CloseFrame(code, reason)
 	c.closing.Store(true)
 	c.dropQueue()
 	c.signal()
@@ -184,7 +186,7 @@ func (c *Client) closeAfterReplies(code int, reason string) {
 	}
 	clear(c.q[len(kept):])
 	c.q, c.qBytes = kept, bytes
-	c.closeFrame = CloseFrame(code, reason)
+	c.closeFrame = ws.CloseFrame(code, reason)
 	c.closing.Store(true)
 	c.signal()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/flate"
 
 	"ticker/market"
+	"ticker/ws"
 )
 
 // ErrStopped is returned by the command methods once Run has returned.
@@ -1003,7 +1004,7 @@ func (e *Engine) assemble(f *Frame) {
 	}
 	buf = append(buf, e.tailPiece...)
 	buf = buf[:len(buf)-4] // the message's final 00 00 ff ff
-	at := putHeader(buf, maxHeaderLen, bitFin|bitRsv1|opText, len(buf)-maxHeaderLen)
+	at := ws.PutHeader(buf, maxHeaderLen, ws.BitFin|ws.BitRSV1|ws.OpText, len(buf)-maxHeaderLen)
 	f.dbuf = buf
 	f.deflated = buf[at:]
 	e.stats.FramesAssembled.Add(1)
@@ -1122,7 +1123,7 @@ func (e *Engine) resync(c *Client, tm int64, now time.Time) {
 	}
 	idle, progressed := c.sinceTake(now, c.resyncSince)
 	if idle > e.cfg.StuckTimeout {
-		if c.Close(ClosePolicy, "slow consumer") {
+		if c.Close(ws.ClosePolicy, "slow consumer") {
 			e.stats.SlowClosed.Add(1)
 		}
 		delete(e.resyncing, c)

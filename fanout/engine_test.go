@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/flate"
 
 	"ticker/market"
+	"ticker/ws"
 )
 
 // wsFrame is one decoded server frame.
@@ -29,8 +30,8 @@ func decodeFrame(t testing.TB, b []byte) wsFrame {
 	if len(b) < 2 {
 		t.Fatalf("short frame %x", b)
 	}
-	f := wsFrame{op: b[0] & 0x0f, compressed: b[0]&bitRsv1 != 0}
-	if b[0]&bitFin == 0 {
+	f := wsFrame{op: b[0] & 0x0f, compressed: b[0]&ws.BitRSV1 != 0}
+	if b[0]&ws.BitFin == 0 {
 		t.Fatalf("fragmented frame")
 	}
 	if b[1]&0x80 != 0 {
@@ -80,7 +81,7 @@ func take(t testing.TB, c *Client) (msgs []msg, closing bool, raw [][]byte) {
 	bufs, closing := c.Take(nil)
 	for _, b := range bufs {
 		f := decodeFrame(t, b)
-		if f.op != opText {
+		if f.op != ws.OpText {
 			continue
 		}
 		var m msg
@@ -416,7 +417,7 @@ func TestSlowConsumer(t *testing.T) {
 		t.Fatal("stuck client not closed")
 	}
 	cf := decodeFrame(t, raw[len(raw)-1])
-	if cf.op != opClose || binary.BigEndian.Uint16(cf.payload) != ClosePolicy || string(cf.payload[2:]) != "slow consumer" {
+	if cf.op != ws.OpClose || binary.BigEndian.Uint16(cf.payload) != ws.ClosePolicy || string(cf.payload[2:]) != "slow consumer" {
 		t.Fatalf("close frame %x", raw[len(raw)-1])
 	}
 	if e.Stats().SlowClosed.Load() != 1 {
@@ -461,17 +462,6 @@ func checkSeqFrom(t testing.TB, msgs []msg, last map[string]uint64) {
 			}
 			last[q.S] = q.Seq
 		}
-	}
-}
-
-func TestCloseFrameReasonFits(t *testing.T) {
-	f := CloseFrame(1008, strings.Repeat("é", 100))
-	if len(f) > 127 || f[1] > 125 {
-		t.Fatalf("close frame too long: %d", len(f))
-	}
-	d := decodeFrame(t, f)
-	if !json.Valid([]byte(`"` + string(d.payload[2:]) + `"`)) {
-		t.Fatal("reason cut inside a UTF-8 sequence")
 	}
 }
 

@@ -2,25 +2,16 @@ package fanout
 
 import (
 	"bytes"
-	"encoding/binary"
 	"sync"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/klauspost/compress/flate"
+
+	"ticker/ws"
 )
 
-// WebSocket opcodes and flags (RFC 6455 section 5.2).
-const (
-	opText  = 0x1
-	opClose = 0x8
-	opPing  = 0x9
-	opPong  = 0xA
-	bitFin  = 0x80
-	bitRsv1 = 0x40 // "compressed" under permessage-deflate (RFC 7692)
-
-	maxHeaderLen = 10 // server frames are never masked
-)
+// maxHeaderLen is room for the longest server frame header (never masked).
+const maxHeaderLen = 10
 
 // minCompressBytes: smaller payloads go out uncompressed, as RFC 7692 allows
 // per message; deflate's framing would eat most of the gain.
@@ -114,7 +105,7 @@ func (f *Frame) startPlain() []byte {
 // finishPlain frames the payload appended after startPlain as a text message.
 func (f *Frame) finishPlain(buf []byte) {
 	f.pbuf = buf
-	at := putHeader(buf, maxHeaderLen, bitFin|opText, len(buf)-maxHeaderLen)
+	at := ws.PutHeader(buf, maxHeaderLen, ws.BitFin|ws.OpText, len(buf)-maxHeaderLen)
 	f.plain, f.hdrLen = buf[at:], maxHeaderLen-at
 }
 
@@ -133,27 +124,6 @@ func (f *Frame) Wire(deflate bool) []byte {
 // size is what the frame counts against a queue's byte limit.
 func (f *Frame) size(deflate bool) int { return len(f.Wire(deflate)) }
 
-// appendHeader writes a server frame header for n payload bytes ending at
-// buf[end], returning where it starts.
-func putHeader(buf []byte, end int, b0 byte, n int) int {
-	switch {
-	case n < 126:
-		buf[end-2] = b0
-		buf[end-1] = byte(n)
-		return end - 2
-	case n <= 0xFFFF:
-		buf[end-4] = b0
-		buf[end-3] = 126
-		binary.BigEndian.PutUint16(buf[end-2:end], uint16(n))
-		return end - 4
-	default:
-		buf[end-10] = b0
-		buf[end-9] = 127
-		binary.BigEndian.PutUint64(buf[end-8:end], uint64(n))
-		return end - 10
-	}
-}
-
 // textFrame frames an already encoded payload in one exact-size allocation.
 func textFrame(payload []byte, kind frameKind) *Frame {
 	hdr := 2
@@ -165,7 +135,7 @@ func textFrame(payload []byte, kind frameKind) *Frame {
 	}
 	out := make([]byte, hdr+len(payload))
 	copy(out[hdr:], payload)
-	putHeader(out, hdr, bitFin|opText, len(payload))
+	ws.PutHeader(out, hdr, ws.BitFin|ws.OpText, len(payload))
 	return &Frame{kind: kind, plain: out, hdrLen: hdr}
 }
 
@@ -223,40 +193,9 @@ func (c *compressor) deflate(f *Frame) {
 		f.deflated = f.plain
 		return
 	}
-	at := putHeader(buf, maxHeaderLen, bitFin|bitRsv1|opText, n)
+	at := ws.PutHeader(buf, maxHeaderLen, ws.BitFin|ws.BitRSV1|ws.OpText, n)
 	f.dbuf = append(f.dbuf[:0], buf[at:]...)
 	f.deflated = f.dbuf
 }
 
 var zeroHeader [maxHeaderLen]byte
-
-// controlFrame returns a control frame (payload at most 125 bytes).
-func controlFrame(op byte, payload []byte) []byte {
-	if len(payload) > 125 {
-		payload = payload[:125]
-	}
-	out := make([]byte, 2+len(payload))
-	out[0] = bitFin | op
-	out[1] = byte(len(payload))
-	copy(out[2:], payload)
-	return out
-}
-
-// CloseFrame returns a close frame with code and reason (cut to fit 125
-// bytes without splitting a UTF-8 sequence).
-func CloseFrame(code int, reason string) []byte {
-	for len(reason) > 123 {
-		_, size := utf8.DecodeLastRuneInString(reason)
-		reason = reason[:len(reason)-size]
-	}
-	p := make([]byte, 2+len(reason))
-	binary.BigEndian.PutUint16(p, uint16(code))
-	copy(p[2:], reason)
-	return controlFrame(opClose, p)
-}
-
-// PingFrame is an empty ping control frame.
-func PingFrame() []byte { return controlFrame(opPing, nil) }
-
-// PongFrame answers a ping with its application data.
-func PongFrame(appData []byte) []byte { return controlFrame(opPong, appData) }

@@ -15,17 +15,6 @@ const (
 	CodeRateLimited    = "rate_limited"
 )
 
-// WebSocket close codes the server uses.
-const (
-	CloseNormal        = 1000
-	CloseGoingAway     = 1001 // server shutdown
-	CloseUnsupported   = 1003 // binary frame
-	CloseInvalidData   = 1007 // invalid UTF-8
-	ClosePolicy        = 1008 // slow consumer, flooding, idle
-	CloseTooBig        = 1009 // message over the size limit
-	CloseInternalError = 1011
-)
-
 func appendID(dst []byte, id []byte) []byte {
 	if len(id) == 0 {
 		return dst

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,6 +199,9 @@ func TestProcessSlowConsumers(t *testing.T) {
 			if n := metric(t, addr, "ticker_slow_consumer_closes_total"); n != float64(len(stallers)) {
 				t.Errorf("ticker_slow_consumer_closes_total = %v, want %d", n, len(stallers))
 			}
+			if n := metric(t, addr, `ticker_closes_total{code="1008"}`); n != float64(len(stallers)) {
+				t.Errorf(`ticker_closes_total{code="1008"} = %v, want %d (every close decided, sent or not)`, n, len(stallers))
+			}
 			drops := metric(t, addr, "ticker_drops_total")
 			if tc.resync && drops == 0 {
 				t.Errorf("ticker_drops_total = 0: the stallers' queues never overflowed, so no resync was pending")
@@ -323,3 +327,64 @@ func TestProcessFloodReplies(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessSlowSteadyReader: a client that reads slowly but without
+// stopping (16 KiB every 100 ms, from a 4 KiB receive buffer, while the
+// stream sends several times that) is never closed as a slow consumer,
+// even while one write to it takes longer than --stuck-timeout: its queue
+// overflows instead (and a resync snapshot is on its way). This broke before: the
+// write deadline and the engine's stuck check counted a write that moved
+// slowly as stuck.
+func TestProcessSlowSteadyReader(t *testing.T) {
+	const stuck = 2 * time.Second
+	proc, addr := startBinary(t, "--feed", "synthetic:?symbols=200&rate=4000&seed=5", "--stuck-timeout", stuck.String(),
+		"--send-buffer-bytes", "65536") // the default 1 MiB queue: one write can take 17 s at this pace
+	c, err := rawws.Dial(addr, rawws.Options{Path: "/ws?symbols=*", RcvBuf: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 16<<10)
+	var taken int
+	var stream []byte
+	start := time.Now()
+	for time.Since(start) < 4*stuck {
+		c.NC.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.BR.Read(buf)
+		if err != nil {
+			t.Fatalf("after %v and %d bytes: %v\nlogs:\n%s", time.Since(start).Round(time.Millisecond), taken, err, proc.logs.String())
+		}
+		taken += n
+		stream = append(stream, buf[:n]...)
+		time.Sleep(100 * time.Millisecond)
+	}
+	rate := float64(taken) / time.Since(start).Seconds()
+	// what it read is whole frames, and among them resync snapshots
+	resyncs, closes := 0, 0
+	r := &rawws.Conn{BR: bufioOf(stream), NC: c.NC}
+	for {
+		m, err := r.ReadMessage(time.Second)
+		if err != nil {
+			break
+		}
+		if m.Op == rawws.OpClose {
+			closes++
+		}
+		if m.Op == rawws.OpText && strings.Contains(string(m.Payload), `"reason":"resync"`) {
+			resyncs++
+		}
+	}
+	if closes != 0 || strings.Contains(proc.logs.String(), "closed slow consumer") {
+		t.Errorf("a slow but steady reader was closed:\n%s", proc.logs.String())
+	}
+	if drops := metric(t, addr, "ticker_drops_total"); drops == 0 {
+		t.Errorf("ticker_drops_total = 0 with a reader at %.0f B/s: the stream was not faster than the reader", rate)
+	}
+	if n := metric(t, addr, "ticker_slow_consumer_closes_total"); n != 0 {
+		t.Errorf("ticker_slow_consumer_closes_total = %v", n)
+	}
+	t.Logf("read %d bytes in %v (%.0f B/s), %d resync snapshots among them (stuck timeout %v)",
+		taken, time.Since(start).Round(time.Millisecond), rate, resyncs, stuck)
+}
+
+func bufioOf(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }

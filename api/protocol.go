@@ -44,6 +44,10 @@ func parseRequest(p *fastjson.Parser, msg []byte) (request, *protoError) {
 	if fastjson.ValidateBytes(msg) != nil {
 		return r, &protoError{code: "bad_request", message: "message is not JSON"}
 	}
+	if !pairedSurrogates(msg) {
+		// valid JSON syntax, but no Unicode text: decoders disagree on it
+		return r, &protoError{code: "bad_request", message: `message has a \u escape of an unpaired UTF-16 surrogate`}
+	}
 	v, err := p.ParseBytes(msg)
 	if err != nil {
 		return r, &protoError{code: "bad_request", message: "message is not JSON"}
@@ -140,6 +144,60 @@ func requestID(p *fastjson.Parser, msg []byte) []byte {
 	}
 	id, _ := parseID(o)
 	return id
+}
+
+// pairedSurrogates reports whether every \u escape of a UTF-16 surrogate
+// in a valid JSON text is half of a high-low pair (RFC 8259 §7).
+func pairedSurrogates(msg []byte) bool {
+	for i := 0; i < len(msg); i++ {
+		if msg[i] != '\\' {
+			continue
+		}
+		if i+1 < len(msg) && msg[i+1] != 'u' {
+			i++ // an escaped character: \\ \" \/ \b \f \n \r \t
+			continue
+		}
+		u, ok := hex4(msg, i+2)
+		switch {
+		case !ok:
+			return false
+		case u >= 0xDC00 && u <= 0xDFFF:
+			return false // a low half alone
+		case u >= 0xD800 && u <= 0xDBFF:
+			if i+12 > len(msg) || msg[i+6] != '\\' || msg[i+7] != 'u' {
+				return false
+			}
+			if lo, ok := hex4(msg, i+8); !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return false
+			}
+			i += 11
+		default:
+			i += 5
+		}
+	}
+	return true
+}
+
+// hex4 reads four hex digits at msg[at:].
+func hex4(msg []byte, at int) (uint16, bool) {
+	if at+4 > len(msg) {
+		return 0, false
+	}
+	var u uint16
+	for _, c := range msg[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		u = u<<4 | uint16(c)
+	}
+	return u, true
 }
 
 func truncate(s string, n int) string {

@@ -48,6 +48,15 @@ func TestParseRequest(t *testing.T) {
 		{`{"op":"ping","id":"` + fmt.Sprintf("%065d", 0) + `"}`, `error bad_request `},
 		{`{"op":"ping","id":` + fmt.Sprintf("1%063d", 0) + `}`, `ping 1` + fmt.Sprintf("%063d", 0) + ` []`},
 		{`{"op":"ping","id":` + fmt.Sprintf("1%064d", 0) + `}`, `error bad_request `},
+		// \u escapes of UTF-16 surrogates only in high-low pairs (what JSON.stringify writes for a lone one is refused)
+		{`{"op":"ping","id":"\ud83d\ude00"}`, `ping "😀" []`},
+		{`{"op":"ping","id":"\uD83D\uDE00x"}`, `ping "😀x" []`},
+		{`{"op":"ping","id":"\ud800"}`, `error bad_request `},
+		{`{"op":"ping","id":"\ud800\u0041"}`, `error bad_request `},
+		{`{"op":"ping","id":"\ud800\ud800"}`, `error bad_request `},
+		{`{"op":"ping","id":"\udc00"}`, `error bad_request `},
+		{`{"op":"ping","id":"a\\ud800"}`, `ping "a\\ud800" []`},
+		{`{"op":"subscribe","symbols":["\ud800"]}`, `error bad_request `},
 	}
 	var p fastjson.Parser
 	for _, tt := range tests {

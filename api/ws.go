@@ -41,7 +41,8 @@ type conn struct {
 	watch      watch         // the sweeper's
 	slow       atomic.Bool   // closed as a slow consumer, or a write failed: cut the socket
 	forceOnce  sync.Once
-	answering  bool // the reader's: the peer is talking, so its close reply is worth waiting for
+	closeSent  atomic.Bool // the close frame was written (and counted)
+	answering  bool        // the reader's: the peer is talking, so its close reply is worth waiting for
 }
 
 // readBufferBytes buffers a connection's reads: client messages are small.
@@ -101,6 +102,9 @@ func (s *Server) serveWS(hc net.Conn, deflate bool, syms []string, ip netip.Addr
 	}
 	c.linger()
 	c.finish()
+	if code := c.client.CloseCode(); code != 0 && !c.closeSent.Load() {
+		s.countClose(code) // decided, though the socket was cut before it could go out
+	}
 	// fasthttp reuses the connection object once this handler returns:
 	// no flusher may outlive it
 	c.flushers.Wait()
@@ -138,29 +142,15 @@ func (c *conn) flush() {
 		var closing bool
 		c.bufs, closing = c.client.Take(c.bufs[:0])
 		if len(c.bufs) > 0 {
-			timeout := c.s.cfg.WriteTimeout
-			if closing {
-				timeout = min(timeout, c.s.cfg.CloseGrace)
-				last := c.bufs[len(c.bufs)-1]
-				if len(last) >= 4 && last[0] == 0x88 { // a close frame, not an abort's last ping
-					c.s.countClose(int(last[2])<<8 | int(last[3]))
-				}
-			}
-			now := time.Now()
-			c.sock.nc.SetWriteDeadline(now.Add(timeout))
-			if !closing && c.client.Closing() {
-				c.sock.nc.SetWriteDeadline(now.Add(c.s.cfg.CloseGrace)) // force ran before our deadline: keep its bound
-			}
-			c.writeSince.Store(now.UnixNano())
-			nb := net.Buffers(c.bufs)
-			n, err := nb.WriteTo(c.sock.nc)
-			c.writeSince.Store(0)
-			c.written.Add(uint64(n))
-			c.s.bytesSent.Add(uint64(n))
+			err := c.write(closing)
 			clear(c.bufs)
 			if err != nil {
-				c.writeFailed(err, time.Since(now))
+				c.writeFailed(err)
 				return
+			}
+			if closing && c.client.CloseCode() != 0 {
+				c.closeSent.Store(true)
+				c.s.countClose(c.client.CloseCode())
 			}
 		}
 		if closing {
@@ -178,16 +168,57 @@ func (c *conn) flush() {
 	}
 }
 
+// write writes c.bufs. The write may go without progress for WriteTimeout
+// (CloseGrace once closing) before it fails; it is done in stretches of a
+// quarter of that, and a stretch in which the peer took some bytes is
+// progress, reported to the engine: a reader that is slow but steady is
+// never cut for being slow (it overflows into a resync instead).
+func (c *conn) write(closing bool) error {
+	nb := net.Buffers(c.bufs)
+	limit := c.s.cfg.WriteTimeout
+	if closing {
+		limit = min(limit, c.s.cfg.CloseGrace)
+	}
+	stretch := max(min(limit, c.s.engine.Config().StuckTimeout)/4, 10*time.Millisecond)
+	progressAt := time.Now()
+	for {
+		now := time.Now()
+		deadline := now.Add(stretch)
+		if end := progressAt.Add(limit); end.Before(deadline) {
+			deadline = end
+		}
+		c.sock.nc.SetWriteDeadline(deadline)
+		if !closing && c.client.Closing() {
+			c.sock.nc.SetWriteDeadline(now.Add(c.s.cfg.CloseGrace)) // force ran before our deadline: keep its bound
+		}
+		c.writeSince.Store(progressAt.UnixNano())
+		n, err := nb.WriteTo(c.sock.nc)
+		c.writeSince.Store(0)
+		c.written.Add(uint64(n))
+		c.s.bytesSent.Add(uint64(n))
+		var ne net.Error
+		if err == nil || c.client.Closing() || !errors.As(err, &ne) || !ne.Timeout() {
+			return err
+		}
+		if n > 0 {
+			progressAt = time.Now()
+			c.client.Progressed() // the engine counts it as the writer taking
+		} else if time.Since(progressAt) >= limit {
+			return err
+		}
+	}
+}
+
 // writeFailed ends a connection whose write failed: a peer that took
-// nothing until the deadline is a slow consumer; any other error means the
-// socket is gone. A frame may have been cut part-way, so the socket is cut
-// too (finish), which also ends the reader.
-func (c *conn) writeFailed(err error, blocked time.Duration) {
+// nothing for a whole WriteTimeout is a slow consumer; any other error
+// means the socket is gone. A frame may have been cut part-way, so the
+// socket is cut too (finish), which also ends the reader.
+func (c *conn) writeFailed(err error) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		if c.client.Close(ws.ClosePolicy, "slow consumer") {
 			c.s.engine.Stats().SlowClosed.Add(1)
-			c.s.log.Info("closed slow consumer", "stuck", blocked.Round(time.Millisecond), "peer", c.sock.nc.RemoteAddr().String())
+			c.s.log.Info("closed slow consumer", "stuck", c.s.cfg.WriteTimeout, "peer", c.sock.nc.RemoteAddr().String())
 		}
 	} else {
 		c.client.Abort()

@@ -215,6 +215,26 @@ func (c *Client) dropQueue() {
 	c.q, c.qBytes = c.q[:0], 0
 }
 
+// CloseCode returns the code of the close frame Close or CloseAfterReplies
+// set, or 0 (still open, or aborted without one).
+func (c *Client) CloseCode() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.closeFrame) < 4 {
+		return 0
+	}
+	return int(c.closeFrame[2])<<8 | int(c.closeFrame[3])
+}
+
+// Progressed tells the client that its writer, still inside one long
+// write, has got bytes through: for the slow-consumer policy it counts as
+// taking (a writer that is slow but moving is not stuck).
+func (c *Client) Progressed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastTake = time.Now()
+}
+
 // Closing reports whether Close or Abort has been called.
 func (c *Client) Closing() bool { return c.closing.Load() }
 

@@ -28,35 +28,50 @@ type Lease struct {
 	rev uint64
 }
 
-// OpenLease opens (or creates) the lease bucket with the given lease time.
-func OpenLease(ctx context.Context, nc *nats.Conn, id string, ttl time.Duration) (*Lease, error) {
-	if ttl < 300*time.Millisecond {
-		return nil, fmt.Errorf("lease time %v: want at least 300ms", ttl)
-	}
+// openLeaseBucket creates (or opens, and updates) the lease bucket, whose
+// TTL is the lease time.
+func openLeaseBucket(ctx context.Context, nc *nats.Conn, ttl time.Duration, storage jetstream.StorageType) (jetstream.KeyValue, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
-	replicas := Replicas(nc)
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: LeaseBucket, Description: "ticker: which ingest node publishes",
-		History: 1, TTL: ttl, Storage: jetstream.MemoryStorage, Replicas: replicas,
+		History: 1, TTL: ttl, Storage: storage, Replicas: Replicas(nc),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lease bucket %s: %w", LeaseBucket, err)
 	}
+	return kv, nil
+}
+
+// NewLease returns node id's lease in kv, the lease bucket of a Store
+// opened with LeaseTime ttl.
+func NewLease(kv jetstream.KeyValue, id string, ttl time.Duration) (*Lease, error) {
+	if ttl < 300*time.Millisecond {
+		return nil, fmt.Errorf("lease time %v: want at least 300ms", ttl)
+	}
+	if kv == nil {
+		return nil, errors.New("no lease bucket: open the store with a lease time")
+	}
 	return &Lease{kv: kv, id: id, ttl: ttl}, nil
 }
 
-// Acquire blocks until this node holds the lease, or ctx ends.
-func (l *Lease) Acquire(ctx context.Context) error {
+// Time is the lease time.
+func (l *Lease) Time() time.Duration { return l.ttl }
+
+// Acquire blocks until this node holds the lease, or ctx ends. It tries
+// only while may (nil: always) says so, every 250 ms at most.
+func (l *Lease) Acquire(ctx context.Context, may func() bool) error {
 	for {
-		cctx, cancel := context.WithTimeout(ctx, l.ttl)
-		rev, err := l.kv.Create(cctx, leaseKey, []byte(l.id))
-		cancel()
-		if err == nil {
-			l.rev = rev
-			return nil
+		if may == nil || may() {
+			cctx, cancel := context.WithTimeout(ctx, l.ttl)
+			rev, err := l.kv.Create(cctx, leaseKey, []byte(l.id))
+			cancel()
+			if err == nil {
+				l.rev = rev
+				return nil
+			}
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -67,6 +82,49 @@ func (l *Lease) Acquire(ctx context.Context) error {
 		case <-time.After(min(l.ttl/4, 250*time.Millisecond)): // a released lease is taken at once
 		}
 	}
+}
+
+// ErrLeaseTaken is returned by Reacquire when another node holds the lease.
+var ErrLeaseTaken = errors.New("another ingest node holds the lease")
+
+// Reacquire takes the lease back after this node lost touch with NATS: it
+// renews the key if it still holds it (a file-backed bucket kept it),
+// adopts it if the key names this node (a renewal whose answer was lost),
+// and creates it if it is gone (expired, or lost with a memory-backed
+// bucket). ErrLeaseTaken means another node leads; any other error, that
+// JetStream did not answer (try again).
+func (l *Lease) Reacquire(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, l.ttl/2)
+	defer cancel()
+	if l.rev != 0 {
+		if rev, err := l.kv.Update(rctx, leaseKey, []byte(l.id), l.rev); err == nil {
+			l.rev = rev
+			return nil
+		}
+	}
+	e, err := l.kv.Get(rctx, leaseKey)
+	switch {
+	case err == nil && string(e.Value()) == l.id:
+		rev, err := l.kv.Update(rctx, leaseKey, []byte(l.id), e.Revision())
+		if err != nil {
+			return err
+		}
+		l.rev = rev
+		return nil
+	case err == nil:
+		return fmt.Errorf("%w: %s", ErrLeaseTaken, e.Value())
+	case !errors.Is(err, jetstream.ErrKeyNotFound):
+		return err
+	}
+	rev, err := l.kv.Create(rctx, leaseKey, []byte(l.id))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("%w: created by another node just now", ErrLeaseTaken)
+	}
+	if err != nil {
+		return err
+	}
+	l.rev = rev
+	return nil
 }
 
 // Holder returns the id of the node holding the lease, or "".

@@ -136,7 +136,7 @@ func TestReplica(t *testing.T) {
 
 	// promoted with A known to have reached seq 33 elsewhere: its first
 	// own version is 34 and carries every field; then plain deltas follow
-	rep.promote(map[string]uint64{"A": 33})
+	rep.promote(map[string]uint64{"A": 33}, 0)
 	push(t, rep, "A", 400, "bid", "10")
 	window(rep)
 	push(t, rep, "A", 401, "ask", "11")

@@ -13,7 +13,13 @@ import (
 // the stream over (fanout.Engine).
 type Promotable interface {
 	Promote(ctx context.Context, floors map[string]uint64, epoch uint64) error
+	Demote(ctx context.Context) error
+	Hold(on bool)
 }
+
+// TakeoverSkip is how many seqs of each symbol a standby leaves unused
+// when it takes over a lease that expired rather than was released.
+const TakeoverSkip = 16
 
 // Ingest is the ingest role's life cycle. A node starts as a standby: its
 // engine is a replica fed by a Receiver that takes every symbol, so it
@@ -29,12 +35,13 @@ type Promotable interface {
 // on; a node with no state at all only after two lease times without one
 // (then no node had any, and it starts a new epoch).
 //
-// A leader that loses NATS does not exit: it stops publishing
-// (Publisher.Pause) and keeps versioning in memory; once NATS is back and
-// the buckets are open again, it takes the lease back, writes every
-// symbol's latest quote to the bucket and publishes again, its seqs going
-// on above any it published. Only when another node has taken the lease
-// meanwhile does Run return ErrLeaseLost.
+// A leader that loses NATS does not exit: it holds its engine (no seq is
+// issued; changes wait, coalesced) and publishes nothing, keeping its state
+// in memory; once NATS is back and the buckets are open again, it takes the
+// lease back, writes every symbol's latest quote to the bucket and goes
+// on, each seq the next of the one it last published. When another node
+// has taken the lease meanwhile, it stands by again, following that
+// node's stream.
 type Ingest struct {
 	Engine     Promotable
 	Receiver   *Receiver // with ReceiveAll
@@ -54,6 +61,7 @@ type Ingest struct {
 	suspend  context.CancelFunc // ends the current Hold when NATS is lost
 	reopened chan struct{}      // cap 1
 	once     sync.Once
+	feeds    sync.Once // StartFeeds, at the first takeover
 }
 
 func (in *Ingest) init() {
@@ -65,8 +73,8 @@ func (in *Ingest) init() {
 func (in *Ingest) Disconnected() {
 	in.init()
 	in.down.Store(true)
-	if in.Publisher != nil && in.led.Load() {
-		in.Publisher.Pause()
+	if in.led.Load() {
+		in.pause()
 	}
 	in.mu.Lock()
 	if in.suspend != nil {
@@ -120,15 +128,33 @@ func (in *Ingest) mayLead(started time.Time) bool {
 	return since > 2*ttl
 }
 
-// Run runs the standby and then the leader until ctx ends (nil) or another
-// node has taken the lease while this one was cut off from NATS
-// (ErrLeaseLost: the process should exit, and come back as a standby,
-// rather than risk two publishers).
+// Run runs the standby and then the leader until ctx ends. A leader that
+// another node replaced while it was cut off from NATS stands by again.
 func (in *Ingest) Run(ctx context.Context) error {
 	in.init()
 	if in.SyncWait == 0 {
 		in.SyncWait = 10 * time.Second
 	}
+	started := time.Now()
+	for {
+		if !in.standby(ctx, started) {
+			return nil // ctx ended
+		}
+		if !in.lead(ctx) {
+			return nil
+		}
+		// another node leads: follow its stream, as any standby does
+		if err := in.Engine.Demote(ctx); err != nil {
+			return nil
+		}
+		in.Engine.Hold(false)
+		in.Log.Warn("ingest: another node took the stream over while this one was cut off from NATS; standing by again")
+	}
+}
+
+// standby follows the stream until this node wins the lease, then takes
+// the stream over; false if ctx ended first.
+func (in *Ingest) standby(ctx context.Context, started time.Time) bool {
 	rctx, stopReceiver := context.WithCancel(ctx)
 	received := make(chan struct{})
 	go func() {
@@ -140,9 +166,8 @@ func (in *Ingest) Run(ctx context.Context) error {
 		<-received
 	}()
 	in.Log.Info("ingest standby: following the stream until the lease is free")
-	started := time.Now()
 	if err := in.Lease.Acquire(ctx, func() bool { return in.mayLead(started) }); err != nil {
-		return nil // ctx ended
+		return false
 	}
 	in.led.Store(true)
 	start := time.Now()
@@ -160,31 +185,46 @@ func (in *Ingest) Run(ctx context.Context) error {
 	case <-time.After(max(in.SyncWait-time.Since(start), time.Second)):
 		in.Log.Warn("ingest: taking over before every symbol was read from the bucket again")
 	case <-ctx.Done():
-		return nil
+		return false
 	}
 	stopReceiver()
 	<-received
 	floors := in.Receiver.HighWater()
 	epoch := in.Receiver.Epoch()
-	if !in.Receiver.HasState() || epoch == 0 {
+	switch {
+	case !in.Receiver.HasState() || epoch == 0:
 		epoch = NewEpoch(epoch)
 		in.Log.Warn("ingest: no node has the stream's state; a new epoch starts every symbol at seq 1", "epoch", epoch)
+	case !in.Lease.Clean():
+		// the old leader did not hand over: it crashed or lost NATS, and a
+		// last version of it may have reached some edges but neither this
+		// node nor the bucket (a NATS server that died with it in flight).
+		// Going on above it, no seq is issued twice; edges see a gap and
+		// resync their clients from the bucket.
+		for sym, seq := range floors {
+			if seq > 0 {
+				floors[sym] = seq + TakeoverSkip
+			}
+		}
 	}
 	if in.Publisher != nil {
 		in.Publisher.SetEpoch(epoch)
+		in.Publisher.Resume()
 	}
 	if err := in.Engine.Promote(ctx, floors, epoch); err != nil {
-		return nil // the engine stopped: shutting down
+		return false // the engine stopped: shutting down
 	}
+	in.Engine.Hold(false)
 	in.leader.Store(true)
-	in.Log.Info("ingest leader: publishing the stream", "symbols_known", len(floors), "epoch", epoch, "took_over_after", time.Since(start).Round(time.Millisecond))
-	in.StartFeeds()
-	return in.lead(ctx)
+	in.Log.Info("ingest leader: publishing the stream", "symbols_known", len(floors), "epoch", epoch, "clean_handover", in.Lease.Clean(), "took_over_after", time.Since(start).Round(time.Millisecond))
+	in.feeds.Do(in.StartFeeds)
+	return true
 }
 
-// lead renews the lease until ctx ends; when NATS is lost or a renewal
-// fails, it stops publishing and takes the lease back.
-func (in *Ingest) lead(ctx context.Context) error {
+// lead renews the lease until ctx ends (false) or another node has taken
+// it (true). When NATS is lost or a renewal fails, the engine versions
+// nothing and nothing is published until the lease is taken back.
+func (in *Ingest) lead(ctx context.Context) bool {
 	for {
 		hctx, cancel := context.WithCancel(ctx)
 		in.mu.Lock()
@@ -196,29 +236,36 @@ func (in *Ingest) lead(ctx context.Context) error {
 		}
 		cancel()
 		if ctx.Err() != nil {
-			return nil // still leader until Release: the engine may publish until it stops
+			return false // still leader until Release: the engine may publish until it stops
 		}
-		// not sure to hold the lease any more: publish nothing until it is
-		// ours again, or another node could publish the same seqs
-		in.leader.Store(false)
-		if in.Publisher != nil {
-			in.Publisher.Pause()
-		}
-		in.Log.Warn("ingest leader: NATS lost or lease not renewed; publishing paused, state kept", "err", err)
+		// not sure to hold the lease any more: version and publish nothing
+		// until it is ours again, or another node could issue the same seqs
+		in.pause()
+		in.Log.Warn("ingest leader: NATS lost or lease not renewed; versioning paused, state kept", "err", err)
 		lost := time.Now()
 		if err := in.reacquire(ctx); err != nil {
 			if errors.Is(err, ErrLeaseTaken) {
 				in.led.Store(false)
-				return errors.Join(ErrLeaseLost, err)
+				in.Log.Warn("ingest: the lease was taken meanwhile", "err", err)
+				return true
 			}
-			return nil // ctx ended
+			return false // ctx ended
 		}
 		if in.Publisher != nil {
 			in.Publisher.Resume()
 		}
+		in.Engine.Hold(false)
 		in.leader.Store(true)
 		in.Log.Info("ingest leader: lease taken back; the bucket is written again and publishing resumes", "paused", time.Since(lost).Round(time.Millisecond))
 	}
+}
+
+func (in *Ingest) pause() {
+	in.Engine.Hold(true)
+	if in.Publisher != nil {
+		in.Publisher.Pause()
+	}
+	in.leader.Store(false)
 }
 
 // reacquire takes the lease back once NATS is up, trying every 250 ms.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,11 +23,17 @@ const leaseKey = "ingest"
 // succeeds. A holder that fails to renew before the TTL has passed must
 // stop publishing: Hold returns an error then.
 type Lease struct {
-	kv  jetstream.KeyValue
-	id  string
-	ttl time.Duration
-	rev uint64
+	kv    jetstream.KeyValue
+	id    string
+	ttl   time.Duration
+	rev   uint64
+	clean bool // the last Acquire took a lease its holder had released
 }
+
+// releasedPrefix starts the value a holder leaves when it releases the
+// lease: the next holder knows the hand-over was clean (the old holder
+// stopped publishing first) rather than an expiry.
+const releasedPrefix = "released "
 
 // openLeaseBucket creates (or opens, and updates) the lease bucket, whose
 // TTL is the lease time.
@@ -66,10 +73,9 @@ func (l *Lease) Acquire(ctx context.Context, may func() bool) error {
 	for {
 		if may == nil || may() {
 			cctx, cancel := context.WithTimeout(ctx, l.ttl)
-			rev, err := l.kv.Create(cctx, leaseKey, []byte(l.id))
+			err := l.try(cctx)
 			cancel()
 			if err == nil {
-				l.rev = rev
 				return nil
 			}
 		}
@@ -83,6 +89,34 @@ func (l *Lease) Acquire(ctx context.Context, may func() bool) error {
 		}
 	}
 }
+
+// try takes a released lease, or creates a missing one.
+func (l *Lease) try(ctx context.Context) error {
+	e, err := l.kv.Get(ctx, leaseKey)
+	if err == nil && strings.HasPrefix(string(e.Value()), releasedPrefix) {
+		rev, err := l.kv.Update(ctx, leaseKey, []byte(l.id), e.Revision())
+		if err != nil {
+			return err
+		}
+		l.rev, l.clean = rev, true
+		return nil
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err
+	}
+	rev, err := l.kv.Create(ctx, leaseKey, []byte(l.id))
+	if err != nil {
+		return err
+	}
+	l.rev, l.clean = rev, false
+	return nil
+}
+
+// Clean reports whether the lease Acquire took had been released by its
+// holder, which had stopped publishing first; false means it had expired
+// (a crash, a partition) or was lost with its bucket, and the old holder's
+// last versions may have reached some nodes only.
+func (l *Lease) Clean() bool { return l.clean }
 
 // ErrLeaseTaken is returned by Reacquire when another node holds the lease.
 var ErrLeaseTaken = errors.New("another ingest node holds the lease")
@@ -104,6 +138,8 @@ func (l *Lease) Reacquire(ctx context.Context) error {
 	}
 	e, err := l.kv.Get(rctx, leaseKey)
 	switch {
+	case err == nil && string(e.Value()) == releasedPrefix+l.id:
+		return fmt.Errorf("%w: released by this node", ErrLeaseTaken)
 	case err == nil && string(e.Value()) == l.id:
 		rev, err := l.kv.Update(rctx, leaseKey, []byte(l.id), e.Revision())
 		if err != nil {
@@ -170,12 +206,14 @@ func (l *Lease) Hold(ctx context.Context) error {
 
 // Release gives the lease up at once, if this node still holds it at the
 // revision it last wrote, so that a standby takes over without waiting for
-// the lease time. Call it only once this node has stopped publishing.
+// the lease time: it writes "released <id>", which a standby takes (and
+// knows the hand-over clean). Call it only once this node has stopped
+// publishing.
 func (l *Lease) Release(ctx context.Context) error {
 	if l.rev == 0 {
 		return nil
 	}
-	err := l.kv.Delete(ctx, leaseKey, jetstream.LastRevision(l.rev))
+	_, err := l.kv.Update(ctx, leaseKey, []byte(releasedPrefix+l.id), l.rev)
 	l.rev = 0
 	return err
 }

@@ -195,8 +195,27 @@ func (r *Receiver) Ready() bool { return r.ready.Load() && r.nc.IsConnected() }
 func (r *Receiver) Stats() *ReceiverStats { return &r.stats }
 
 // Run receives until ctx ends. It owns the fetch workers and the symbol
-// lister, and waits for them before it returns.
+// lister, and waits for them before it returns. It may run again after it
+// has returned (an ingest node standing by again): it then reads every
+// symbol it holds from the bucket again.
 func (r *Receiver) Run(ctx context.Context) error {
+	// what an earlier Run had in flight is gone with its workers
+	r.pending.Store(0)
+	for _, st := range r.syms {
+		st.fetching = false
+	}
+	for drained := false; !drained; {
+		select {
+		case <-r.fetch:
+		case <-r.fetched:
+		default:
+			drained = true
+		}
+	}
+	r.mu.Lock()
+	r.reconnected = true
+	r.mu.Unlock()
+	r.poke()
 	// announcements first, then the listing: a symbol is announced after
 	// its bucket write, so none falls between the two
 	announce, err := r.nc.ChanSubscribe(SymbolsSubject, r.msgs)

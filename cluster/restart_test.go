@@ -267,6 +267,17 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// waitSymbols waits for e to know n symbols, so that a client's subscribe
+// to any of them is accepted.
+func waitSymbols(t *testing.T, e *edgeNode, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(e.engine.Symbols()) < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the edge knows %d symbols; want %d", len(e.engine.Symbols()), n)
+		}
+	}
+}
+
 func checkLedger(t *testing.T, led *ledger) {
 	t.Helper()
 	pairs, conflicts := led.counts()
@@ -312,6 +323,8 @@ func TestNATSRestart(t *testing.T) {
 			second := startIngestOn(t, connect(t, urls(1, 2)[0], urls(1, 2)[1:]...), "ingest-2", "synthetic:?symbols=20&rate=2000&seed=4", cfg)
 			edgeA := startEdgeOn(t, connect(t, urls(0, 2)[0], urls(0, 2)[1:]...), "127.0.0.1:0", cfg)
 			edgeB := startEdgeOn(t, connect(t, urls(2, 1)[0], urls(2, 1)[1:]...), "127.0.0.1:0", cfg)
+			waitSymbols(t, edgeA, 20)
+			waitSymbols(t, edgeB, 20)
 			led := newLedger()
 			ws := []*watcher{
 				watch(t, "A *", edgeA.addr, "*", led),
@@ -359,6 +372,7 @@ func TestStatelessNodeDoesNotWin(t *testing.T) {
 	first.waitLeader(t, 15*time.Second)
 	second := startIngestOn(t, connect(t, nats.URL(0)), "ingest-2", "synthetic:?symbols=10&rate=1000&seed=4", cfg)
 	edge := startEdgeOn(t, connect(t, nats.URL(0)), "127.0.0.1:0", cfg)
+	waitSymbols(t, edge, 10)
 	led := newLedger()
 	ws := []*watcher{watch(t, "edge *", edge.addr, "*", led)}
 	time.Sleep(800 * time.Millisecond)
@@ -401,6 +415,7 @@ func TestNewEpochWhenAllStateIsLost(t *testing.T) {
 	first := startIngestOn(t, connect(t, nats.URL(0)), "ingest-1", "synthetic:?symbols=10&rate=1000&seed=3", cfg)
 	first.waitLeader(t, 15*time.Second)
 	edge := startEdgeOn(t, connect(t, nats.URL(0)), "127.0.0.1:0", cfg)
+	waitSymbols(t, edge, 10)
 	led := newLedger()
 	ws := []*watcher{watch(t, "edge *", edge.addr, "*", led), watch(t, "edge AAPL", edge.addr, "AAPL", led)}
 	time.Sleep(800 * time.Millisecond)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/flate"
@@ -135,10 +136,10 @@ type symbol struct {
 	dirty bool
 	delta []byte // this window's encoded delta
 
-	queue []Version // a replica's versions waiting for a window, in seq order
-	fresh bool      // restored from a full quote with no earlier state
-	renewed bool    // state dropped for a new epoch: its next full quote is a resync
-	full  bool      // publish every field in the next version (after Promote)
+	queue   []Version // a replica's versions waiting for a window, in seq order
+	fresh   bool      // restored from a full quote with no earlier state
+	renewed bool      // state dropped for a new epoch: its next full quote is a resync
+	full    bool      // publish every field in the next version (after Promote)
 
 	// this window's delta compressed as a piece (see compressor.piece), as
 	// the first entry of a message and with a leading comma; built on demand
@@ -155,6 +156,7 @@ const (
 	cmdSubscribe
 	cmdUnsubscribe
 	cmdPromote
+	cmdDemote
 	cmdReply
 )
 
@@ -217,6 +219,8 @@ type Engine struct {
 	headTime       int64
 	tailPiece      []byte
 	scratch        []byte
+
+	holding atomic.Bool // Hold
 
 	// published view, read by other goroutines
 	pubMu sync.RWMutex
@@ -505,6 +509,10 @@ func (e *Engine) handle(cmd command) {
 		}
 	case cmdPromote:
 		e.promote(cmd.floors, cmd.epoch)
+	case cmdDemote:
+		if e.vers != nil {
+			e.replica = true
+		}
 	}
 }
 
@@ -604,6 +612,20 @@ func (e *Engine) PushVersion(ctx context.Context, v Version) error {
 func (e *Engine) Promote(ctx context.Context, floors map[string]uint64, epoch uint64) error {
 	return e.send(ctx, command{kind: cmdPromote, floors: floors, epoch: epoch})
 }
+
+// Demote makes a promoted engine a replica again (one created with
+// Config.Replica): an ingest node that another has replaced as the
+// stream's source follows the stream again. The feeds may go on filling
+// the ring; versions from PushVersion replace what they changed.
+func (e *Engine) Demote(ctx context.Context) error {
+	return e.send(ctx, command{kind: cmdDemote})
+}
+
+// Hold stops (true) or restarts (false) a promoted engine's versioning:
+// while held, changes wait, coalesced, and no seq is issued; the first
+// window after release publishes them. An ingest leader holds its engine
+// while it is not sure to hold the lease. Safe from any goroutine.
+func (e *Engine) Hold(on bool) { e.holding.Store(on) }
 
 func (e *Engine) promote(floors map[string]uint64, epoch uint64) {
 	if !e.replica {
@@ -1083,6 +1105,7 @@ func (e *Engine) assemble(f *Frame) {
 
 func (e *Engine) flush(now time.Time) {
 	start := time.Now()
+	hold := e.holding.Load()
 	e.epoch++
 	e.compressSpent = 0
 	changed := e.changed[:0]
@@ -1099,6 +1122,11 @@ func (e *Engine) flush(now time.Time) {
 			continue
 		}
 		if e.replica {
+			continue
+		}
+		if hold {
+			s.dirty = true
+			again = append(again, s)
 			continue
 		}
 		if s.full {
@@ -1126,7 +1154,7 @@ func (e *Engine) flush(now time.Time) {
 		}
 		e.pubMu.Unlock()
 	}
-	if t := e.cfg.Tap; t != nil && !e.replica {
+	if t := e.cfg.Tap; t != nil && !e.replica && !hold {
 		for _, s := range changed {
 			t.Version(s.delta, s.state.PublishedRef())
 		}

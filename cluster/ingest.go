@@ -29,11 +29,12 @@ const TakeoverSkip = 16
 // published, starts its feeds, and renews the lease until its context
 // ends.
 //
-// Who may take the lease: a standby with the stream's state at once, but a
-// full lease time after a NATS reconnect, so that the leader of before,
+// Who may take the lease: a standby with the stream's state at once, but
+// half a lease time after a NATS reconnect, so that the leader of before,
 // which kept its state in memory and takes the lease back at once, goes
 // on; a node with no state at all only after two lease times without one
-// (then no node had any, and it starts a new epoch).
+// since it started or NATS came back (then no node had any, and it starts
+// a new epoch).
 //
 // A leader that loses NATS does not exit: it holds its engine (no seq is
 // issued; changes wait, coalesced) and publishes nothing, keeping its state
@@ -120,7 +121,7 @@ func (in *Ingest) mayLead(started time.Time) bool {
 	if at := in.reopenAt.Load(); at != 0 {
 		since = time.Since(time.Unix(0, at))
 		if in.Receiver.HasState() {
-			return since > ttl
+			return since > ttl/2
 		}
 	} else if in.Receiver.HasState() {
 		return true

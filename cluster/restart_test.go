@@ -363,14 +363,16 @@ func TestNATSRestart(t *testing.T) {
 
 // TestStatelessNodeDoesNotWin: with the buckets in memory, the leader
 // crashes, NATS restarts (the buckets are gone), and an ingest node with no
-// state starts. The standby, which followed the stream, takes it over, not
-// the new node: the epoch stays, every seq goes on, none is issued twice.
+// state starts at once, while the standby's reconnect is held back 600 ms.
+// The standby, which followed the stream, takes it over, not the new node:
+// the epoch stays, every seq goes on, none is issued twice.
 func TestStatelessNodeDoesNotWin(t *testing.T) {
 	nats := natstest.Start(t, 1)
 	cfg := StoreConfig{Storage: jetstream.MemoryStorage}
 	first := startIngestOn(t, connect(t, nats.URL(0)), "ingest-1", "synthetic:?symbols=10&rate=1000&seed=3", cfg)
 	first.waitLeader(t, 15*time.Second)
-	second := startIngestOn(t, connect(t, nats.URL(0)), "ingest-2", "synthetic:?symbols=10&rate=1000&seed=4", cfg)
+	var slow slowDialer
+	second := startIngestOn(t, connectVia(t, &slow, nats.URL(0)), "ingest-2", "synthetic:?symbols=10&rate=1000&seed=4", cfg)
 	edge := startEdgeOn(t, connect(t, nats.URL(0)), "127.0.0.1:0", cfg)
 	waitSymbols(t, edge, 10)
 	led := newLedger()
@@ -379,6 +381,7 @@ func TestStatelessNodeDoesNotWin(t *testing.T) {
 	first.crash()
 	time.Sleep(100 * time.Millisecond)
 	before := ws[0].seq("AAPL")
+	slow.delay.Store(int64(600 * time.Millisecond))
 	nats.Restart(0, 500*time.Millisecond)
 	back := time.Now()
 	fresh := startIngestOn(t, connect(t, nats.URL(0)), "ingest-3", "synthetic:?symbols=10&rate=1000&seed=5", cfg)
@@ -438,6 +441,49 @@ func TestNewEpochWhenAllStateIsLost(t *testing.T) {
 			t.Errorf("%s: %d new epochs, %d announced by a resync snapshot; want 1 and 1", w.name, w.epochs, w.epochResync)
 		}
 		w.mu.Unlock()
+	}
+	checkLedger(t, led)
+}
+
+// TestReplacedLeaderStandsBy: three NATS servers; the leader reaches only
+// the first, which restarts, and its reconnect is held back past the lease
+// time, so the standby takes the stream over. Back on NATS, the old leader
+// finds the lease taken: it does not exit, it stands by again, following
+// the new leader's stream, and when that one crashes it takes the stream
+// back. No (symbol, seq) is ever seen with two contents.
+func TestReplacedLeaderStandsBy(t *testing.T) {
+	nats := natstest.Start(t, 3)
+	var dial slowDialer
+	first := startIngest(t, connectVia(t, &dial, nats.URL(0)), "ingest-1", "synthetic:?symbols=10&rate=1000&seed=3")
+	first.waitLeader(t, 15*time.Second)
+	second := startIngest(t, connect(t, nats.URL(1), nats.URL(2)), "ingest-2", "synthetic:?symbols=10&rate=1000&seed=4")
+	edge := startEdge(t, connect(t, nats.URL(2), nats.URL(1)))
+	waitSymbols(t, edge, 10)
+	led := newLedger()
+	ws := []*watcher{watch(t, "edge *", edge.addr, "*", led)}
+	time.Sleep(800 * time.Millisecond)
+	dial.delay.Store(int64(2500 * time.Millisecond))
+	nats.Restart(0, 500*time.Millisecond)
+	took := second.waitLeader(t, 15*time.Second)
+	t.Logf("the standby leads %v after the restarted server was back (lease 1s)", took.Round(time.Millisecond))
+	for deadline := time.Now().Add(15 * time.Second); first.ingest.Leader() || !first.ingest.Receiver.Synced(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the old leader is not standing by (leader %v, synced %v)", first.ingest.Leader(), first.ingest.Receiver.Synced())
+		}
+	}
+	if second.ingest.Leader() == first.ingest.Leader() {
+		t.Fatal("not exactly one leader")
+	}
+	time.Sleep(500 * time.Millisecond)
+	second.crash()
+	back := first.waitLeader(t, 15*time.Second)
+	t.Logf("the old leader took the stream back %v after the new one crashed", back.Round(time.Millisecond))
+	time.Sleep(500 * time.Millisecond)
+	converge(t, first, ws, nil)
+	ws[0].check()
+	t.Log(ws[0].report())
+	if ws[0].epochs != 0 {
+		t.Error("a new epoch, though the stream's state was never lost")
 	}
 	checkLedger(t, led)
 }

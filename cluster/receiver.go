@@ -277,9 +277,15 @@ func (r *Receiver) Run(ctx context.Context) error {
 // seconds (onNames declares the new ones), so that clients can subscribe
 // to symbols no delta has carried here yet.
 func (r *Receiver) listSymbols(ctx context.Context) {
-	every := time.NewTicker(5 * time.Second)
+	// the second listing a second after the first: a bucket write still in
+	// flight at the first (its announcement sent before this receiver
+	// subscribed) has landed by then
+	every := time.NewTicker(time.Second)
 	defer every.Stop()
-	for {
+	for n := 0; ; n++ {
+		if n == 2 {
+			every.Reset(5 * time.Second)
+		}
 		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		var names []string
 		lister, err := r.kv.ListKeys(lctx)

@@ -58,7 +58,9 @@ type rawClient struct {
 	book   map[string]map[string]any
 	epoch  float64
 	epochs int
-	last   time.Time
+	// epochResync counts the new epochs announced by a resync snapshot
+	epochResync int
+	last        time.Time
 	n      int
 	errs   []string
 }
@@ -67,6 +69,7 @@ func (c *rawClient) read(ws *websocket.Conn) {
 	for {
 		var m struct {
 			Type   string
+			Reason string
 			Epoch  float64
 			Quotes []map[string]any
 		}
@@ -78,6 +81,9 @@ func (c *rawClient) read(ws *websocket.Conn) {
 		case "snapshot":
 			if m.Epoch != 0 && c.epoch != 0 && m.Epoch != c.epoch {
 				c.epochs++
+				if m.Reason == "resync" {
+					c.epochResync++
+				}
 				clear(c.book)
 			}
 			if m.Epoch != 0 {
@@ -125,10 +131,7 @@ func (c *rawClient) updatedAfter(t time.Time) bool {
 // one ingest leads, and no (symbol, seq) is seen with two contents.
 func TestProcessNATSRestart(t *testing.T) {
 	bin := buildBinary(t)
-	natsBin := filepath.Join(t.TempDir(), "nats-server")
-	if out, err := exec.Command(goTool(), "build", "-o", natsBin, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
-		t.Fatalf("go build nats-server: %v\n%s", err, out)
-	}
+	natsBin := buildNATSServer(t)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -283,4 +286,118 @@ func metric(addr, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// buildNATSServer builds nats-server from the module into a temporary
+// folder.
+func buildNATSServer(t *testing.T) string {
+	t.Helper()
+	natsBin := filepath.Join(t.TempDir(), "nats-server")
+	if out, err := exec.Command(goTool(), "build", "-o", natsBin, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
+		t.Fatalf("go build nats-server: %v\n%s", err, out)
+	}
+	return natsBin
+}
+
+// TestProcessNewEpoch runs the built binaries with the buckets in memory:
+// the only ingest node is killed (SIGKILL), nats-server restarts, and a new
+// ingest node starts with no state: no node and no bucket has the stream
+// any more. The edge, never restarted, gives its raw WebSocket client a
+// resync snapshot carrying a new epoch, then updates again; the client's
+// seqs are gapless within each epoch and no (epoch, symbol, seq) is seen
+// with two contents.
+func TestProcessNewEpoch(t *testing.T) {
+	bin := buildBinary(t)
+	natsBin := buildNATSServer(t)
+	port := strconv.Itoa(testnet.FreePort(t))
+	store := t.TempDir()
+	startNATS := func() *process {
+		p := startProcess(t, exec.Command(natsBin, "-js", "-a", "127.0.0.1", "-p", port, "-sd", store))
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+				c.Close()
+				return p
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("nats-server not listening:\n%s", p.logs.String())
+			}
+		}
+	}
+	nats := startNATS()
+	start := func(args ...string) (*process, string) {
+		addr := testnet.FreeAddr(t)
+		args = append([]string{"--addr", addr, "--nats", "nats://127.0.0.1:" + port, "--coalesce", "10ms", "--lease-time", "1s", "--nats-storage", "memory"}, args...)
+		cmd := exec.Command(bin, args...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		return startProcess(t, cmd), addr
+	}
+	waitUntil := func(what string, within time.Duration, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(within); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %v", what, within)
+			}
+		}
+	}
+	feed := "synthetic:?symbols=10&rate=1000&seed=1"
+	first, firstAddr := start("--role", "ingest", "--node-id", "ingest-1", "--feed", feed)
+	waitUntil("first ingest leads", 30*time.Second, func() bool { return metric(firstAddr, "ticker_cluster_leader") == 1 })
+	edge, edgeAddr := start("--role", "edge", "--node-id", "edge-1")
+	waitUntil("edge knows the symbols", 30*time.Second, func() bool {
+		_, body := tryGet("http://" + edgeAddr + "/api/symbols")
+		return strings.Count(body, ",") >= 9
+	})
+	log := &versionLog{seen: map[string]string{}}
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+edgeAddr+"/ws?symbols=*", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &rawClient{name: "edge-1", log: log, book: map[string]map[string]any{}}
+	done := make(chan struct{})
+	go func() { defer close(done); c.read(ws) }()
+	t.Cleanup(func() { ws.Close(); <-done })
+	time.Sleep(time.Second)
+	first.stop(t, syscall.SIGKILL)
+	nats.stop(t, syscall.SIGTERM)
+	c.mu.Lock()
+	before, epoch := c.book["AAPL"]["seq"], c.epoch
+	c.mu.Unlock()
+	time.Sleep(500 * time.Millisecond)
+	startNATS()
+	_, secondAddr := start("--role", "ingest", "--node-id", "ingest-2", "--feed", feed)
+	started := time.Now()
+	waitUntil("the new ingest leads", 30*time.Second, func() bool { return metric(secondAddr, "ticker_cluster_leader") == 1 })
+	t.Logf("the ingest node with no state leads %v after it started (lease 1s)", time.Since(started).Round(time.Millisecond))
+	for !c.updatedAfter(started) && time.Since(started) < 20*time.Second {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !c.updatedAfter(started) {
+		t.Fatalf("no update within 20s of the new ingest node's start")
+	}
+	t.Logf("updates again %v after the new ingest node started", time.Since(started).Round(time.Millisecond))
+	time.Sleep(time.Second)
+	select {
+	case <-edge.exited:
+		t.Errorf("the edge exited: %v\n%s", edge.err, edge.logs.String())
+	default:
+	}
+	c.mu.Lock()
+	t.Logf("%s: %d updates, %d new epochs (%d by a resync snapshot), %d seq errors; AAPL at seq %v in epoch %.0f before, %v in epoch %.0f after",
+		c.name, c.n, c.epochs, c.epochResync, len(c.errs), before, epoch, c.book["AAPL"]["seq"], c.epoch)
+	if c.epochs != 1 || c.epochResync != 1 {
+		t.Errorf("%d new epochs, %d announced by a resync snapshot; want 1 and 1", c.epochs, c.epochResync)
+	}
+	if len(c.errs) > 0 {
+		t.Errorf("%s", c.errs[0])
+	}
+	c.mu.Unlock()
+	log.mu.Lock()
+	t.Logf("%d (epoch, symbol, seq) versions seen, %d with two contents", len(log.seen), len(log.conflicts))
+	for i, x := range log.conflicts {
+		if i == 3 {
+			break
+		}
+		t.Errorf("a seq issued twice: %s", x)
+	}
+	log.mu.Unlock()
 }

@@ -61,8 +61,8 @@ type rawClient struct {
 	// epochResync counts the new epochs announced by a resync snapshot
 	epochResync int
 	last        time.Time
-	n      int
-	errs   []string
+	n           int
+	errs        []string
 }
 
 func (c *rawClient) read(ws *websocket.Conn) {

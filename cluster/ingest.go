@@ -7,6 +7,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/valyala/fastjson"
+
+	"ticker/market"
 )
 
 // Promotable is the engine an ingest node runs: a replica until it takes
@@ -14,7 +19,9 @@ import (
 type Promotable interface {
 	Promote(ctx context.Context, floors map[string]uint64, epoch uint64) error
 	Demote(ctx context.Context) error
+	Rebase(ctx context.Context, floors map[string]uint64) error
 	Hold(on bool)
+	Quotes() []market.Quote
 }
 
 // TakeoverSkip is how many seqs of each symbol a standby leaves unused
@@ -210,7 +217,7 @@ func (in *Ingest) standby(ctx context.Context, started time.Time) bool {
 	}
 	if in.Publisher != nil {
 		in.Publisher.SetEpoch(epoch)
-		in.Publisher.Resume()
+		in.Publisher.Resume(false)
 	}
 	if err := in.Engine.Promote(ctx, floors, epoch); err != nil {
 		return false // the engine stopped: shutting down
@@ -244,7 +251,8 @@ func (in *Ingest) lead(ctx context.Context) bool {
 		in.pause()
 		in.Log.Warn("ingest leader: NATS lost or lease not renewed; versioning paused, state kept", "err", err)
 		lost := time.Now()
-		if err := in.reacquire(ctx); err != nil {
+		created, err := in.reacquire(ctx)
+		if err != nil {
 			if errors.Is(err, ErrLeaseTaken) {
 				in.led.Store(false)
 				in.Log.Warn("ingest: the lease was taken meanwhile", "err", err)
@@ -252,8 +260,21 @@ func (in *Ingest) lead(ctx context.Context) bool {
 			}
 			return false // ctx ended
 		}
+		if created {
+			switch in.rebase(ctx) {
+			case rebaseStopped:
+				return false
+			case rebaseNewer:
+				// a newer stream began meanwhile: hand the lease over and
+				// follow it (this node may take it back, from that stream)
+				in.Lease.Release(ctx)
+				in.led.Store(false)
+				in.Log.Warn("ingest: a newer epoch began while this node was cut off; standing by")
+				return true
+			}
+		}
 		if in.Publisher != nil {
-			in.Publisher.Resume()
+			in.Publisher.Resume(true)
 		}
 		in.Engine.Hold(false)
 		in.leader.Store(true)
@@ -269,18 +290,87 @@ func (in *Ingest) pause() {
 	in.leader.Store(false)
 }
 
+type rebaseResult uint8
+
+const (
+	rebaseDone    rebaseResult = iota
+	rebaseNewer                // the bucket holds a newer epoch
+	rebaseStopped              // ctx ended
+)
+
+// rebase, after the lease had to be created again (it had expired, or
+// was lost with the bucket), goes on above any seq another node may have
+// published meanwhile: the bucket holds its versions, if there were any.
+func (in *Ingest) rebase(ctx context.Context) rebaseResult {
+	own := map[string]uint64{}
+	for _, q := range in.Engine.Quotes() {
+		own[q.Symbol] = q.Seq
+	}
+	var epoch uint64
+	if in.Publisher != nil {
+		epoch = in.Publisher.epoch.Load()
+	}
+	for {
+		floors, newer, err := bucketAhead(ctx, in.Receiver.kv, own, epoch)
+		switch {
+		case err == nil && newer:
+			return rebaseNewer
+		case err == nil:
+			if len(floors) > 0 {
+				in.Log.Warn("ingest: another node published while this one was cut off; going on above its seqs", "symbols", len(floors))
+				if err := in.Engine.Rebase(ctx, floors); err != nil {
+					return rebaseStopped
+				}
+			}
+			return rebaseDone
+		}
+		in.Log.Warn("ingest: reading the bucket before resuming", "err", err)
+		select {
+		case <-ctx.Done():
+			return rebaseStopped
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// bucketAhead returns, for each symbol whose bucket seq is above own's,
+// that seq plus TakeoverSkip; newer reports a value of a later epoch than
+// epoch.
+func bucketAhead(ctx context.Context, kv jetstream.KeyValue, own map[string]uint64, epoch uint64) (floors map[string]uint64, newer bool, err error) {
+	floors = map[string]uint64{}
+	var p fastjson.Parser
+	for sym, seq := range own {
+		gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		q, e, found, err := bucketQuote(gctx, kv, &p, sym)
+		cancel()
+		if errors.Is(err, errMalformedQuote) {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		switch {
+		case found && e > epoch && epoch != 0:
+			return nil, true, nil
+		case found && (e == epoch || e == 0) && q.Seq > seq:
+			floors[sym] = q.Seq + TakeoverSkip
+		}
+	}
+	return floors, false, nil
+}
+
 // reacquire takes the lease back once NATS is up, trying every 250 ms.
-func (in *Ingest) reacquire(ctx context.Context) error {
+func (in *Ingest) reacquire(ctx context.Context) (created bool, err error) {
 	for {
 		if !in.down.Load() {
-			err := in.Lease.Reacquire(ctx)
+			created, err := in.Lease.Reacquire(ctx)
 			if err == nil || errors.Is(err, ErrLeaseTaken) {
-				return err
+				return created, err
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-in.reopened:
 		case <-time.After(250 * time.Millisecond):
 		}

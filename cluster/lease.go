@@ -125,42 +125,43 @@ var ErrLeaseTaken = errors.New("another ingest node holds the lease")
 // renews the key if it still holds it (a file-backed bucket kept it),
 // adopts it if the key names this node (a renewal whose answer was lost),
 // and creates it if it is gone (expired, or lost with a memory-backed
-// bucket). ErrLeaseTaken means another node leads; any other error, that
-// JetStream did not answer (try again).
-func (l *Lease) Reacquire(ctx context.Context) error {
+// bucket); created says so: another node may have led meanwhile.
+// ErrLeaseTaken means another node leads; any other error, that JetStream
+// did not answer (try again).
+func (l *Lease) Reacquire(ctx context.Context) (created bool, err error) {
 	rctx, cancel := context.WithTimeout(ctx, l.ttl/2)
 	defer cancel()
 	if l.rev != 0 {
 		if rev, err := l.kv.Update(rctx, leaseKey, []byte(l.id), l.rev); err == nil {
 			l.rev = rev
-			return nil
+			return false, nil
 		}
 	}
 	e, err := l.kv.Get(rctx, leaseKey)
 	switch {
 	case err == nil && string(e.Value()) == releasedPrefix+l.id:
-		return fmt.Errorf("%w: released by this node", ErrLeaseTaken)
+		return false, fmt.Errorf("%w: released by this node", ErrLeaseTaken)
 	case err == nil && string(e.Value()) == l.id:
 		rev, err := l.kv.Update(rctx, leaseKey, []byte(l.id), e.Revision())
 		if err != nil {
-			return err
+			return false, err
 		}
 		l.rev = rev
-		return nil
+		return false, nil
 	case err == nil:
-		return fmt.Errorf("%w: %s", ErrLeaseTaken, e.Value())
+		return false, fmt.Errorf("%w: %s", ErrLeaseTaken, e.Value())
 	case !errors.Is(err, jetstream.ErrKeyNotFound):
-		return err
+		return false, err
 	}
 	rev, err := l.kv.Create(rctx, leaseKey, []byte(l.id))
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		return fmt.Errorf("%w: created by another node just now", ErrLeaseTaken)
+		return false, fmt.Errorf("%w: created by another node just now", ErrLeaseTaken)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	l.rev = rev
-	return nil
+	return true, nil
 }
 
 // Holder returns the id of the node holding the lease, or "".

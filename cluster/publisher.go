@@ -87,11 +87,15 @@ func (p *Publisher) SetEpoch(epoch uint64) { p.epoch.Store(epoch) }
 // Pause stops publishing (see Publisher).
 func (p *Publisher) Pause() { p.paused.Store(true) }
 
-// Resume publishes again, starting with every symbol's latest quote to the
-// bucket: what was versioned while paused, and what a bucket lost with a
-// NATS server's memory held.
-func (p *Publisher) Resume() {
-	p.rewrite.Store(true) // before paused is cleared: seen by the first publish
+// Resume publishes again. With rewrite, it starts with every symbol's
+// latest quote to the bucket: what a bucket lost with a NATS server's
+// memory held. A node taking the stream over from another resumes without:
+// what it last published is older than the bucket, and its first versions
+// carry every symbol anyway.
+func (p *Publisher) Resume(rewrite bool) {
+	if rewrite {
+		p.rewrite.Store(true) // before paused is cleared: seen by the first publish
+	}
 	p.paused.Store(false)
 }
 

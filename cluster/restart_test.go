@@ -487,3 +487,35 @@ func TestReplacedLeaderStandsBy(t *testing.T) {
 	}
 	checkLedger(t, led)
 }
+
+// TestLeaderReturnsAfterItsReplacementLeft: the leader is cut off past the
+// lease time (its one NATS server restarts, its reconnect held back 4 s);
+// the standby takes the stream over, publishes, and crashes, its lease left
+// to expire. Coming back, the old leader finds no lease and creates it
+// again; the bucket holds the other node's versions, so it goes on above
+// them rather than from its own seqs: none is issued twice.
+func TestLeaderReturnsAfterItsReplacementLeft(t *testing.T) {
+	nats := natstest.Start(t, 3)
+	var dial slowDialer
+	first := startIngest(t, connectVia(t, &dial, nats.URL(0)), "ingest-1", "synthetic:?symbols=10&rate=1000&seed=3")
+	first.waitLeader(t, 15*time.Second)
+	second := startIngest(t, connect(t, nats.URL(1), nats.URL(2)), "ingest-2", "synthetic:?symbols=10&rate=1000&seed=4")
+	edge := startEdge(t, connect(t, nats.URL(2), nats.URL(1)))
+	waitSymbols(t, edge, 10)
+	led := newLedger()
+	ws := []*watcher{watch(t, "edge *", edge.addr, "*", led)}
+	time.Sleep(800 * time.Millisecond)
+	dial.delay.Store(int64(4 * time.Second))
+	nats.Restart(0, 500*time.Millisecond)
+	second.waitLeader(t, 15*time.Second)
+	time.Sleep(time.Second)
+	mid := ws[0].seq("AAPL")
+	second.crash()
+	took := first.waitLeader(t, 20*time.Second)
+	t.Logf("the old leader leads again %v after its replacement crashed (AAPL at %v then, %v now)", took.Round(time.Millisecond), mid, ws[0].seq("AAPL"))
+	time.Sleep(500 * time.Millisecond)
+	converge(t, first, ws, nil)
+	ws[0].check()
+	t.Log(ws[0].report())
+	checkLedger(t, led)
+}

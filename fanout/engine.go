@@ -157,6 +157,7 @@ const (
 	cmdUnsubscribe
 	cmdPromote
 	cmdDemote
+	cmdRebase
 	cmdReply
 )
 
@@ -513,6 +514,8 @@ func (e *Engine) handle(cmd command) {
 		if e.vers != nil {
 			e.replica = true
 		}
+	case cmdRebase:
+		e.rebase(cmd.floors)
 	}
 }
 
@@ -619,6 +622,30 @@ func (e *Engine) Promote(ctx context.Context, floors map[string]uint64, epoch ui
 // the ring; versions from PushVersion replace what they changed.
 func (e *Engine) Demote(ctx context.Context) error {
 	return e.send(ctx, command{kind: cmdDemote})
+}
+
+// Rebase raises, on a promoted engine, the seq of each symbol below
+// floors[symbol] to it; each such symbol's next version carries every
+// field. An ingest leader that finds, coming back, that another node
+// published meanwhile goes on above what that node published.
+func (e *Engine) Rebase(ctx context.Context, floors map[string]uint64) error {
+	return e.send(ctx, command{kind: cmdRebase, floors: floors})
+}
+
+func (e *Engine) rebase(floors map[string]uint64) {
+	if e.replica {
+		return
+	}
+	for _, s := range e.byID {
+		if f := floors[s.name]; f > s.state.PublishedRef().Seq {
+			s.state.SkipTo(f)
+			s.full = true
+			if !s.dirty {
+				s.dirty = true
+				e.dirty = append(e.dirty, s)
+			}
+		}
+	}
 }
 
 // Hold stops (true) or restarts (false) a promoted engine's versioning:

@@ -9,8 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"ticker/access"
 	"ticker/api"
+	"ticker/cluster"
 	"ticker/fanout"
 )
 
@@ -36,6 +39,8 @@ type config struct {
 	NATS           string
 	NodeID         string
 	LeaseTime      time.Duration
+	NATSStorage    string
+	Storage        jetstream.StorageType // from NATSStorage
 
 	// Effective is every flag's value after flags and environment, in
 	// flag order, secrets redacted: the startup log prints it.
@@ -114,6 +119,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&c.NATS, "nats", "", "comma-separated NATS `URLs` of the cluster (for --role ingest and edge)")
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's name in the cluster (default host name and pid)")
 	fs.DurationVar(&c.LeaseTime, "lease-time", 3*time.Second, "ingest lease: a standby takes over this long after the leader stops renewing")
+	fs.StringVar(&c.NATSStorage, "nats-storage", "file", "JetStream storage of the cluster's buckets: file (they survive a NATS restart) or memory")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 
@@ -224,6 +230,9 @@ func (c *config) validate() error {
 		}
 	default:
 		return fmt.Errorf("--role %q: want all, ingest or edge", c.Role)
+	}
+	if c.Storage, err = cluster.ParseStorage(c.NATSStorage); err != nil {
+		return fmt.Errorf("--nats-storage %v", err)
 	}
 	if c.LeaseTime < 300*time.Millisecond || c.LeaseTime > time.Minute {
 		return fmt.Errorf("--lease-time %v: want 300ms to 1m", c.LeaseTime)

@@ -80,6 +80,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	ring := market.NewRing(cfg.RingSize)
+	if cfg.Role == "all" {
+		cfg.Fanout.Epoch = cluster.NewEpoch(0) // a restart is a new stream
+	}
 	var node *clusterNode
 	var status api.FeedStatus = set
 	if cfg.Role != "all" {
@@ -105,9 +108,12 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		status = node.recv
 		if cfg.Role == "ingest" {
 			node.recv.ReceiveAll()
-			node.ingest = &cluster.Ingest{Engine: engine, Receiver: node.recv, Lease: node.lease, Log: log}
+			node.ingest = &cluster.Ingest{Engine: engine, Receiver: node.recv, Lease: node.lease, Publisher: node.pub, Log: log}
 			status = ingestStatus{set: set, recv: node.recv, ingest: node.ingest}
+			node.store.OnDisconnect(node.ingest.Disconnected)
+			node.store.OnReopen(node.ingest.Reopened)
 		}
+		node.store.OnReopen(node.recv.Reopened)
 		cfg.API.Collectors = cluster.Collectors(cfg.Role, node.pub, node.recv, node.ingest)
 		if cfg.Role == "edge" {
 			cfg.API.Quotes = cluster.NewEdgeQuotes(engine, node.kv) // REST for symbols no client here wants
@@ -151,6 +157,12 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	default:
 		go func() { nodeDone <- node.recv.Run(nodeCtx) }()
 	}
+	storeDone := make(chan struct{})
+	if node != nil {
+		go func() { defer close(storeDone); node.store.Run(nodeCtx) }()
+	} else {
+		close(storeDone)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	stopReload := reloadOnHangup(log, cfg.API.Tokens, cert)
@@ -184,6 +196,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		log.Error("shutdown", "err", err)
 	}
 	stopNode()
+	<-storeDone
 	stopFeeds()
 	ring.Close()
 	set.Wait()

@@ -84,6 +84,8 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--nats", "nats://127.0.0.1:4222"}, nil, "--nats: only with --role"},
 		{[]string{"--role", "edge", "--nats", "nats://x:4222", "--feed", "synthetic"}, nil, "an edge runs no feeds"},
 		{[]string{"--role", "ingest", "--nats", "nats://x:4222", "--lease-time", "10ms"}, nil, "--lease-time"},
+		{[]string{"--role", "edge", "--nats", "nats://x:4222", "--nats-storage", "disk"}, nil, "--nats-storage"},
+		{nil, []string{"TICKER_NATS_STORAGE", "tape"}, "--nats-storage"},
 	}
 	for _, tt := range bad {
 		_, err := parseConfig(tt.args, env(tt.env...), io.Discard)

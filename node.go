@@ -18,6 +18,7 @@ import (
 // connection and the cluster parts its engine is wired to.
 type clusterNode struct {
 	nc     *nats.Conn
+	store  *cluster.Store
 	kv     jetstream.KeyValue // the bucket of latest quotes
 	pub    *cluster.Publisher
 	recv   *cluster.Receiver
@@ -27,7 +28,8 @@ type clusterNode struct {
 
 // dialCluster connects to NATS and opens the bucket of latest quotes (and,
 // for an ingest node, the lease), retrying for up to 30 s while the
-// cluster starts or elects its JetStream leaders.
+// cluster starts or elects its JetStream leaders. The node's Store opens
+// them again after every reconnect.
 func dialCluster(cfg config, log *slog.Logger) (*clusterNode, error) {
 	if cfg.NodeID == "" {
 		host, _ := os.Hostname()
@@ -37,14 +39,19 @@ func dialCluster(cfg config, log *slog.Logger) (*clusterNode, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	var nc *nats.Conn
 	var err error
+	opts := []nats.Option{nats.Name("ticker " + cfg.Role + " " + cfg.NodeID),
+		nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.Timeout(2 * time.Second)}
+	if cfg.Role == "ingest" {
+		// nothing written while disconnected goes out on reconnect, when
+		// another node may lead: a publish then fails, and is counted
+		opts = append(opts, nats.ReconnectBufSize(-1))
+	}
+	storeCfg := cluster.StoreConfig{Storage: cfg.Storage}
+	if cfg.Role == "ingest" {
+		storeCfg.LeaseTime = cfg.LeaseTime
+	}
 	for {
-		nc, err = nats.Connect(cfg.NATS, nats.Name("ticker "+cfg.Role+" "+cfg.NodeID),
-			nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.Timeout(2*time.Second),
-			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-				if err != nil {
-					log.Warn("NATS disconnected", "err", err)
-				}
-			}))
+		nc, err = nats.Connect(cfg.NATS, opts...)
 		if err == nil {
 			break
 		}
@@ -57,12 +64,13 @@ func dialCluster(cfg config, log *slog.Logger) (*clusterNode, error) {
 	n := &clusterNode{nc: nc}
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		n.kv, err = cluster.OpenBucket(ctx, nc)
+		n.store, err = cluster.OpenStore(ctx, nc, storeCfg, log)
 		if err == nil && cfg.Role == "ingest" {
-			n.lease, err = cluster.OpenLease(ctx, nc, cfg.NodeID, cfg.LeaseTime)
+			n.lease, err = cluster.NewLease(n.store.LeaseBucket(), cfg.NodeID, cfg.LeaseTime)
 		}
 		cancel()
 		if err == nil {
+			n.kv = n.store.Quotes()
 			return n, nil
 		}
 		if time.Now().After(deadline) {

@@ -202,3 +202,43 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("the browser's refused handshakes are not counted:\n%s", m)
 	}
 }
+
+// TestDashboardNewEpoch: the server restarts on its address as a new
+// stream (another epoch, every seq from 1 again, fewer symbols). The
+// dashboard reconnects, sees the new epoch in its first snapshot, drops
+// every quote it held (a symbol the new stream lacks shows no quote), and
+// fills again from the new stream.
+func TestDashboardNewEpoch(t *testing.T) {
+	exe := chromiumPath(t)
+	first := startServer(t, Config{}, fanout.Config{Epoch: 1000}, "synthetic:?symbols=8&rate=400&seed=5")
+	addr := first.addr
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	state := func() string {
+		s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](
+			`window.__ticker ? JSON.stringify({status: __ticker.status(), rows: __ticker.rows(), epoch: __ticker.epoch(), epochs: __ticker.epochs(), connects: __ticker.connects()}) : "no __ticker"`))
+		return s
+	}
+	poll := func(what, expr string) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(wctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(25*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+			t.Fatalf("%s: %v (state %s)", what, err, state())
+		}
+	}
+	poll("the first stream", `!!(window.__ticker && __ticker.rows() >= 8 && __ticker.epoch() === 1000)`)
+	first.stop()
+	second := startServerOn(t, testnet.Listen(t, addr), Config{}, fanout.Config{Epoch: 2000}, true, quietLog(), "synthetic:?symbols=5&rate=400&seed=6")
+	poll("the new stream", `__ticker.connects() === 2 && __ticker.epoch() === 2000 && __ticker.epochs() === 1 && __ticker.rows() === 5`)
+	t.Logf("after the restart as a new epoch: %s (the new stream has %d symbols)", state(), len(second.engine.Symbols()))
+}

@@ -174,6 +174,7 @@ type serverMsg struct {
 	Symbols []string          `json:"symbols"`
 	Time    int64             `json:"time"`
 	Quotes  []json.RawMessage `json:"quotes"`
+	Raw     []byte            `json:"-"` // the message as received
 }
 
 // client is a test WebSocket client that checks the per-symbol invariant
@@ -221,6 +222,7 @@ func (c *client) read(timeout time.Duration) (serverMsg, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return m, fmt.Errorf("bad JSON %q: %v", data, err)
 	}
+	m.Raw = data
 	if err := c.apply(m); err != nil {
 		return m, err
 	}

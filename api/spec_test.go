@@ -80,11 +80,12 @@ func fetchYAML(t *testing.T, ts *testServer, path string) map[string]any {
 }
 
 // TestAsyncAPIDocument: /asyncapi.yaml is an AsyncAPI 3 document whose
-// references resolve, and it has every message type and error code the
-// server really emits (collected from a live session), each with an
-// example that carries its required fields.
+// references resolve, and it has every message type, every top-level field
+// and every error code the server really emits (collected from a live
+// session of a server with a stream epoch), each message with an example
+// that carries its required fields.
 func TestAsyncAPIDocument(t *testing.T) {
-	ts := startServer(t, Config{}, fanout.Config{Window: 10 * time.Millisecond}, "synthetic:?symbols=5&rate=500&seed=1")
+	ts := startServer(t, Config{}, fanout.Config{Window: 10 * time.Millisecond, Epoch: 1764000000000}, "synthetic:?symbols=5&rate=500&seed=1")
 	doc := fetchYAML(t, ts, "/asyncapi.yaml")
 	if v, _ := doc["asyncapi"].(string); !strings.HasPrefix(v, "3.") {
 		t.Fatalf("asyncapi: %q, want 3.x", v)
@@ -103,8 +104,17 @@ func TestAsyncAPIDocument(t *testing.T) {
 	c := dial(t, ts.wsURL(""), true, nil)
 	seen := map[string]bool{}
 	codes := map[string]bool{}
+	fields := map[string]map[string]bool{} // message type → top-level fields sent
 	record := func(m serverMsg) {
 		seen[m.Type] = true
+		var top map[string]json.RawMessage
+		json.Unmarshal(m.Raw, &top)
+		if fields[m.Type] == nil {
+			fields[m.Type] = map[string]bool{}
+		}
+		for k := range top {
+			fields[m.Type][k] = true
+		}
 		if m.Type == "error" {
 			codes[m.Code] = true
 		}
@@ -132,6 +142,15 @@ func TestAsyncAPIDocument(t *testing.T) {
 			continue
 		}
 		checkExamples(t, doc, typ, msg, "type")
+		props, _ := deref(doc, msg["payload"])["properties"].(map[string]any)
+		for f := range fields[typ] {
+			if _, ok := props[f]; !ok {
+				t.Errorf("the server sends %q in %q; the AsyncAPI document lacks the field", f, typ)
+			}
+		}
+	}
+	if !fields["snapshot"]["epoch"] {
+		t.Error("a server with a stream epoch sent a snapshot without it")
 	}
 	for _, op := range []string{"subscribe", "unsubscribe", "ping"} {
 		msg, ok := documented[op]

@@ -4,8 +4,12 @@
 // It keeps a local book of the latest quote of every subscribed symbol.
 // It reconnects with exponential backoff and jitter, subscribes again
 // after every reconnect, and checks every symbol's seq. When a seq
-// skips, it resubscribes that symbol, which brings a fresh snapshot. The
-// bot sees decimals as shopspring/decimal values, never floats.
+// skips, it resubscribes that symbol, which brings a fresh snapshot. When
+// a snapshot carries a new epoch (the stream started again, its seqs from
+// 1: every node lost its state, or a single server restarted), it drops
+// the whole book, reports NewEpoch, and takes the snapshot and the updates
+// that follow as the new stream's. The bot sees decimals as
+// shopspring/decimal values, never floats.
 //
 //	c := client.New(client.Options{URL: "ws://localhost:8080/ws", Symbols: []string{"BTC-USD"},
 //		OnUpdate: func(u client.Update) { fmt.Println(u.Quote.Symbol, u.Quote.Bid.Decimal) }})
@@ -86,6 +90,7 @@ const (
 	Connected    StatusKind = iota // a connection is up and subscribed
 	Disconnected                   // the connection ended; a reconnect follows after Wait
 	Resyncing                      // a seq gap: Symbols are being resubscribed
+	NewEpoch                       // the stream started again (Epoch): the book was dropped, the new stream's quotes follow
 )
 
 // Status reports a change of the connection.
@@ -94,6 +99,7 @@ type Status struct {
 	Err     error         // why it disconnected
 	Wait    time.Duration // until the next attempt
 	Symbols []string      // resyncing these
+	Epoch   uint64        // the new epoch (NewEpoch)
 }
 
 // ServerError is an error message from the server.
@@ -121,6 +127,7 @@ type Client struct {
 	wmu     sync.Mutex // serializes writes
 	nextID  int
 	gaps    int
+	epoch   uint64 // of the stream the book holds (0: none announced)
 }
 
 // New returns a client; nothing happens until Run.
@@ -158,6 +165,14 @@ func (c *Client) Quote(symbol string) (Quote, bool) {
 	defer c.mu.Unlock()
 	q, ok := c.book[symbol]
 	return q, ok
+}
+
+// Epoch returns the epoch of the stream the book holds (0: the server
+// announced none).
+func (c *Client) Epoch() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
 }
 
 // Gaps returns how many seq gaps the client has seen (and repaired).
@@ -350,6 +365,24 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 	switch typ := string(v.GetStringBytes("type")); typ {
 	case "snapshot":
 		reason := string(v.GetStringBytes("reason"))
+		if epoch := v.GetUint64("epoch"); epoch != 0 {
+			r.c.mu.Lock()
+			renewed := r.c.epoch != 0 && epoch != r.c.epoch
+			r.c.epoch = epoch
+			if renewed {
+				// a new stream: seqs start again, nothing held is comparable
+				clear(r.c.book)
+			}
+			r.c.mu.Unlock()
+			if renewed {
+				clear(r.fresh)
+				clear(r.resyncing)
+				r.c.log.Info("ticker client: the stream began a new epoch; book dropped", "epoch", epoch)
+				if r.c.opts.OnStatus != nil {
+					r.c.opts.OnStatus(Status{Kind: NewEpoch, Epoch: epoch})
+				}
+			}
+		}
 		for _, qv := range v.GetArray("quotes") {
 			q, err := decodeQuote(qv)
 			if err != nil {

@@ -251,6 +251,59 @@ func TestClientResyncsOnGap(t *testing.T) {
 	}
 }
 
+// TestClientNewEpoch: a snapshot carrying a new epoch drops the whole
+// book (a symbol it does not carry is gone), reports NewEpoch, and the
+// new stream's updates apply to it without a gap though their seqs are
+// lower than the old stream's.
+func TestClientNewEpoch(t *testing.T) {
+	up := websocket.Upgrader{}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		send := func(s string) { ws.WriteMessage(websocket.TextMessage, []byte(s)) }
+		send(`{"type":"subscribed","symbols":["*"]}`)
+		send(`{"type":"snapshot","reason":"subscribe","epoch":5,"time":1,"quotes":[{"s":"X","seq":280,"ts":10,"bid":"1.5"},{"s":"Y","seq":90,"ts":10,"bid":"7"}]}`)
+		send(`{"type":"update","time":2,"quotes":[{"s":"X","seq":281,"ts":11,"bid":"1.55"}]}`)
+		send(`{"type":"snapshot","reason":"resync","epoch":6,"time":3,"quotes":[{"s":"X","seq":2,"ts":12,"bid":"1.4","ask":"1.6"}]}`)
+		send(`{"type":"update","time":4,"quotes":[{"s":"X","seq":3,"ts":13,"last":"1.5"}]}`)
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	var mu sync.Mutex
+	var epochs []uint64
+	c := New(Options{URL: "ws://" + ln.Addr().String() + "/ws", Symbols: []string{"*"},
+		OnStatus: func(s Status) {
+			if s.Kind == NewEpoch {
+				mu.Lock()
+				epochs = append(epochs, s.Epoch)
+				mu.Unlock()
+			}
+		}})
+	run(t, c)
+	eventually(t, "the new stream's update", 5*time.Second, func() bool { q, _ := c.Quote("X"); return q.Seq == 3 })
+	q, _ := c.Quote("X")
+	if _, ok := c.Quote("Y"); ok || q.Bid.Decimal.String() != "1.4" || q.Last.Decimal.String() != "1.5" || c.Gaps() != 0 || c.Epoch() != 6 {
+		t.Fatalf("after the new epoch: X %+v, Y kept %v, gaps %d, epoch %d", q, ok, c.Gaps(), c.Epoch())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(epochs) != 1 || epochs[0] != 6 {
+		t.Fatalf("NewEpoch statuses %v, want [6]", epochs)
+	}
+}
+
 // TestClientRefused: a wrong token ends Run at once with the 401.
 func TestClientRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tokens")

@@ -12,6 +12,14 @@
 // clients. Versioning happens once, at ingest, so seq is the same on every
 // node.
 //
+// A Store keeps a node's buckets open: file-backed by default, so that they
+// outlive a NATS restart, and opened again after every reconnect, since a
+// server with memory storage has lost them. Every delta and bucket value
+// carries the stream's epoch (see NewEpoch): it changes only when no node
+// and no bucket kept the stream's state, and an edge that sees a newer one
+// starts every symbol again and resyncs its clients. An Ingest leader that
+// loses NATS holds its engine and takes its lease back; see Ingest.
+//
 // Subjects and keys (see Token for the escaping of symbols):
 //
 //	ticker.q.<token>            a Delta, as ticker.v1 writes it (seq included)
@@ -20,5 +28,6 @@
 //
 // Goroutines: a Publisher has none (it runs on the engine's goroutine);
 // a Receiver's Run owns its loop and its fetch workers and returns when its
-// context ends.
+// context ends; a Store's Run owns the reopening loop; an Ingest's Run runs
+// its Receiver while it stands by. Each returns when its context ends.
 package cluster

@@ -25,6 +25,8 @@ func Collectors(role string, pub *Publisher, recv *Receiver, in *Ingest) []prome
 		counter("repairs_total", "Full quotes passed on from the bucket (gaps, late joins, reconnects).", st.Repairs.Load)
 		counter("fetches_total", "Reads of the bucket of latest quotes.", st.Fetches.Load)
 		counter("malformed_total", "Cluster messages that could not be parsed.", st.Malformed.Load)
+		counter("epochs_total", "New stream epochs gone over to (every symbol read from the bucket again).", st.Epochs.Load)
+		counter("stale_total", "Deltas and bucket values of an older epoch, dropped.", st.Stale.Load)
 		gauge("connected", "1 while connected to NATS.", func() float64 {
 			if recv.nc.IsConnected() {
 				return 1

@@ -13,9 +13,9 @@ import (
 	"ticker/market"
 )
 
-// OpenBucket creates (or opens, and updates) the bucket of latest quotes:
-// one value per key, in memory, replicated (see Replicas).
-func OpenBucket(ctx context.Context, nc *nats.Conn) (jetstream.KeyValue, error) {
+// openBucket creates (or opens, and updates) the bucket of latest quotes:
+// one value per key, replicated (see Replicas), on storage.
+func openBucket(ctx context.Context, nc *nats.Conn, storage jetstream.StorageType) (jetstream.KeyValue, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -25,11 +25,11 @@ func OpenBucket(ctx context.Context, nc *nats.Conn) (jetstream.KeyValue, error) 
 		Bucket:      Bucket,
 		Description: "ticker: the latest full quote of each symbol",
 		History:     1,
-		Storage:     jetstream.MemoryStorage,
+		Storage:     storage,
 		Replicas:    replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("key-value bucket %s (%d replicas): %w", Bucket, replicas, err)
+		return nil, fmt.Errorf("key-value bucket %s (%d replicas, %s storage): %w", Bucket, replicas, storage, err)
 	}
 	return kv, nil
 }
@@ -52,9 +52,12 @@ const refreshEvery = 5 * time.Second
 
 // Publisher is the ingest side: a fanout.Tap that publishes every version
 // on its symbol's subject and writes the symbol's full quote to the
-// bucket. It runs on the engine's goroutine and never blocks: nats.go
-// buffers publishes (and, while reconnecting, up to its reconnect buffer;
-// past that a publish fails and is counted).
+// bucket, both with the stream's epoch (see AppendEpoch). It runs on the
+// engine's goroutine and never blocks. While paused (the node is not sure
+// to hold the lease: NATS was lost) it publishes nothing but keeps each
+// symbol's latest quote; Resume writes them all to the bucket before the
+// next publish. The ingest's connection has no reconnect buffer, so nothing
+// written while disconnected goes out later, when another node may lead.
 type Publisher struct {
 	nc   *nats.Conn
 	log  *slog.Logger
@@ -62,15 +65,38 @@ type Publisher struct {
 	keys map[string]string // symbol → bucket subject
 	last map[string]market.Quote
 	buf  []byte
+	msg  []byte
 	next time.Time
+
+	epoch   atomic.Uint64
+	paused  atomic.Bool
+	rewrite atomic.Bool // write every symbol's latest quote before the next publish
 
 	published atomic.Uint64
 	failed    atomic.Uint64
 }
 
-// NewPublisher returns a Publisher on nc. The bucket must exist (OpenBucket).
+// NewPublisher returns a Publisher on nc. The bucket must exist (OpenStore).
 func NewPublisher(nc *nats.Conn, log *slog.Logger) *Publisher {
 	return &Publisher{nc: nc, log: log, subj: map[string]string{}, keys: map[string]string{}, last: map[string]market.Quote{}}
+}
+
+// SetEpoch sets the stream's epoch, carried by everything published after.
+func (p *Publisher) SetEpoch(epoch uint64) { p.epoch.Store(epoch) }
+
+// Pause stops publishing (see Publisher).
+func (p *Publisher) Pause() { p.paused.Store(true) }
+
+// Resume publishes again. With rewrite, it starts with every symbol's
+// latest quote to the bucket: what a bucket lost with a NATS server's
+// memory held. A node taking the stream over from another resumes without:
+// what it last published is older than the bucket, and its first versions
+// carry every symbol anyway.
+func (p *Publisher) Resume(rewrite bool) {
+	if rewrite {
+		p.rewrite.Store(true) // before paused is cleared: seen by the first publish
+	}
+	p.paused.Store(false)
 }
 
 // Version publishes one version (fanout.Tap).
@@ -82,15 +108,22 @@ func (p *Publisher) Version(delta []byte, full *market.Quote) {
 		p.subj[full.Symbol] = subj
 		p.keys[full.Symbol] = "$KV." + Bucket + "." + tok
 	}
+	p.last[full.Symbol] = *full
+	if p.paused.Load() {
+		return
+	}
+	if p.rewrite.Swap(false) {
+		p.putAll()
+	}
 	// the bucket first: a version whose delta went out is in the bucket
 	// too, so a standby that takes over never issues its seq again
 	p.put(full)
-	if err := p.nc.Publish(subj, delta); err != nil {
+	p.msg = AppendEpoch(p.msg[:0], p.epoch.Load(), delta)
+	if err := p.nc.Publish(subj, p.msg); err != nil {
 		p.fail(err)
 		return
 	}
 	p.published.Add(1)
-	p.last[full.Symbol] = *full
 	if !ok {
 		// edges learn the symbol at once; announced after its bucket write,
 		// so an edge that subscribed to announcements too late lists it
@@ -100,8 +133,15 @@ func (p *Publisher) Version(delta []byte, full *market.Quote) {
 
 func (p *Publisher) put(full *market.Quote) {
 	p.buf = full.AppendJSON(p.buf[:0])
-	if err := p.nc.Publish(p.keys[full.Symbol], p.buf); err != nil {
+	p.msg = AppendEpoch(p.msg[:0], p.epoch.Load(), p.buf)
+	if err := p.nc.Publish(p.keys[full.Symbol], p.msg); err != nil {
 		p.fail(err)
+	}
+}
+
+func (p *Publisher) putAll() {
+	for _, q := range p.last {
+		p.put(&q)
 	}
 }
 
@@ -115,13 +155,17 @@ func (p *Publisher) fail(err error) {
 // symbol's latest quote to the bucket again. Writes come from this one
 // goroutine on one connection, so the bucket never goes back a version.
 func (p *Publisher) Window(now time.Time) {
+	if p.paused.Load() {
+		return
+	}
+	if p.rewrite.Swap(false) {
+		p.next = time.Time{}
+	}
 	if now.Before(p.next) {
 		return
 	}
 	p.next = now.Add(refreshEvery)
-	for _, q := range p.last {
-		p.put(&q)
-	}
+	p.putAll()
 }
 
 // Published returns how many versions were published.

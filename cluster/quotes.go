@@ -15,20 +15,22 @@ import (
 
 var errMalformedQuote = errors.New("malformed quote in the bucket")
 
-// bucketQuote reads symbol's latest full quote from the bucket; found is
-// false when the bucket has none.
-func bucketQuote(ctx context.Context, kv jetstream.KeyValue, p *fastjson.Parser, symbol string) (q market.Quote, found bool, err error) {
+// bucketQuote reads symbol's latest full quote, and the epoch of the
+// stream it belongs to, from the bucket; found is false when the bucket
+// has none.
+func bucketQuote(ctx context.Context, kv jetstream.KeyValue, p *fastjson.Parser, symbol string) (q market.Quote, epoch uint64, found bool, err error) {
 	e, err := kv.Get(ctx, Token(symbol))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return q, false, nil
+		return q, 0, false, nil
 	case err != nil:
-		return q, false, err
+		return q, 0, false, err
 	}
-	if err := feeds.ParseVersion(p, e.Value(), &q); err != nil || q.Symbol != symbol {
-		return market.Quote{}, false, errMalformedQuote
+	epoch, obj := SplitEpoch(e.Value())
+	if err := feeds.ParseVersion(p, obj, &q); err != nil || q.Symbol != symbol {
+		return market.Quote{}, 0, false, errMalformedQuote
 	}
-	return q, true, nil
+	return q, epoch, true, nil
 }
 
 // heldQuotes is what EdgeQuotes needs of the edge's engine: the quotes it
@@ -68,7 +70,7 @@ func (eq *EdgeQuotes) Quote(ctx context.Context, symbol string) (market.Quote, b
 		p = new(fastjson.Parser)
 	}
 	defer eq.pool.Put(p)
-	q, found, err := bucketQuote(ctx, eq.kv, p, symbol)
+	q, _, found, err := bucketQuote(ctx, eq.kv, p, symbol)
 	if err != nil {
 		return market.Quote{}, false, fmt.Errorf("reading %s from the bucket: %w", symbol, err)
 	}

@@ -48,6 +48,8 @@ type Receiver struct {
 	reread  chan chan struct{} // Reread's requests
 	ready   atomic.Bool        // the loop has taken the bucket's symbols in once
 	pending atomic.Int64       // fetches in flight
+	held    atomic.Bool        // a version has been passed on: the node has the stream's state
+	epochAt atomic.Uint64      // epoch, for Epoch
 
 	// owned by Run
 	subs     map[string]*nats.Subscription
@@ -58,6 +60,7 @@ type Receiver struct {
 	parser   fastjson.Parser
 	rereadN  int             // symbols whose read for Reread has not completed
 	rereadCh []chan struct{} // closed when rereadN reaches 0
+	epoch    uint64          // the stream's epoch (0: none seen yet)
 
 	stats ReceiverStats
 }
@@ -69,6 +72,8 @@ type ReceiverStats struct {
 	Repairs   atomic.Uint64 // full quotes passed on (gaps repaired, late joins, reconnects)
 	Fetches   atomic.Uint64 // bucket reads
 	Malformed atomic.Uint64 // messages that could not be parsed
+	Epochs    atomic.Uint64 // new stream epochs gone over to (every symbol read again)
+	Stale     atomic.Uint64 // deltas and bucket values of an older epoch, dropped
 }
 
 type symState struct {
@@ -91,6 +96,7 @@ const (
 type fetchResult struct {
 	symbol string
 	q      market.Quote
+	epoch  uint64
 	found  bool
 	err    error
 }
@@ -115,14 +121,26 @@ func NewReceiver(nc *nats.Conn, kv jetstream.KeyValue, sink VersionSink, log *sl
 		known:    map[string]bool{},
 		declared: map[string]bool{},
 	}
-	nc.SetReconnectHandler(func(*nats.Conn) {
-		r.mu.Lock()
-		r.reconnected = true
-		r.mu.Unlock()
-		r.poke()
-	})
 	return r
 }
+
+// Reopened tells the receiver that NATS is back and the buckets are open
+// again (Store.OnReopen): deltas published meanwhile are lost, so it reads
+// every symbol it serves from the bucket. It never blocks.
+func (r *Receiver) Reopened() {
+	r.mu.Lock()
+	r.reconnected = true
+	r.mu.Unlock()
+	r.poke()
+}
+
+// HasState reports whether the receiver has passed on any version of the
+// stream: a standby ingest that has none must not take the stream over
+// before one that has (Ingest).
+func (r *Receiver) HasState() bool { return r.held.Load() }
+
+// Epoch returns the epoch of the stream the receiver follows (0: none seen).
+func (r *Receiver) Epoch() uint64 { return r.epochAt.Load() }
 
 // Interest is the engine's Config.Interest: called when a symbol gains its
 // first subscriber or loses its last ("*" for the wildcard). It never blocks.
@@ -177,8 +195,27 @@ func (r *Receiver) Ready() bool { return r.ready.Load() && r.nc.IsConnected() }
 func (r *Receiver) Stats() *ReceiverStats { return &r.stats }
 
 // Run receives until ctx ends. It owns the fetch workers and the symbol
-// lister, and waits for them before it returns.
+// lister, and waits for them before it returns. It may run again after it
+// has returned (an ingest node standing by again): it then reads every
+// symbol it holds from the bucket again.
 func (r *Receiver) Run(ctx context.Context) error {
+	// what an earlier Run had in flight is gone with its workers
+	r.pending.Store(0)
+	for _, st := range r.syms {
+		st.fetching = false
+	}
+	for drained := false; !drained; {
+		select {
+		case <-r.fetch:
+		case <-r.fetched:
+		default:
+			drained = true
+		}
+	}
+	r.mu.Lock()
+	r.reconnected = true
+	r.mu.Unlock()
+	r.poke()
 	// announcements first, then the listing: a symbol is announced after
 	// its bucket write, so none falls between the two
 	announce, err := r.nc.ChanSubscribe(SymbolsSubject, r.msgs)
@@ -240,9 +277,15 @@ func (r *Receiver) Run(ctx context.Context) error {
 // seconds (onNames declares the new ones), so that clients can subscribe
 // to symbols no delta has carried here yet.
 func (r *Receiver) listSymbols(ctx context.Context) {
-	every := time.NewTicker(5 * time.Second)
+	// the second listing a second after the first: a bucket write still in
+	// flight at the first (its announcement sent before this receiver
+	// subscribed) has landed by then
+	every := time.NewTicker(time.Second)
 	defer every.Stop()
-	for {
+	for n := 0; ; n++ {
+		if n == 2 {
+			every.Reset(5 * time.Second)
+		}
 		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		var names []string
 		lister, err := r.kv.ListKeys(lctx)
@@ -287,7 +330,7 @@ func (r *Receiver) fetchWorker(ctx context.Context) {
 		r.stats.Fetches.Add(1)
 		res := fetchResult{symbol: sym}
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		res.q, res.found, res.err = bucketQuote(fctx, r.kv, &p, sym)
+		res.q, res.epoch, res.found, res.err = bucketQuote(fctx, r.kv, &p, sym)
 		cancel()
 		if errors.Is(res.err, errMalformedQuote) {
 			r.stats.Malformed.Add(1)
@@ -482,8 +525,12 @@ func (r *Receiver) onMsg(ctx context.Context, m *nats.Msg) {
 	if !r.wanted(sym) {
 		return // a message in flight when interest ended
 	}
+	epoch, obj := SplitEpoch(m.Data)
+	if !r.inEpoch(ctx, epoch) {
+		return
+	}
 	var q market.Quote
-	if err := feeds.ParseVersion(&r.parser, m.Data, &q); err != nil || q.Symbol != sym {
+	if err := feeds.ParseVersion(&r.parser, obj, &q); err != nil || q.Symbol != sym {
 		if r.stats.Malformed.Add(1) == 1 {
 			r.log.Warn("cluster: malformed delta", "subject", m.Subject, "err", err)
 		}
@@ -512,6 +559,38 @@ func (r *Receiver) onMsg(ctx context.Context, m *nats.Msg) {
 		}
 		r.startFetch(sym, st)
 	}
+}
+
+// inEpoch reports whether a message of the given epoch belongs to the
+// stream the receiver follows, going over to it first if it is newer. A
+// message without an epoch (0) belongs to any.
+func (r *Receiver) inEpoch(ctx context.Context, epoch uint64) bool {
+	switch {
+	case epoch == 0 || epoch == r.epoch:
+		return true
+	case epoch < r.epoch:
+		r.stats.Stale.Add(1)
+		return false
+	}
+	old := r.epoch
+	r.epoch = epoch
+	r.epochAt.Store(epoch)
+	if old == 0 {
+		return true // the first epoch seen: nothing to drop
+	}
+	// a new stream: its seqs start again, so what the receiver holds of the
+	// old one says nothing; every symbol is read from the bucket, where the
+	// new leader wrote it before publishing
+	r.stats.Epochs.Add(1)
+	r.held.Store(false)
+	r.log.Warn("cluster: the stream began a new epoch; every symbol is read again", "epoch", epoch, "previous", old)
+	for sym, st := range r.syms {
+		st.last = 0
+		st.buf = st.buf[:0]
+		r.startFetch(sym, st)
+		st.retryAt = time.Now().Add(time.Second) // and again, once writes in flight have landed
+	}
+	return true
 }
 
 func cmpSeq(a, b uint64) int {
@@ -543,6 +622,8 @@ func (r *Receiver) drain(ctx context.Context, st *symState) {
 }
 
 func (r *Receiver) pass(ctx context.Context, v fanout.Version) {
+	v.Epoch = r.epoch
+	r.held.Store(true)
 	if v.Full {
 		r.stats.Repairs.Add(1)
 	} else {
@@ -586,6 +667,9 @@ func (r *Receiver) onFetched(ctx context.Context, res fetchResult) {
 		r.log.Warn("cluster: reading a quote from the bucket", "symbol", res.symbol, "err", res.err)
 		st.retryAt = time.Now().Add(200 * time.Millisecond)
 		return
+	}
+	if res.found && !r.inEpoch(ctx, res.epoch) {
+		res.found = false // an older stream's value, not yet overwritten
 	}
 	if res.found && res.q.Seq > st.last {
 		r.pass(ctx, fanout.Version{Quote: res.q, Full: true})

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/flate"
@@ -50,6 +51,12 @@ type Config struct {
 	// gains its first subscriber or loses its last ("*": the first or last
 	// wildcard subscriber). It must not block.
 	Interest func(symbol string, on bool)
+	// Epoch names the stream this engine versions (its start, in Unix
+	// milliseconds): every snapshot carries it, so that a client can tell a
+	// new stream, whose seqs start again at 1, from a gap. Zero: none. A
+	// replica takes its epoch from its versions (Version.Epoch), a promoted
+	// one from Promote.
+	Epoch uint64
 }
 
 // Tap receives the versions an engine publishes, on the engine's
@@ -73,6 +80,12 @@ type Version struct {
 	Full bool
 	// Declare only makes Quote.Symbol known (subscribable).
 	Declare bool
+	// Epoch is the stream the version belongs to (zero: the engine's). A
+	// higher epoch than the engine's is a new stream: the engine drops every
+	// symbol's state, and each subscriber gets a resync snapshot carrying
+	// the new epoch, then the symbols again as their versions arrive. A
+	// lower one is stale and dropped.
+	Epoch uint64
 }
 
 // maxQueuedVersions bounds the versions a replica keeps per symbol waiting
@@ -124,9 +137,10 @@ type symbol struct {
 	dirty bool
 	delta []byte // this window's encoded delta
 
-	queue []Version // a replica's versions waiting for a window, in seq order
-	fresh bool      // restored from a full quote with no earlier state
-	full  bool      // publish every field in the next version (after Promote)
+	queue   []Version // a replica's versions waiting for a window, in seq order
+	fresh   bool      // restored from a full quote with no earlier state
+	renewed bool      // state dropped for a new epoch: its next full quote is a resync
+	full    bool      // publish every field in the next version (after Promote)
 
 	// this window's delta compressed as a piece (see compressor.piece), as
 	// the first entry of a message and with a leading comma; built on demand
@@ -143,6 +157,8 @@ const (
 	cmdSubscribe
 	cmdUnsubscribe
 	cmdPromote
+	cmdDemote
+	cmdRebase
 	cmdReply
 	cmdClose
 )
@@ -150,6 +166,7 @@ const (
 type command struct {
 	kind    cmdKind
 	floors  map[string]uint64 // cmdPromote
+	epoch   uint64            // cmdPromote
 	c       *Client
 	id      []byte
 	symbols []string
@@ -194,7 +211,9 @@ type Engine struct {
 	clients   map[*Client]struct{}
 	wildcards map[*Client]struct{}
 	resyncing map[*Client]struct{}
-	epoch     uint64
+	epoch     uint64 // window counter
+	stream    uint64 // the stream's epoch (Config.Epoch)
+	newStream bool   // the stream's epoch changed: every client gets a snapshot at the next flush
 	comp      *compressor
 	frames    map[uint64]*Frame // this window's updates by the hash of their symbols, chained by next
 	seed      maphash.Seed
@@ -205,6 +224,8 @@ type Engine struct {
 	headTime       int64
 	tailPiece      []byte
 	scratch        []byte
+
+	holding atomic.Bool // Hold
 
 	// published view, read by other goroutines
 	pubMu sync.RWMutex
@@ -237,6 +258,7 @@ func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*E
 		frames:    map[uint64]*Frame{},
 		seed:      maphash.MakeSeed(),
 		pub:       map[string]market.Quote{},
+		stream:    cfg.Epoch,
 	}
 	if cfg.Replica {
 		// only a replica takes versions; elsewhere the nil channel never fires
@@ -511,7 +533,13 @@ func (e *Engine) handle(cmd command) {
 		c.closeAfterReplies(cmd.code, cmd.reason)
 		c.pending.Add(-1)
 	case cmdPromote:
-		e.promote(cmd.floors)
+		e.promote(cmd.floors, cmd.epoch)
+	case cmdDemote:
+		if e.vers != nil {
+			e.replica = true
+		}
+	case cmdRebase:
+		e.rebase(cmd.floors)
 	}
 }
 
@@ -607,15 +635,57 @@ func (e *Engine) PushVersion(ctx context.Context, v Version) error {
 // behind a gap may not have served), and the symbol's first own version
 // carries every field, so that any replica, whatever version it held, is
 // whole again. Versions still queued are folded in first.
-func (e *Engine) Promote(ctx context.Context, floors map[string]uint64) error {
-	return e.send(ctx, command{kind: cmdPromote, floors: floors})
+// epoch is the stream's epoch from now on (zero keeps the engine's).
+func (e *Engine) Promote(ctx context.Context, floors map[string]uint64, epoch uint64) error {
+	return e.send(ctx, command{kind: cmdPromote, floors: floors, epoch: epoch})
 }
 
-func (e *Engine) promote(floors map[string]uint64) {
+// Demote makes a promoted engine a replica again (one created with
+// Config.Replica): an ingest node that another has replaced as the
+// stream's source follows the stream again. The feeds may go on filling
+// the ring; versions from PushVersion replace what they changed.
+func (e *Engine) Demote(ctx context.Context) error {
+	return e.send(ctx, command{kind: cmdDemote})
+}
+
+// Rebase raises, on a promoted engine, the seq of each symbol below
+// floors[symbol] to it; each such symbol's next version carries every
+// field. An ingest leader that finds, coming back, that another node
+// published meanwhile goes on above what that node published.
+func (e *Engine) Rebase(ctx context.Context, floors map[string]uint64) error {
+	return e.send(ctx, command{kind: cmdRebase, floors: floors})
+}
+
+func (e *Engine) rebase(floors map[string]uint64) {
+	if e.replica {
+		return
+	}
+	for _, s := range e.byID {
+		if f := floors[s.name]; f > s.state.PublishedRef().Seq {
+			s.state.SkipTo(f)
+			s.full = true
+			if !s.dirty {
+				s.dirty = true
+				e.dirty = append(e.dirty, s)
+			}
+		}
+	}
+}
+
+// Hold stops (true) or restarts (false) a promoted engine's versioning:
+// while held, changes wait, coalesced, and no seq is issued; the first
+// window after release publishes them. An ingest leader holds its engine
+// while it is not sure to hold the lease. Safe from any goroutine.
+func (e *Engine) Hold(on bool) { e.holding.Store(on) }
+
+func (e *Engine) promote(floors map[string]uint64, epoch uint64) {
 	if !e.replica {
 		return
 	}
 	e.replica = false
+	if epoch != 0 && epoch != e.stream {
+		e.setEpoch(epoch)
+	}
 	for _, s := range e.byID {
 		if len(s.queue) > 0 {
 			q := e.folded(s, nil)
@@ -661,6 +731,14 @@ func (e *Engine) takeVersion(v Version) {
 		e.stats.QuotesRejected.Add(1) // promoted: versions come from this engine now
 		return
 	}
+	switch {
+	case v.Epoch == 0 || v.Epoch == e.stream:
+	case v.Epoch < e.stream:
+		e.stats.QuotesRejected.Add(1) // an older stream's, still in flight
+		return
+	default:
+		e.setEpoch(v.Epoch)
+	}
 	e.stats.QuotesIn.Add(1)
 	if len(s.queue) >= maxQueuedVersions {
 		q := e.folded(s, &v)
@@ -672,6 +750,32 @@ func (e *Engine) takeVersion(v Version) {
 		s.dirty = true
 		e.dirty = append(e.dirty, s)
 	}
+}
+
+// setEpoch starts a new stream: a replica drops what it held of the old
+// one (its seqs mean nothing in the new one), and every client gets a
+// resync snapshot carrying the new epoch at the next flush.
+func (e *Engine) setEpoch(epoch uint64) {
+	old := e.stream
+	e.stream = epoch
+	if old == 0 {
+		return // the first epoch this engine learns: nothing to drop
+	}
+	e.log.Warn("fanout: a new stream epoch; every symbol starts again", "epoch", epoch, "previous", old)
+	e.stats.Epochs.Add(1)
+	for _, s := range e.byID {
+		if s.state.PublishedRef().Seq > 0 || len(s.queue) > 0 {
+			s.renewed = true
+		}
+		s.state = market.NewState(s.name)
+		s.queue = s.queue[:0]
+	}
+	clear(e.repaired)
+	e.repaired = e.repaired[:0]
+	e.pubMu.Lock()
+	clear(e.pub)
+	e.pubMu.Unlock()
+	e.newStream = true
 }
 
 // folded returns s's published quote with its queued versions (and last,
@@ -704,7 +808,8 @@ func (e *Engine) nextVersion(s *symbol, changed []*symbol) []*symbol {
 	n := copy(s.queue, s.queue[1:])
 	s.queue = s.queue[:n]
 	if v.Full {
-		s.fresh = s.state.PublishedRef().Seq == 0
+		s.fresh = s.state.PublishedRef().Seq == 0 && !s.renewed
+		s.renewed = false
 		s.state.Restore(v.Quote)
 		e.repaired = append(e.repaired, s)
 		return changed
@@ -714,8 +819,41 @@ func (e *Engine) nextVersion(s *symbol, changed []*symbol) []*symbol {
 		e.log.Warn("replica: a delta out of sequence was skipped", "symbol", s.name, "seq", v.Quote.Seq, "have", s.state.PublishedRef().Seq)
 		return changed
 	}
+	s.renewed = false
 	s.delta = v.Quote.AppendJSON(s.delta[:0])
 	return append(changed, s)
+}
+
+// sendEpoch gives every client with a subscription a resync snapshot of
+// what the new stream holds of its symbols (perhaps none yet: the others
+// follow as their quotes arrive).
+func (e *Engine) sendEpoch(tm int64) {
+	for _, s := range e.repaired {
+		s.fresh = false
+	}
+	clear(e.repaired)
+	e.repaired = e.repaired[:0]
+	for c := range e.clients {
+		if c.Closing() || (!c.wildcard && len(c.subs) == 0) {
+			continue
+		}
+		f := e.buildSnapshot(e.subscribed(c), "resync", tm, true)
+		e.offerData(c, f, &e.stats.Resyncs)
+		f.release()
+	}
+}
+
+// subscribed returns the symbols c subscribes to, in id order.
+func (e *Engine) subscribed(c *Client) []*symbol {
+	if c.wildcard {
+		return e.byID
+	}
+	syms := make([]*symbol, 0, len(c.subs))
+	for s := range c.subs {
+		syms = append(syms, s)
+	}
+	slices.SortFunc(syms, func(a, b *symbol) int { return a.id - b.id })
+	return syms
 }
 
 // sendRepaired gives each subscriber of a symbol restored from a full
@@ -869,9 +1007,15 @@ func (e *Engine) offerData(c *Client, f *Frame, counter interface{ Add(uint64) u
 // as a snapshot message, or returns nil if none has a quote. The caller owns
 // the frame's one reference.
 func (e *Engine) snapshotFrame(syms []*symbol, reason string, timeMicros int64) *Frame {
+	return e.buildSnapshot(syms, reason, timeMicros, false)
+}
+
+// buildSnapshot is snapshotFrame; with empty, a snapshot of no quote is
+// built too (a new epoch's, before any of its quotes arrived).
+func (e *Engine) buildSnapshot(syms []*symbol, reason string, timeMicros int64, empty bool) *Frame {
 	f := newFrame(kindData)
 	buf := f.startPlain()
-	buf = appendQuotesHead(buf, "snapshot", reason, timeMicros)
+	buf = appendSnapshotHead(buf, reason, e.stream, timeMicros)
 	n := 0
 	for _, s := range syms {
 		q := s.state.PublishedRef()
@@ -884,7 +1028,7 @@ func (e *Engine) snapshotFrame(syms []*symbol, reason string, timeMicros int64) 
 		buf = q.AppendJSON(buf)
 		n++
 	}
-	if n == 0 {
+	if n == 0 && !empty {
 		f.pbuf = buf
 		f.release()
 		return nil
@@ -1012,6 +1156,7 @@ func (e *Engine) assemble(f *Frame) {
 
 func (e *Engine) flush(now time.Time) {
 	start := time.Now()
+	hold := e.holding.Load()
 	e.epoch++
 	e.compressSpent = 0
 	changed := e.changed[:0]
@@ -1028,6 +1173,11 @@ func (e *Engine) flush(now time.Time) {
 			continue
 		}
 		if e.replica {
+			continue
+		}
+		if hold {
+			s.dirty = true
+			again = append(again, s)
 			continue
 		}
 		if s.full {
@@ -1055,7 +1205,7 @@ func (e *Engine) flush(now time.Time) {
 		}
 		e.pubMu.Unlock()
 	}
-	if t := e.cfg.Tap; t != nil && !e.replica {
+	if t := e.cfg.Tap; t != nil && !e.replica && !hold {
 		for _, s := range changed {
 			t.Version(s.delta, s.state.PublishedRef())
 		}
@@ -1063,6 +1213,14 @@ func (e *Engine) flush(now time.Time) {
 	}
 
 	tm := now.UnixMicro()
+	if e.newStream {
+		// each client's one snapshot holds all it has of the new stream,
+		// this window's versions included, so no update follows it now
+		e.newStream = false
+		e.sendEpoch(tm)
+		e.stats.Flush.Observe(time.Since(start))
+		return
+	}
 	e.sendRepaired(tm)
 	touched := e.touched[:0]
 	for _, s := range changed {
@@ -1133,17 +1291,7 @@ func (e *Engine) resync(c *Client, tm int64, now time.Time) {
 	if !progressed {
 		return
 	}
-	var syms []*symbol
-	if c.wildcard {
-		syms = e.byID
-	} else {
-		syms = make([]*symbol, 0, len(c.subs))
-		for s := range c.subs {
-			syms = append(syms, s)
-		}
-		slices.SortFunc(syms, func(a, b *symbol) int { return a.id - b.id })
-	}
-	f := e.snapshotFrame(syms, "resync", tm)
+	f := e.snapshotFrame(e.subscribed(c), "resync", tm)
 	c.resync = false // offerData sets it again on overflow
 	if f == nil {
 		delete(e.resyncing, c)

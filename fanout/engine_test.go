@@ -66,6 +66,7 @@ type msg struct {
 	Code    string            `json:"code"`
 	Symbols []string          `json:"symbols"`
 	Time    int64             `json:"time"`
+	Epoch   uint64            `json:"epoch"`
 	Quotes  []json.RawMessage `json:"quotes"`
 }
 

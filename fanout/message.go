@@ -71,6 +71,20 @@ func AppendError(dst []byte, id []byte, code, message string, symbols []string) 
 	return append(dst, '}')
 }
 
+// appendSnapshotHead appends {"type":"snapshot","reason":…,["epoch":N,]"time":µs,"quotes":[
+func appendSnapshotHead(dst []byte, reason string, epoch uint64, timeMicros int64) []byte {
+	dst = append(dst, `{"type":"snapshot","reason":"`...)
+	dst = append(dst, reason...)
+	dst = append(dst, '"')
+	if epoch != 0 {
+		dst = append(dst, `,"epoch":`...)
+		dst = strconv.AppendUint(dst, epoch, 10)
+	}
+	dst = append(dst, `,"time":`...)
+	dst = strconv.AppendInt(dst, timeMicros, 10)
+	return append(dst, `,"quotes":[`...)
+}
+
 // appendQuotesHead appends {"type":typ,["reason":…,]"time":µs,"quotes":[
 func appendQuotesHead(dst []byte, typ, reason string, timeMicros int64) []byte {
 	dst = append(dst, `{"type":"`...)

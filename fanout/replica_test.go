@@ -3,6 +3,7 @@ package fanout
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,7 +137,7 @@ func TestReplica(t *testing.T) {
 
 	// promoted with A known to have reached seq 33 elsewhere: its first
 	// own version is 34 and carries every field; then plain deltas follow
-	rep.promote(map[string]uint64{"A": 33})
+	rep.promote(map[string]uint64{"A": 33}, 0)
 	push(t, rep, "A", 400, "bid", "10")
 	window(rep)
 	push(t, rep, "A", 401, "ask", "11")
@@ -150,4 +151,45 @@ func TestReplica(t *testing.T) {
 
 func itoa(i int) string {
 	return string(rune('0'+i/10)) + string(rune('0'+i%10))
+}
+
+// TestReplicaNewEpoch: a replica at epoch 5 takes a version of epoch 6. It
+// drops every symbol's state, and each client gets one resync snapshot
+// carrying epoch 6 with what the new stream has (A, restored in the same
+// window; not B, which has no version in it yet); B's first version of the
+// new stream then comes as a resync snapshot of its own, and a version of
+// the old epoch, still in flight, is dropped.
+func TestReplicaNewEpoch(t *testing.T) {
+	rep := newTestEngine(t, Config{Replica: true}, "A", "B")
+	c := register(rep, false, 1<<20)
+	subscribe(rep, c, "", "*")
+	full := func(sym string, seq uint64, epoch uint64, bid string) Version {
+		q := market.Quote{Symbol: sym, Seq: seq, TsMicros: int64(seq)}
+		q.Set(market.Bid, market.MustDecimal(bid))
+		return Version{Quote: q, Full: true, Epoch: epoch}
+	}
+	rep.takeVersion(full("A", 280, 5, "1"))
+	rep.takeVersion(full("B", 90, 5, "2"))
+	window(rep)
+	take(t, c)
+
+	rep.takeVersion(full("A", 2, 6, "3"))
+	window(rep)
+	m, _, _ := take(t, c)
+	if len(m) != 1 || m[0].Type != "snapshot" || m[0].Reason != "resync" || len(m[0].Quotes) != 1 || m[0].Epoch != 6 {
+		t.Fatalf("after a new epoch: %+v", m)
+	}
+	if a, _ := rep.Quote("A"); a.Seq != 2 {
+		t.Fatalf("A at seq %d, want 2", a.Seq)
+	}
+	if _, ok := rep.Quote("B"); ok {
+		t.Fatal("B's quote of the old epoch is still served")
+	}
+	rep.takeVersion(full("B", 91, 5, "9")) // the old stream's, in flight
+	rep.takeVersion(full("B", 1, 6, "4"))
+	window(rep)
+	m, _, _ = take(t, c)
+	if len(m) != 1 || m[0].Type != "snapshot" || m[0].Reason != "resync" || m[0].Epoch != 6 || !strings.Contains(string(m[0].Quotes[0]), `"seq":1,`) {
+		t.Fatalf("B's first version of the new epoch: %+v", m)
+	}
 }

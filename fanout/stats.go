@@ -14,6 +14,7 @@ type Stats struct {
 	UpdatesQueued   atomic.Uint64   // update messages queued to clients
 	SnapshotsQueued atomic.Uint64   // subscribe snapshots queued
 	Resyncs         atomic.Uint64   // resync snapshots queued
+	Epochs          atomic.Uint64   // new stream epochs a replica went over to
 	Drops           atomic.Uint64   // data frames dropped from overflowing queues
 	SlowClosed      atomic.Uint64   // clients closed 1008 as slow consumers
 	FramesBuilt     atomic.Uint64   // distinct messages encoded as plain JSON (assembled ones excepted)

@@ -11,6 +11,7 @@
   let selected = null;
   let ws = null, attempt = 0, reconnectTimer = null, nextId = 1;
   let latencyMs = null, updatesInSecond = 0, totalUpdates = 0, chartPoints = 0, gaps = 0;
+  let epoch = 0, epochs = 0; // the stream's epoch (from snapshots) and how many new ones were seen
   const status = { state: "connecting", connects: 0 };
   // preferences, kept in localStorage: the watchlist (null: every symbol)
   // and the chart kind ("line" or "candles")
@@ -238,7 +239,16 @@
         const l = Date.now() - m.time / 1000;
         latencyMs = latencyMs === null ? l : latencyMs * 0.9 + l * 0.1;
       }
-      if (m.type === "snapshot") { attempt = 0; applySnapshot(m.quotes); }
+      if (m.type === "snapshot") {
+        attempt = 0;
+        if (m.epoch && epoch && m.epoch !== epoch) {
+          // a new stream: its seqs start again, so every quote held is dropped
+          epochs++;
+          for (const e of quotes.values()) e.q = null;
+        }
+        if (m.epoch) epoch = m.epoch;
+        applySnapshot(m.quotes);
+      }
       else if (m.type === "update") { updatesInSecond++; totalUpdates++; applyUpdate(m.quotes); }
       else if (m.type === "error") console.warn("ticker:", m.code, m.message, m.symbols || "");
     };
@@ -352,6 +362,8 @@
     status: () => status.state,
     connects: () => status.connects,
     gaps: () => gaps,
+    epoch: () => epoch,
+    epochs: () => epochs,
     selected: () => selected,
     visibleRows: () => [...quotes.values()].filter((e) => !e.row.hidden).length,
     symbols: () => [...quotes.keys()].sort(),

@@ -87,3 +87,16 @@ func (c *Cluster) Kill(i int) {
 	c.servers[i].WaitForShutdown()
 	c.servers[i] = nil
 }
+
+// Restart stops server i (if it runs), waits down, and starts it again on
+// the same port with the same store directory, as an operator restarting
+// nats-server would.
+func (c *Cluster) Restart(i int, down time.Duration) {
+	c.t.Helper()
+	if c.servers[i] != nil {
+		c.Kill(i)
+	}
+	time.Sleep(down)
+	o := *c.opts[i]
+	c.servers[i] = c.start(&o)
+}

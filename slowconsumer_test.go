@@ -6,11 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,33 +32,6 @@ func startBinary(t *testing.T, args ...string) (*process, string) {
 			return proc, addr
 		}
 	}
-}
-
-// tryGet is an HTTP GET that reports failure as status 0.
-func tryGet(url string) (int, string) {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// metric returns the value of one sample of /metrics (0 when absent).
-func metric(t *testing.T, addr, name string) float64 {
-	t.Helper()
-	_, body := httpGet(t, "http://"+addr+"/metrics")
-	sc := bufio.NewScanner(strings.NewReader(body))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			v, _ := strconv.ParseFloat(rest, 64)
-			return v
-		}
-	}
-	return 0
 }
 
 // cadence reads a client's updates until stop and records the longest wait
@@ -193,16 +163,16 @@ func TestProcessSlowConsumers(t *testing.T) {
 			}
 			t.Logf("stallers' sockets closed by the server after %v (stuck timeout %v, bound %v)", closedAfter, stuck, bound)
 
-			if n := metric(t, addr, "ticker_connections"); n != float64(len(goods)) {
+			if n := metric(addr, "ticker_connections"); n != float64(len(goods)) {
 				t.Errorf("ticker_connections = %v, want %d (the readers only)", n, len(goods))
 			}
-			if n := metric(t, addr, "ticker_slow_consumer_closes_total"); n != float64(len(stallers)) {
+			if n := metric(addr, "ticker_slow_consumer_closes_total"); n != float64(len(stallers)) {
 				t.Errorf("ticker_slow_consumer_closes_total = %v, want %d", n, len(stallers))
 			}
-			if n := metric(t, addr, `ticker_closes_total{code="1008"}`); n != float64(len(stallers)) {
+			if n := metric(addr, `ticker_closes_total{code="1008"}`); n != float64(len(stallers)) {
 				t.Errorf(`ticker_closes_total{code="1008"} = %v, want %d (every close decided, sent or not)`, n, len(stallers))
 			}
-			drops := metric(t, addr, "ticker_drops_total")
+			drops := metric(addr, "ticker_drops_total")
 			if tc.resync && drops == 0 {
 				t.Errorf("ticker_drops_total = 0: the stallers' queues never overflowed, so no resync was pending")
 			}
@@ -377,10 +347,10 @@ func TestProcessSlowSteadyReader(t *testing.T) {
 	if closes != 0 || strings.Contains(proc.logs.String(), "closed slow consumer") {
 		t.Errorf("a slow but steady reader was closed:\n%s", proc.logs.String())
 	}
-	if drops := metric(t, addr, "ticker_drops_total"); drops == 0 {
+	if drops := metric(addr, "ticker_drops_total"); drops == 0 {
 		t.Errorf("ticker_drops_total = 0 with a reader at %.0f B/s: the stream was not faster than the reader", rate)
 	}
-	if n := metric(t, addr, "ticker_slow_consumer_closes_total"); n != 0 {
+	if n := metric(addr, "ticker_slow_consumer_closes_total"); n != 0 {
 		t.Errorf("ticker_slow_consumer_closes_total = %v", n)
 	}
 	t.Logf("read %d bytes in %v (%.0f B/s), %d resync snapshots among them (stuck timeout %v)",

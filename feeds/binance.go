@@ -138,12 +138,15 @@ func (b *Binance) subscribe(ws *websocket.Conn) error {
 	return ws.WriteJSON(map[string]any{"method": "SUBSCRIBE", "params": b.streams, "id": 1})
 }
 
-func (b *Binance) handle(ctx context.Context, msg []byte, now time.Time, sink Sink) error {
+func (b *Binance) handle(ctx context.Context, msg []byte, now time.Time, sink Sink) (int, error) {
 	ok, err := b.parse(msg, now)
 	if err != nil || !ok {
-		return err
+		return 0, err
 	}
-	return pushQuote(ctx, sink, &b.q)
+	if err := pushQuote(ctx, sink, &b.q); err != nil {
+		return 0, err
+	}
+	return 1, nil
 }
 
 // parse reads one Binance message. It reports true when b.q holds a quote

@@ -114,16 +114,16 @@ func (c *Coinbase) subscribe(ws *websocket.Conn) error {
 	return ws.WriteJSON(map[string]any{"type": "subscribe", "channel": "heartbeats"})
 }
 
-func (c *Coinbase) handle(ctx context.Context, msg []byte, now time.Time, sink Sink) error {
+func (c *Coinbase) handle(ctx context.Context, msg []byte, now time.Time, sink Sink) (int, error) {
 	if err := c.parse(msg, now); err != nil {
-		return err
+		return 0, err
 	}
 	for i := range c.quotes {
 		if err := pushQuote(ctx, sink, &c.quotes[i]); err != nil {
-			return err
+			return i, err
 		}
 	}
-	return nil
+	return len(c.quotes), nil
 }
 
 // parse reads one Coinbase message into c.quotes (empty for heartbeats,

@@ -25,10 +25,11 @@ type venue interface {
 	// reset forgets per-connection state (sequence numbers) before a new
 	// connection's first message.
 	reset()
-	// handle parses one message and pushes its quotes into sink. A returned
-	// error wrapping errReconnect ends the session at once; any other error
-	// means the message was malformed or unexpected and is skipped.
-	handle(ctx context.Context, msg []byte, now time.Time, sink Sink) error
+	// handle parses one message and pushes its quotes into sink, reporting
+	// how many it pushed (acks and heartbeats push none). A returned error
+	// wrapping errReconnect ends the session at once; any other error means
+	// the message was malformed or unexpected and is skipped.
+	handle(ctx context.Context, msg []byte, now time.Time, sink Sink) (quotes int, err error)
 }
 
 // errReconnect marks a message that asks for a new connection (a venue
@@ -56,7 +57,11 @@ type upstream struct {
 	maxAge     time.Duration // reconnect before the venue cuts a connection this old; 0: never
 	backoffMin time.Duration
 	backoffMax time.Duration
-	log        *slog.Logger
+	// negativePrices is set by a venue whose instruments can trade below
+	// zero (some futures). For a spot venue it stays false, and a negative
+	// price is bad input: counted and skipped.
+	negativePrices bool
+	log            *slog.Logger
 
 	messages   atomic.Uint64
 	reconnects atomic.Uint64
@@ -167,8 +172,10 @@ var errMaxAge = errors.New("connection reached its maximum age")
 // maxUpstreamMessage bounds one message from a venue.
 const maxUpstreamMessage = 1 << 20
 
-// session runs one connection. delivered reports whether any message
-// was handled without error, which resets the backoff.
+// session runs one connection. delivered reports whether it brought at
+// least one quote, which resets the backoff: a venue that acknowledges the
+// subscription and then closes is a failed connection, so its redials
+// slow down (Binance limits connection attempts per IP).
 func (u *upstream) session(ctx context.Context, sink Sink, v venue) (delivered bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, EnableCompression: false}
@@ -221,15 +228,15 @@ func (u *upstream) session(ctx context.Context, sink Sink, v venue) (delivered b
 			sink.Malformed(fmt.Errorf("binary message of %d bytes", len(msg)))
 			continue
 		}
-		if err := v.handle(ctx, msg, now, sink); err != nil {
+		n, err := v.handle(ctx, msg, now, sink)
+		delivered = delivered || n > 0
+		if err != nil {
 			var pe errPush
 			if errors.As(err, &pe) || errors.Is(err, errReconnect) {
 				return delivered, err
 			}
 			sink.Malformed(err)
-			continue
 		}
-		delivered = true
 	}
 }
 

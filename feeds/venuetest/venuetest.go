@@ -173,6 +173,15 @@ func (c *Conn) Replay(path string) (int, error) {
 	return n, sc.Err()
 }
 
+// Close ends the connection as a venue that closes cleanly does: a close
+// frame with code and reason, then the TCP connection.
+func (c *Conn) Close(code int, reason string) {
+	c.wm.Lock()
+	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(5*time.Second))
+	c.wm.Unlock()
+	c.ws.Close()
+}
+
 // Drop cuts the TCP connection without a close frame, as a venue that
 // crashes or a network that fails does.
 func (c *Conn) Drop() { c.ws.UnderlyingConn().Close() }

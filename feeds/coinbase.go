@@ -111,7 +111,9 @@ func (c *Coinbase) subscribe(ws *websocket.Conn) error {
 	if err := ws.WriteJSON(map[string]any{"type": "subscribe", "channel": c.channel, "product_ids": c.products}); err != nil {
 		return err
 	}
-	return ws.WriteJSON(map[string]any{"type": "subscribe", "channel": "heartbeats"})
+	// heartbeats with the same products, as Coinbase's documentation shows
+	// its subscribe request
+	return ws.WriteJSON(map[string]any{"type": "subscribe", "channel": "heartbeats", "product_ids": c.products})
 }
 
 func (c *Coinbase) handle(ctx context.Context, msg []byte, now time.Time, sink Sink) (int, error) {

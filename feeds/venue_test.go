@@ -403,7 +403,8 @@ func TestUpstreamMaxAge(t *testing.T) {
 	}
 }
 
-// TestCoinbaseAgainstFakeVenue: subscribe requests (ticker and heartbeats),
+// TestCoinbaseAgainstFakeVenue: subscribe requests (ticker and heartbeats,
+// both with the product ids),
 // the replayed fixture's quotes, the sequence gap in metrics, skipped
 // garbage, and reconnect with resubscribe after the venue drops.
 func TestCoinbaseAgainstFakeVenue(t *testing.T) {
@@ -426,7 +427,7 @@ func TestCoinbaseAgainstFakeVenue(t *testing.T) {
 	c1 := venue.Next(t, 5*time.Second)
 	wantSubs := []string{
 		`{"channel":"ticker","product_ids":["BTC-USD","ETH-USD","SHIB-USD"],"type":"subscribe"}`,
-		`{"channel":"heartbeats","type":"subscribe"}`,
+		`{"channel":"heartbeats","product_ids":["BTC-USD","ETH-USD","SHIB-USD"],"type":"subscribe"}`, // as Coinbase's documentation shows
 	}
 	for i, w := range wantSubs {
 		if strings.TrimSpace(string(c1.Subscribes[i])) != w {

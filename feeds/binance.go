@@ -236,7 +236,7 @@ func (b *Binance) parseBook(data *fastjson.Value, now time.Time) (bool, error) {
 		key   string
 		field market.Field
 	}{{"b", market.Bid}, {"B", market.BidSize}, {"a", market.Ask}, {"A", market.AskSize}} {
-		if err := setDecimal(&b.q, data, f.key, f.field, true); err != nil {
+		if err := b.setDecimal(&b.q, data, f.key, f.field, true); err != nil {
 			return false, err
 		}
 	}
@@ -263,10 +263,10 @@ func (b *Binance) parseTrade(data *fastjson.Value, now time.Time) error {
 		return err
 	}
 	b.q = market.Quote{Symbol: sym}
-	if err := setDecimal(&b.q, data, "p", market.Last, true); err != nil {
+	if err := b.setDecimal(&b.q, data, "p", market.Last, true); err != nil {
 		return err
 	}
-	if err := setDecimal(&b.q, data, "q", market.LastSize, true); err != nil {
+	if err := b.setDecimal(&b.q, data, "q", market.LastSize, true); err != nil {
 		return err
 	}
 	ts, has, err := eventMicros(data, "T")
@@ -291,8 +291,10 @@ func (b *Binance) parseTrade(data *fastjson.Value, now time.Time) error {
 }
 
 // setDecimal sets field from the decimal string at key. A missing key is an
-// error when required; an empty string counts as missing.
-func setDecimal(q *market.Quote, v *fastjson.Value, key string, field market.Field, required bool) error {
+// error when required; an empty string counts as missing. A negative size
+// is an error, and so is a negative price unless the venue's instruments
+// can trade below zero (u.negativePrices).
+func (u *upstream) setDecimal(q *market.Quote, v *fastjson.Value, key string, field market.Field, required bool) error {
 	f := v.Get(key)
 	if f == nil {
 		if required {
@@ -314,7 +316,7 @@ func setDecimal(q *market.Quote, v *fastjson.Value, key string, field market.Fie
 	if err != nil {
 		return fmt.Errorf("%q: %w", key, err)
 	}
-	if field.IsSize() && d.Sign() < 0 {
+	if d.Sign() < 0 && (field.IsSize() || !u.negativePrices) {
 		return fmt.Errorf("%q is negative", key)
 	}
 	q.Set(field, d)

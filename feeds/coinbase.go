@@ -226,7 +226,7 @@ func (c *Coinbase) ticker(t *fastjson.Value, ts int64) error {
 	c.quotes = append(c.quotes, market.Quote{Symbol: sym, TsMicros: ts})
 	q := &c.quotes[len(c.quotes)-1]
 	for _, f := range coinbaseFields {
-		if err := setDecimal(q, t, f.key, f.field, false); err != nil {
+		if err := c.setDecimal(q, t, f.key, f.field, false); err != nil {
 			return fmt.Errorf("%s: %w", pid, err)
 		}
 	}

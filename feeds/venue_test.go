@@ -573,3 +573,73 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("attempt 1000: %v", d)
 	}
 }
+
+// TestVenueNegativePrice: a spot venue's negative price is bad input,
+// counted and skipped, on both venues; the next good message is delivered.
+// An adapter whose instruments can trade below zero (negativePrices) takes it.
+func TestVenueNegativePrice(t *testing.T) {
+	for _, tt := range []struct {
+		name, spec string
+		subscribes int
+		bad, good  string
+		wantQuote  string
+	}{
+		{"binance", "binance:btcusdt?url=%s", 1,
+			`{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT","b":"-1","B":"1","a":"2","A":"1"}}`,
+			`{"stream":"btcusdt@bookTicker","data":{"u":2,"s":"BTCUSDT","b":"1","B":"1","a":"2","A":"1"}}`,
+			"BTC-USDT ts=1764000000999000 bid=1 bid_size=1 ask=2 ask_size=1"},
+		{"coinbase", "coinbase:BTC-USD?url=%s", 2,
+			`{"channel":"ticker","timestamp":"2025-11-24T16:00:03Z","sequence_num":0,"events":[{"type":"update","tickers":[{"product_id":"BTC-USD","best_bid":"-1","price":"2"}]}]}`,
+			`{"channel":"ticker","timestamp":"2025-11-24T16:00:04Z","sequence_num":1,"events":[{"type":"update","tickers":[{"product_id":"BTC-USD","best_bid":"1","price":"2"}]}]}`,
+			"BTC-USD ts=1764000004000000 bid=1 last=2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			venue := venuetest.Start(t, tt.subscribes)
+			f, err := Parse(strings.Replace(tt.spec, "%s", venue.URL("/"), 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, err := NewSet(slog.New(slog.DiscardHandler), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ring := market.NewRing(64)
+			ctx, cancel := context.WithCancel(context.Background())
+			set.Start(ctx, ring)
+			defer func() {
+				cancel()
+				set.Wait()
+			}()
+			c := venue.Next(t, 5*time.Second)
+			c.Send([]byte(tt.bad))
+			c.Send([]byte(tt.good))
+			var got []string
+			waitFor(t, 5*time.Second, "two messages handled", func() bool {
+				ringQuotes(ring, &got)
+				return set.Statuses()[0].Upstream.Messages == 2 && len(got)+int(set.Statuses()[0].Errors) >= 2
+			})
+			time.Sleep(20 * time.Millisecond)
+			ringQuotes(ring, &got)
+			st := set.Statuses()[0]
+			// the Binance bookTicker is stamped on arrival: compare without ts
+			for i := range got {
+				got[i] = strings.Join(append(strings.Fields(got[i])[:1], strings.Fields(got[i])[2:]...), " ")
+			}
+			want := strings.Join(append(strings.Fields(tt.wantQuote)[:1], strings.Fields(tt.wantQuote)[2:]...), " ")
+			if len(got) != 1 || got[0] != want || st.Errors != 1 {
+				t.Fatalf("quotes %q, errors %d; want only %q and 1 error (the negative bid)", got, st.Errors, want)
+			}
+		})
+	}
+	// room for instruments that trade below zero: an adapter says so
+	f, _ := Parse("binance:btcusdt")
+	b := f.(*Binance)
+	b.negativePrices = true
+	if ok, err := b.parse([]byte(`{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT","b":"-1.5","B":"1","a":"-1","A":"1"}}`), testNow); !ok || err != nil || !strings.Contains(describe(&b.q), "bid=-1.5") {
+		t.Errorf("with negativePrices: %v %v %s", ok, err, describe(&b.q))
+	}
+	b.negativePrices = false
+	if ok, err := b.parse([]byte(`{"stream":"btcusdt@bookTicker","data":{"u":2,"s":"BTCUSDT","b":"1","B":"1","a":"-0.01","A":"1"}}`), testNow); ok || err == nil || !strings.Contains(err.Error(), `"a" is negative`) {
+		t.Errorf("spot ask -0.01: %v %v", ok, err)
+	}
+}

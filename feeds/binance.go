@@ -15,9 +15,10 @@ import (
 )
 
 // Binance is a feed of Binance spot market data: the public WebSocket
-// streams (no API key), best bid and offer from <symbol>@bookTicker and the
-// last trade from <symbol>@aggTrade or <symbol>@trade, on one combined-stream
-// connection subscribed with the SUBSCRIBE method.
+// streams (no API key), best bid and offer from <symbol>@bookTicker, the
+// last trade from <symbol>@aggTrade or <symbol>@trade, and the 24-hour
+// volume from <symbol>@ticker, on one combined-stream connection subscribed
+// with the SUBSCRIBE method.
 //
 // Venue rules it follows: it answers the venue's pings (every 20 s) with
 // pongs carrying their payload; it reconnects on its own before the venue's
@@ -30,6 +31,9 @@ type Binance struct {
 	symbols  []string          // ours, sorted
 	streams  []string          // stream names to subscribe
 	bySymbol map[string]string // venue symbol, upper case → ours
+	// tickerBook, tickerTrade: the 24-hour ticker gives the book (the last
+	// trade) too, since no bookTicker (no trade stream) gives it fresher.
+	tickerBook, tickerTrade bool
 
 	p     fastjson.Parser
 	q     market.Quote
@@ -62,7 +66,7 @@ func BinanceName(venueSymbol string) (string, error) {
 	return up[:len(up)-len(best)] + "-" + best, nil
 }
 
-var binanceChannels = []string{"bookTicker", "aggTrade", "trade"}
+var binanceChannels = []string{"bookTicker", "aggTrade", "trade", "ticker"}
 
 func newBinanceFromOptions(spec, target string, o *options) (*Binance, error) {
 	b := &Binance{name: "binance:" + target, bySymbol: map[string]string{}, lastU: map[string]uint64{}}
@@ -70,7 +74,7 @@ func newBinanceFromOptions(spec, target string, o *options) (*Binance, error) {
 	if err := b.upstream.options(o, "wss://stream.binance.com:9443/stream", 60*time.Second, 23*time.Hour+50*time.Minute); err != nil {
 		return nil, err
 	}
-	chs := []string{"bookTicker", "aggTrade"}
+	chs := []string{"bookTicker", "aggTrade", "ticker"}
 	if raw, ok := o.raw("channels"); ok {
 		chs = strings.Split(raw, ",")
 		for _, ch := range chs {
@@ -81,6 +85,10 @@ func newBinanceFromOptions(spec, target string, o *options) (*Binance, error) {
 		if slices.Contains(chs, "aggTrade") && slices.Contains(chs, "trade") {
 			return nil, fmt.Errorf("feed %q: option channels: aggTrade and trade both carry the last trade; pick one", spec)
 		}
+	}
+	if slices.Contains(chs, "ticker") {
+		b.tickerBook = !slices.Contains(chs, "bookTicker")
+		b.tickerTrade = !slices.Contains(chs, "aggTrade") && !slices.Contains(chs, "trade")
 	}
 	suffix, _ := o.raw("suffix")
 	entries, err := venueEntries(spec, target)
@@ -180,6 +188,11 @@ func (b *Binance) parse(msg []byte, now time.Time) (bool, error) {
 		return b.parseBook(data, now)
 	case string(event) == "aggTrade", string(event) == "trade":
 		if err := b.parseTrade(data, now); err != nil {
+			return false, err
+		}
+		return true, nil
+	case string(event) == "24hrTicker":
+		if err := b.parse24hr(data, now); err != nil {
 			return false, err
 		}
 		return true, nil
@@ -286,6 +299,57 @@ func (b *Binance) parseTrade(data *fastjson.Value, now time.Time) error {
 	case !has:
 		return errors.New(`trade with neither "T" nor "E"`)
 	}
+	b.q.TsMicros = ts
+	return nil
+}
+
+// binance24hrBook and binance24hrTrade are the fields of a 24-hour ticker
+// taken only when no fresher stream gives them.
+var (
+	binance24hrBook = [...]struct {
+		key   string
+		field market.Field
+	}{{"b", market.Bid}, {"B", market.BidSize}, {"a", market.Ask}, {"A", market.AskSize}}
+	binance24hrTrade = [...]struct {
+		key   string
+		field market.Field
+	}{{"c", market.Last}, {"Q", market.LastSize}}
+)
+
+// parse24hr reads a 24-hour ticker (<symbol>@ticker, pushed once a second):
+// the base asset's traded volume v, stamped with the event time E; and the
+// book (b B a A) and last trade (c Q) when no other stream gives them.
+func (b *Binance) parse24hr(data *fastjson.Value, now time.Time) error {
+	sym, err := b.symbolOf(data)
+	if err != nil {
+		return err
+	}
+	b.q = market.Quote{Symbol: sym}
+	if err := b.setDecimal(&b.q, data, "v", market.Volume, true); err != nil {
+		return err
+	}
+	if b.tickerBook {
+		for _, f := range binance24hrBook {
+			if err := b.setDecimal(&b.q, data, f.key, f.field, true); err != nil {
+				return err
+			}
+		}
+	}
+	if b.tickerTrade {
+		for _, f := range binance24hrTrade {
+			if err := b.setDecimal(&b.q, data, f.key, f.field, true); err != nil {
+				return err
+			}
+		}
+	}
+	ts, has, err := eventMicros(data, "E")
+	if err != nil {
+		return err
+	}
+	if !has {
+		return errors.New(`24-hour ticker without "E"`)
+	}
+	b.observeLag(ts, now)
 	b.q.TsMicros = ts
 	return nil
 }

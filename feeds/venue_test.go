@@ -281,7 +281,7 @@ func TestBinanceAgainstFakeVenue(t *testing.T) {
 	if err := json.Unmarshal(c1.Subscribes[0], &sub); err != nil {
 		t.Fatal(err)
 	}
-	wantParams := "btcusdt@bookTicker btcusdt@aggTrade ethusdt@bookTicker ethusdt@aggTrade shibusdt@bookTicker shibusdt@aggTrade"
+	wantParams := "btcusdt@bookTicker btcusdt@aggTrade btcusdt@ticker ethusdt@bookTicker ethusdt@aggTrade ethusdt@ticker shibusdt@bookTicker shibusdt@aggTrade shibusdt@ticker"
 	if sub.Method != "SUBSCRIBE" || strings.Join(sub.Params, " ") != wantParams || sub.ID == 0 {
 		t.Fatalf("subscribe request %s", c1.Subscribes[0])
 	}
@@ -473,6 +473,7 @@ func FuzzBinanceMessage(f *testing.F) {
 		f.Add(line)
 	}
 	f.Add([]byte(`{"e":"serverShutdown"}`))
+	f.Add([]byte(binance24hr))
 	feed, err := Parse("binance:btcusdt,ethusdt,shibusdt")
 	if err != nil {
 		f.Fatal(err)
@@ -641,5 +642,72 @@ func TestVenueNegativePrice(t *testing.T) {
 	b.negativePrices = false
 	if ok, err := b.parse([]byte(`{"stream":"btcusdt@bookTicker","data":{"u":2,"s":"BTCUSDT","b":"1","B":"1","a":"-0.01","A":"1"}}`), testNow); ok || err == nil || !strings.Contains(err.Error(), `"a" is negative`) {
 		t.Errorf("spot ask -0.01: %v %v", ok, err)
+	}
+}
+
+// binance24hr is a 24-hour ticker event as Binance documents it.
+const binance24hr = `{"stream":"btcusdt@ticker","data":{"e":"24hrTicker","E":1764000000500,"s":"BTCUSDT","p":"120.5","P":"0.124","w":"97100.1","x":"97129.5","c":"97250.02","Q":"0.001","b":"97250.01","B":"1.523","a":"97250.02","A":"0.004","o":"97129.52","h":"98000","l":"96000","v":"18234.56789000","q":"1771234567.1","O":1763914100500,"C":1764000500500,"F":100,"L":200,"n":101}}`
+
+// TestBinanceVolumeAgainstFakeVenue: every symbol is subscribed to its
+// 24-hour ticker, whose base volume (v) becomes the quote's volume; with
+// bookTicker and aggTrade subscribed too, the once-a-second ticker gives
+// only the volume (the book and the trades come fresher from their
+// streams). Before, the event was counted as unexpected.
+func TestBinanceVolumeAgainstFakeVenue(t *testing.T) {
+	venue := venuetest.Start(t, 1)
+	f, err := Parse("binance:btcusdt?url=" + venue.URL("/stream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewSet(slog.New(slog.DiscardHandler), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := market.NewRing(64)
+	ctx, cancel := context.WithCancel(context.Background())
+	set.Start(ctx, ring)
+	defer func() {
+		cancel()
+		set.Wait()
+	}()
+	c := venue.Next(t, 5*time.Second)
+	if want := `"params":["btcusdt@bookTicker","btcusdt@aggTrade","btcusdt@ticker"]`; !strings.Contains(string(c.Subscribes[0]), want) {
+		t.Errorf("subscribe %s, want %s", c.Subscribes[0], want)
+	}
+	c.Send([]byte(binance24hr))
+	var got []string
+	waitFor(t, 5*time.Second, "the 24-hour ticker handled", func() bool {
+		ringQuotes(ring, &got)
+		return len(got)+int(set.Statuses()[0].Errors) >= 1
+	})
+	if want := "BTC-USDT ts=1764000000500000 volume=18234.56789"; len(got) != 1 || got[0] != want || set.Statuses()[0].Errors != 0 {
+		t.Fatalf("quotes %q, errors %d; want %q", got, set.Statuses()[0].Errors, want)
+	}
+}
+
+// TestBinanceTickerOnly: with channels=ticker alone, the 24-hour ticker
+// gives the book and the last trade as well as the volume.
+func TestBinanceTickerOnly(t *testing.T) {
+	f, err := Parse("binance:btcusdt?channels=ticker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.(*Binance)
+	if strings.Join(b.streams, " ") != "btcusdt@ticker" {
+		t.Errorf("streams %v", b.streams)
+	}
+	ok, err := b.parse([]byte(binance24hr), testNow)
+	if want := "BTC-USDT ts=1764000000500000 bid=97250.01 bid_size=1.523 ask=97250.02 ask_size=0.004 last=97250.02 last_size=0.001 volume=18234.56789"; !ok || err != nil || describe(&b.q) != want {
+		t.Errorf("got %v %v %s\nwant %s", ok, err, describe(&b.q), want)
+	}
+	for _, bad := range []string{
+		`{"e":"24hrTicker","E":1764000000500,"s":"BTCUSDT","c":"1","Q":"1","b":"1","B":"1","a":"2","A":"1"}`,          // no v
+		`{"e":"24hrTicker","E":1764000000500,"s":"BTCUSDT","c":"1","Q":"1","b":"1","B":"1","a":"2","A":"1","v":"-3"}`, // negative volume
+		`{"e":"24hrTicker","s":"BTCUSDT","c":"1","Q":"1","b":"1","B":"1","a":"2","A":"1","v":"3"}`,                    // no time
+		`{"e":"24hrTicker","E":1764000000500,"s":"BTCUSDT","c":"-1","Q":"1","b":"1","B":"1","a":"2","A":"1","v":"3"}`, // negative last
+	} {
+		if ok, err := b.parse([]byte(bad), testNow); ok || err == nil {
+			t.Errorf("%s: %v %v, want an error", bad, ok, err)
+		}
 	}
 }

@@ -4,7 +4,13 @@
 // when it narrows again.
 //
 //	go run . &                                        # the server, in the repository root
-//	go run ./examples/spread-alert --symbols AAPL,BTC-USD --bps 5
+//	go run ./examples/spread-alert --symbols AAPL,NVDA,SOL-USD --bps 1
+//
+// The defaults suit the synthetic feed: its AAPL, NVDA and SOL-USD spreads
+// move between one and three ticks, about 0.6 to 2 bps of their prices, so
+// each of them crosses 1 bp both ways. (BTC-USD's cent ticks are under
+// 0.01 bp of its price and EUR-USD's tenth-pips under 0.3 bp: at 1 bp they
+// never alert.)
 package main
 
 import (
@@ -24,8 +30,8 @@ import (
 func main() {
 	url := flag.String("url", "ws://localhost:8080/ws", "the ticker server's WebSocket endpoint")
 	token := flag.String("token", os.Getenv("TICKER_TOKEN"), "bearer token, if the server wants one (or TICKER_TOKEN)")
-	symbols := flag.String("symbols", "AAPL,BTC-USD,EUR-USD", "comma-separated symbols, or *")
-	bps := flag.Float64("bps", 5, "alert when the spread is wider than this many basis points of the mid price")
+	symbols := flag.String("symbols", "AAPL,NVDA,SOL-USD", "comma-separated symbols, or *")
+	bps := flag.Float64("bps", 1, "alert when the spread is wider than this many basis points of the mid price")
 	flag.Parse()
 	if *bps <= 0 {
 		fmt.Fprintln(os.Stderr, "spread-alert: --bps must be positive")

@@ -245,10 +245,7 @@ func (b *Binance) parseBook(data *fastjson.Value, now time.Time) (bool, error) {
 		return false, errors.New(`"u" is not an update id`)
 	}
 	b.q = market.Quote{Symbol: sym}
-	for _, f := range [...]struct {
-		key   string
-		field market.Field
-	}{{"b", market.Bid}, {"B", market.BidSize}, {"a", market.Ask}, {"A", market.AskSize}} {
+	for _, f := range binanceBook {
 		if err := b.setDecimal(&b.q, data, f.key, f.field, true); err != nil {
 			return false, err
 		}
@@ -303,17 +300,17 @@ func (b *Binance) parseTrade(data *fastjson.Value, now time.Time) error {
 	return nil
 }
 
-// binance24hrBook and binance24hrTrade are the fields of a 24-hour ticker
-// taken only when no fresher stream gives them.
+// keyedField is a quote field and the key a venue message gives it under.
+type keyedField struct {
+	key   string
+	field market.Field
+}
+
 var (
-	binance24hrBook = [...]struct {
-		key   string
-		field market.Field
-	}{{"b", market.Bid}, {"B", market.BidSize}, {"a", market.Ask}, {"A", market.AskSize}}
-	binance24hrTrade = [...]struct {
-		key   string
-		field market.Field
-	}{{"c", market.Last}, {"Q", market.LastSize}}
+	// binanceBook: the book's keys, in bookTicker and the 24-hour ticker alike.
+	binanceBook = [...]keyedField{{"b", market.Bid}, {"B", market.BidSize}, {"a", market.Ask}, {"A", market.AskSize}}
+	// binance24hrTrade: the 24-hour ticker's last trade.
+	binance24hrTrade = [...]keyedField{{"c", market.Last}, {"Q", market.LastSize}}
 )
 
 // parse24hr reads a 24-hour ticker (<symbol>@ticker, pushed once a second):
@@ -329,7 +326,7 @@ func (b *Binance) parse24hr(data *fastjson.Value, now time.Time) error {
 		return err
 	}
 	if b.tickerBook {
-		for _, f := range binance24hrBook {
+		for _, f := range binanceBook {
 			if err := b.setDecimal(&b.q, data, f.key, f.field, true); err != nil {
 				return err
 			}

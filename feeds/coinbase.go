@@ -205,10 +205,7 @@ func array(v *fastjson.Value, key string) ([]*fastjson.Value, error) {
 	return out, nil
 }
 
-var coinbaseFields = [...]struct {
-	key   string
-	field market.Field
-}{
+var coinbaseFields = [...]keyedField{
 	{"best_bid", market.Bid}, {"best_bid_quantity", market.BidSize},
 	{"best_ask", market.Ask}, {"best_ask_quantity", market.AskSize},
 	{"price", market.Last}, {"volume_24_h", market.Volume},

@@ -1,21 +1,14 @@
 package fanout
 
 import (
-	"bytes"
 	"sync"
 	"sync/atomic"
-
-	"github.com/klauspost/compress/flate"
 
 	"ticker/ws"
 )
 
 // maxHeaderLen is room for the longest server frame header (never masked).
 const maxHeaderLen = 10
-
-// minCompressBytes: smaller payloads go out uncompressed, as RFC 7692 allows
-// per message; deflate's framing would eat most of the gain.
-const minCompressBytes = 128
 
 type frameKind uint8
 
@@ -138,64 +131,3 @@ func textFrame(payload []byte, kind frameKind) *Frame {
 	ws.PutHeader(out, hdr, ws.BitFin|ws.OpText, len(payload))
 	return &Frame{kind: kind, plain: out, hdrLen: hdr}
 }
-
-// compressor deflates payloads for permessage-deflate with no context
-// takeover: each message is a fresh deflate stream, flushed, without the
-// final 00 00 ff ff (RFC 7692 section 7.2.1). It is owned by one goroutine.
-type compressor struct {
-	w   *flate.Writer
-	out bytes.Buffer
-}
-
-func newCompressor(level int) *compressor {
-	c := &compressor{}
-	w, err := flate.NewWriter(&c.out, level)
-	if err != nil {
-		panic(err) // level is validated by Config
-	}
-	c.w = w
-	return c
-}
-
-// piece appends data compressed as a self-contained run of deflate blocks
-// ending in a sync flush (00 00 ff ff kept). Pieces compressed this way can be
-// concatenated into one message under no context takeover: each starts on a
-// byte boundary with no reference to what precedes it; only the message's
-// final 4 bytes are stripped.
-func (c *compressor) piece(dst, data []byte) []byte {
-	c.out.Reset()
-	c.w.Reset(&c.out)
-	c.w.Write(data)
-	c.w.Flush()
-	return append(dst, c.out.Bytes()...)
-}
-
-// deflate fills f.deflated. Payloads too small to gain, or that do not
-// shrink, keep the plain frame.
-func (c *compressor) deflate(f *Frame) {
-	if f.deflated != nil {
-		return
-	}
-	p := f.Payload()
-	if len(p) < minCompressBytes {
-		f.deflated = f.plain
-		return
-	}
-	c.out.Reset()
-	c.out.Write(zeroHeader[:]) // room for the header, filled in below
-	c.w.Reset(&c.out)
-	c.w.Write(p)
-	c.w.Flush()
-	buf := c.out.Bytes()
-	buf = buf[:len(buf)-4] // strip 00 00 ff ff
-	n := len(buf) - maxHeaderLen
-	if n+maxHeaderLen >= len(f.plain) {
-		f.deflated = f.plain
-		return
-	}
-	at := ws.PutHeader(buf, maxHeaderLen, ws.BitFin|ws.BitRSV1|ws.OpText, n)
-	f.dbuf = append(f.dbuf[:0], buf[at:]...)
-	f.deflated = f.dbuf
-}
-
-var zeroHeader [maxHeaderLen]byte

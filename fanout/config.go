@@ -1,0 +1,91 @@
+package fanout
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/klauspost/compress/flate"
+
+	"ticker/market"
+)
+
+// Config tunes an Engine. The zero value of a field means its default.
+type Config struct {
+	Window              time.Duration // coalescing window, 1ms..10s; default 50ms
+	MaxSymbolsPerClient int           // explicit subscriptions per client; default 1000
+	QueueBytes          int           // per-client outbound queue limit; default 1 MiB
+	StuckTimeout        time.Duration // a client that takes nothing for this long is closed 1008 (here: owed a resync and its writer took nothing; api: its peer acknowledged nothing); default 10s
+	DeflateLevel        int           // 1 (fastest) .. 9 (smallest); default 1
+	// CompressBudget is the time per window the engine may spend compressing
+	// whole messages; past it, messages for deflate clients are assembled
+	// from per-symbol compressed pieces (cheap, but about 3× the bytes).
+	// Zero or negative: no limit, the default. Worth setting on a server
+	// with cores to spare, where the engine's one goroutine is the limit;
+	// on a machine whose CPU is all used, fewer bytes win (bench/RESULTS.md).
+	CompressBudget time.Duration
+
+	// Tap, when set, is handed every version this engine publishes: an
+	// ingest node passes them on to the cluster. See Tap.
+	Tap Tap
+	// Replica makes the engine serve versions published elsewhere (given
+	// to PushVersion) instead of versioning the ring's quotes itself: an
+	// edge node, or an ingest standby until Promote.
+	Replica bool
+	// Interest, when set, is told on the engine's goroutine when a symbol
+	// gains its first subscriber or loses its last ("*": the first or last
+	// wildcard subscriber). It must not block.
+	Interest func(symbol string, on bool)
+	// Epoch names the stream this engine versions (its start, in Unix
+	// milliseconds): every snapshot carries it, so that a client can tell a
+	// new stream, whose seqs start again at 1, from a gap. Zero: none. A
+	// replica takes its epoch from its versions (Version.Epoch), a promoted
+	// one from Promote.
+	Epoch uint64
+}
+
+// Tap receives the versions an engine publishes, on the engine's
+// goroutine, in seq order per symbol. It must not block.
+type Tap interface {
+	// Version is one published version: the Delta's JSON (valid until the
+	// call returns) and the symbol's full quote at that version.
+	Version(delta []byte, full *market.Quote)
+	// Window ends each window's publishing.
+	Window(now time.Time)
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Window == 0 {
+		c.Window = 50 * time.Millisecond
+	}
+	if c.MaxSymbolsPerClient == 0 {
+		c.MaxSymbolsPerClient = 1000
+	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = 1 << 20
+	}
+	if c.StuckTimeout == 0 {
+		c.StuckTimeout = 10 * time.Second
+	}
+	if c.DeflateLevel == 0 {
+		c.DeflateLevel = flate.BestSpeed
+	}
+	return c
+}
+
+// Validate names the first field out of range.
+func (c Config) Validate() error {
+	switch {
+	case c.Window < time.Millisecond || c.Window > 10*time.Second:
+		return fmt.Errorf("coalesce window %v: want 1ms to 10s", c.Window)
+	case c.MaxSymbolsPerClient < 1:
+		return fmt.Errorf("max symbols per client %d: want at least 1", c.MaxSymbolsPerClient)
+	case c.QueueBytes < 1024:
+		return fmt.Errorf("queue bytes %d: want at least 1024", c.QueueBytes)
+	case c.StuckTimeout < c.Window:
+		return fmt.Errorf("stuck timeout %v: want at least the window", c.StuckTimeout)
+	case c.DeflateLevel < flate.BestSpeed || c.DeflateLevel > flate.BestCompression:
+		return fmt.Errorf("deflate level %d: want 1 to 9", c.DeflateLevel)
+	}
+	return nil
+}

@@ -20,6 +20,7 @@ import (
 
 	"ticker/access"
 	"ticker/api"
+	"ticker/bars"
 	"ticker/cluster"
 	"ticker/fanout"
 	"ticker/feeds"
@@ -80,6 +81,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	ring := market.NewRing(cfg.RingSize)
+	agg := bars.New() // the bars of what this engine versions (all, or an ingest leader)
+	cfg.Fanout.Tap = agg
+	cfg.API.Bars = agg
 	var node *clusterNode
 	var status api.FeedStatus = set
 	if cfg.Role != "all" {
@@ -92,8 +96,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		cfg.Fanout.Interest = func(s string, on bool) { node.recv.Interest(s, on) }
 		if cfg.Role == "ingest" {
 			node.pub = cluster.NewPublisher(node.nc, log)
-			cfg.Fanout.Tap = node.pub
+			cfg.Fanout.Tap = fanout.Taps{node.pub, agg}
 		}
+		cfg.API.Bars = cluster.NewBarClient(node.nc) // from the ingest leader, whichever node it is
 	}
 	engine, err := fanout.New(cfg.Fanout, ring, set.Symbols(), log)
 	if err != nil {
@@ -107,6 +112,12 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 			node.recv.ReceiveAll()
 			node.ingest = &cluster.Ingest{Engine: engine, Receiver: node.recv, Lease: node.lease, Log: log}
 			status = ingestStatus{set: set, recv: node.recv, ingest: node.ingest}
+			sub, err := cluster.ServeBars(node.nc, agg, node.ingest.Leader)
+			if err != nil {
+				fmt.Fprintf(stderr, "ticker: %v\n", err)
+				return 1
+			}
+			defer sub.Unsubscribe()
 		}
 		cfg.API.Collectors = cluster.Collectors(cfg.Role, node.pub, node.recv, node.ingest)
 		if cfg.Role == "edge" {

@@ -152,9 +152,10 @@
     for (const k of ["sym", "bid", "ask", "last", "chg", "pct", "vol"]) {
       const td = document.createElement("td");
       td.className = k === "sym" ? "sym" : "num" + (k === "vol" ? " hide-narrow" : k === "chg" ? " hide-mid" : "");
+      td.appendChild(document.createTextNode("")); // its text changes in place (nodeValue), no new node per change
       tr.appendChild(td); cells[k] = td;
     }
-    cells.sym.textContent = sym;
+    cells.sym.firstChild.nodeValue = sym;
     const rm = document.createElement("button");
     rm.className = "rm";
     rm.textContent = "×";
@@ -180,11 +181,16 @@
     dirty.add(sym);
     schedule();
   }
-  let scheduled = false;
+  // the DOM is drawn in an animation frame, at most ten times a second:
+  // plenty for a reader, and half the work of following every 50 ms window
+  const minFlushMs = 100;
+  let scheduled = false, lastFlush = -Infinity;
   function schedule() {
     if (scheduled) return;
     scheduled = true;
-    requestAnimationFrame(flush);
+    const wait = lastFlush + minFlushMs - performance.now();
+    if (wait > 4) setTimeout(() => requestAnimationFrame(flush), wait);
+    else requestAnimationFrame(flush);
   }
 
   // flashes: a class on the cell until its time is up
@@ -208,8 +214,8 @@
     const prev = sh[k];
     sh[k] = text;
     const td = e.cells[k];
-    td.textContent = text;
-    if (cls !== undefined) td.className = cls;
+    td.firstChild.nodeValue = text;
+    if (cls !== undefined && td.className !== cls) td.className = cls;
     if (prev !== undefined && prev !== "" && text !== "" && (k === "bid" || k === "ask" || k === "last")) {
       const dir = Math.sign(Number(text) - Number(prev));
       if (dir !== 0) flash(td, dir, now);
@@ -258,10 +264,11 @@
   // once per animation frame at most: the dirty rows on screen, the
   // selected symbol's quote line; the chart at most every 250 ms
   let lastChart = 0;
-  function flush(now) {
+  function flush() {
     scheduled = false;
     frames++;
     const t = performance.now();
+    lastFlush = t;
     for (const sym of dirty) {
       if (!visible.has(sym)) continue; // drawn when it scrolls into view
       const e = quotes.get(sym);

@@ -164,6 +164,9 @@ func TestDashboardBudget(t *testing.T) {
 		if cols != want {
 			t.Errorf("%s: columns %s, want %s", name, cols, want)
 		}
+		if ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const a = document.querySelector(".attribution a[href*='tradingview.com']"); const r = a && a.getBoundingClientRect(); return !!r && r.width > 0 && r.bottom <= innerHeight && r.right <= innerWidth; })()`)); !ok {
+			t.Errorf("%s: the TradingView attribution is not on screen", name)
+		}
 		vol, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const td = document.querySelector('#rows tr[data-symbol="AAPL"] td:last-child'); return td.textContent + " title " + td.title; })()`))
 		t.Logf("%s: columns %s; AAPL volume %s", name, cols, vol)
 	}

@@ -67,10 +67,10 @@
   // --- chart ---
   const chart = LightweightCharts.createChart($("chart"), {
     autoSize: true,
-    layout: { background: { color: "#0d1117" }, textColor: "#8b949e", fontSize: 12, attributionLogo: true },
+    // the attribution is a line under the chart (.attribution), not a logo over the data
+    layout: { background: { color: "#0d1117" }, textColor: "#8b949e", fontSize: 12, attributionLogo: false },
     grid: { vertLines: { color: "#1c222b" }, horzLines: { color: "#1c222b" } },
-    // the bottom margin keeps the data clear of the TradingView logo (bottom left)
-    rightPriceScale: { borderColor: "#2a313c", scaleMargins: { top: 0.08, bottom: 0.2 } },
+    rightPriceScale: { borderColor: "#2a313c", scaleMargins: { top: 0.1, bottom: 0.1 } },
     timeScale: { borderColor: "#2a313c", timeVisible: true, secondsVisible: true, rightOffset: 6, fixLeftEdge: true },
     crosshair: { mode: 0 },
   });

@@ -170,6 +170,7 @@
     const rows = $("rows");
     const after = [...rows.children].find((r) => r.dataset.symbol > sym);
     rows.insertBefore(tr, after || null);
+    visible.add(sym); // drawn at first; the observer soon says whether it is on screen
     observer.observe(tr);
     $("count").textContent = quotes.size;
     filterOne(e);

@@ -20,6 +20,7 @@ import (
 
 	"ticker/access"
 	"ticker/api"
+	"ticker/bars"
 	"ticker/cluster"
 	"ticker/fanout"
 	"ticker/feeds"
@@ -83,6 +84,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	if cfg.Role == "all" {
 		cfg.Fanout.Epoch = cluster.NewEpoch(0) // a restart is a new stream
 	}
+	agg := bars.New() // the bars of what this engine versions (all, or an ingest leader)
+	cfg.Fanout.Tap = agg
+	cfg.API.Bars = agg
 	var node *clusterNode
 	var status api.FeedStatus = set
 	if cfg.Role != "all" {
@@ -95,8 +99,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		cfg.Fanout.Interest = func(s string, on bool) { node.recv.Interest(s, on) }
 		if cfg.Role == "ingest" {
 			node.pub = cluster.NewPublisher(node.nc, log)
-			cfg.Fanout.Tap = node.pub
+			cfg.Fanout.Tap = fanout.Taps{node.pub, agg}
 		}
+		cfg.API.Bars = cluster.NewBarClient(node.nc) // from the ingest leader, whichever node it is
 	}
 	engine, err := fanout.New(cfg.Fanout, ring, set.Symbols(), log)
 	if err != nil {
@@ -112,6 +117,12 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 			status = ingestStatus{set: set, recv: node.recv, ingest: node.ingest}
 			node.store.OnDisconnect(node.ingest.Disconnected)
 			node.store.OnReopen(node.ingest.Reopened)
+			sub, err := cluster.ServeBars(node.nc, agg, node.ingest.Leader)
+			if err != nil {
+				fmt.Fprintf(stderr, "ticker: %v\n", err)
+				return 1
+			}
+			defer sub.Unsubscribe()
 		}
 		node.store.OnReopen(node.recv.Reopened)
 		cfg.API.Collectors = cluster.Collectors(cfg.Role, node.pub, node.recv, node.ingest)

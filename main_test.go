@@ -542,6 +542,13 @@ func TestProcessCluster(t *testing.T) {
 	if code, body := httpGet(t, "http://"+edge.addr+"/api/quotes"); code != 200 || strings.Count(body, `"seq":`) != 5 {
 		t.Errorf("edge /api/quotes: %d %s; want the 5 symbols' quotes", code, body)
 	}
+	// bars: the edge and the standby ask the leader over NATS (ticker.bars)
+	for _, p := range []*proc{edge, second, first} {
+		waitFor("bars of AAPL at "+p.addr, 10*time.Second, func() bool {
+			code, body := httpGet(t, "http://"+p.addr+"/api/bars/AAPL?interval=1s")
+			return code == 200 && strings.HasPrefix(body, `{"symbol":"AAPL","interval":"1s","bars":[{"time":`)
+		})
+	}
 
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+edge.addr+"/ws?symbols=*", nil)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,40 +38,98 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// TestDashboard loads the dashboard in a real headless Chromium and waits
-// for the watchlist to fill and the chart to draw live updates, then saves a
-// screenshot (in the test's temp dir, or TICKER_SCREENSHOT_DIR if set).
-func TestDashboard(t *testing.T) {
+// newBrowser starts a headless Chromium (as root: no sandbox) with a fresh
+// profile and a w×h window, and loads url; the first action starts the
+// browser and must not carry a timeout.
+func newBrowser(t *testing.T, w, h int, url string) context.Context {
+	t.Helper()
 	exe := chromiumPath(t)
-	ts := startServer(t, Config{}, fanout.Config{}, "synthetic:?symbols=16&rate=400&seed=5")
-
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.NoSandbox,
 		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 820),
+		chromedp.WindowSize(w, h),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// the first action starts the browser and must not carry a timeout
-	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+ts.addr+"/")); err != nil {
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
-	wctx, cancelWait := context.WithTimeout(ctx, 45*time.Second)
-	defer cancelWait()
-	_, err := chromedp.Run(wctx, chromedp.Poll[bool](
-		`!!(window.__ticker && __ticker.status() === "live" && __ticker.rows() >= 16 && __ticker.chartLength() >= 3 && / ms$/.test(__ticker.latency()))`,
-		chromedp.WithPollingTimeout(40*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
-	if err != nil {
-		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](
-			`window.__ticker ? JSON.stringify({s: __ticker.status(), r: __ticker.rows(), p: __ticker.chartLength(), l: __ticker.latency()}) : "no __ticker"`))
-		t.Fatalf("dashboard did not come alive: %v (state %s)", err, state)
+	return ctx
+}
+
+// screenshotDir is TICKER_SCREENSHOT_DIR, or the test's temp dir.
+func screenshotDir(t *testing.T) string {
+	if dir := os.Getenv("TICKER_SCREENSHOT_DIR"); dir != "" {
+		os.MkdirAll(dir, 0o755)
+		return dir
 	}
+	return t.TempDir()
+}
+
+// pageState is what a failing wait prints of the page.
+const pageState = `window.__ticker ? JSON.stringify({s: __ticker.status(), st: __ticker.statusText(), c: __ticker.connects(), r: __ticker.rows(), v: __ticker.visibleRows(), syms: __ticker.symbols().length, w: __ticker.watchlist(), k: __ticker.chartKind(), h: __ticker.historyBars(), p: __ticker.chartLength(), l: __ticker.latency(), panes: __ticker.panes(), width: [innerWidth, document.documentElement.scrollWidth, document.querySelector(".watchlist").scrollWidth, document.querySelector(".watchlist").clientWidth]}) : "no __ticker"`
+
+// waitPage polls cond on the page (with window.__ticker) for up to within.
+func waitPage(t *testing.T, ctx context.Context, what, cond string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		left := time.Until(deadline)
+		pctx, cancel := context.WithTimeout(ctx, left+5*time.Second)
+		_, err := chromedp.Run(pctx, chromedp.Poll[bool](`!!(window.__ticker && (`+cond+`))`,
+			chromedp.WithPollingTimeout(left), chromedp.WithPollingInterval(50*time.Millisecond)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().Before(deadline) && strings.Contains(err.Error(), "context") {
+			time.Sleep(100 * time.Millisecond) // the page navigated under the poll
+			continue
+		}
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](pageState))
+		t.Fatalf("%s: %v (page: %s)", what, err, state)
+	}
+}
+
+// TestDashboard loads the dashboard in a real headless Chromium: the
+// watchlist fills, the chart opens with the server's history and draws live
+// updates; search, the persisted watchlist and chart kind, a phone-sized
+// screen, a reconnect after a server restart (the countdown counts), the
+// status ("connecting" until the first snapshot), and the token prompt.
+// Screenshots go to TICKER_SCREENSHOT_DIR (or the test's temp dir).
+func TestDashboard(t *testing.T) {
+	chromiumPath(t)
+	dir := screenshotDir(t)
+
+	// "connecting" until the first snapshot: a server whose feed has not
+	// delivered anything yet accepts the connection and sends no snapshot
+	quiet := startServerWith(t, Config{}, fanout.Config{}, false, "synthetic:?symbols=16&rate=400&seed=5")
+	ctx := newBrowser(t, 1400, 820, "http://"+quiet.addr+"/")
+	waitPage(t, ctx, "connected to a server without quotes", `__ticker.connects() === 1`, 15*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`__ticker.status() + " " + __ticker.statusText()`)); st != "connecting connecting…" {
+		t.Errorf("before any quote the page says %q, want connecting", st)
+	}
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	t.Cleanup(stopFeed) // before quiet's own cleanup, which waits for its feeds
+	quiet.set.Start(feedCtx, quiet.ring)
+	waitPage(t, ctx, "live once quotes flow", `__ticker.status() === "live" && __ticker.rows() === 16`, 15*time.Second)
+	stopFeed()
+	quiet.stop()
+
+	ts := startServer(t, Config{}, fanout.Config{}, "synthetic:?symbols=16&rate=400&seed=5")
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+ts.addr+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "dashboard comes alive", `__ticker.status() === "live" && __ticker.rows() >= 16 && __ticker.chartLength() >= 3 && / ms$/.test(__ticker.latency())`, 40*time.Second)
 	eval := func(expr string) int {
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr))
 		if err != nil {
@@ -85,31 +144,18 @@ func TestDashboard(t *testing.T) {
 	if rows != 16 || points < 3 || updates == 0 || canvases == 0 || firstBid == "" {
 		t.Fatalf("rows %d, chart points %d, updates %d, canvases %d, first bid %q", rows, points, updates, canvases, firstBid)
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 means PNG
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatal(err)
-	}
-	dir := os.Getenv("TICKER_SCREENSHOT_DIR")
-	if dir == "" {
-		dir = t.TempDir()
 	}
 	path := filepath.Join(dir, "dashboard.png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("rows %d, chart points %d, updates %d, latency %s; screenshot %s (%d bytes)", rows, points, updates, latency, path, len(png))
+	t.Logf("rows %d, chart bars %d, updates %d, latency %s; screenshot %s (%d bytes)", rows, points, updates, latency, path, len(png))
 
 	// The watchlist, search, chart kind and a phone-sized screen.
-	waitJS := func(what, cond string) {
-		t.Helper()
-		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](`!!(window.__ticker && (`+cond+`))`,
-			chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.__ticker ? JSON.stringify({s: __ticker.status(), c: __ticker.connects(), r: __ticker.rows(), v: __ticker.visibleRows(), syms: __ticker.symbols().length, w: __ticker.watchlist(), k: __ticker.chartKind(), width: [innerWidth, document.documentElement.scrollWidth, document.querySelector(".watchlist").scrollWidth, document.querySelector(".watchlist").clientWidth]}) : "none"`))
-			t.Fatalf("%s: %v (page: %s)", what, err, state)
-		}
-	}
+	waitJS := func(what, cond string) { t.Helper(); waitPage(t, ctx, what, cond, 15*time.Second) }
 	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {
@@ -140,26 +186,31 @@ func TestDashboard(t *testing.T) {
 	waitJS("every symbol watched", `__ticker.watchlist() === null && __ticker.rows() === 16`)
 	do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	waitJS("fits a phone", `document.documentElement.scrollWidth <= window.innerWidth && document.querySelector(".watchlist").scrollWidth <= document.querySelector(".watchlist").clientWidth && document.querySelector("#rows tr").getBoundingClientRect().height > 0 && document.getElementById("chart").getBoundingClientRect().height > 100`)
-	phone, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err == nil {
-		os.WriteFile(filepath.Join(dir, "dashboard-phone.png"), phone, 0o644)
-	}
 	do("desktop", chromedp.EmulateViewport(1400, 820))
 
-	// The server restarts on the same address: the page reconnects by itself.
+	// The server restarts on the same address: the page counts down to its
+	// retry and reconnects by itself.
 	addr := ts.addr
 	ts.stop()
 	waitJS("offline", `__ticker.status() === "down"`)
+	time.Sleep(300 * time.Millisecond)
+	first, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`__ticker.statusText()`))
+	time.Sleep(700 * time.Millisecond)
+	second, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`__ticker.statusText()`))
+	if first == second || !strings.HasPrefix(first, "offline · retry in ") {
+		t.Errorf("the retry countdown does not count: %q then %q", first, second)
+	}
 	ln := testnet.Listen(t, addr)
 	before := eval(`__ticker.updates()`)
 	startServerOn(t, ln, Config{}, fanout.Config{}, true, quietLog(), "synthetic:?symbols=16&rate=400&seed=6")
 	waitJS("live again after the restart", `__ticker.status() === "live" && __ticker.connects() === 2 && __ticker.rows() === 16 && __ticker.updates() > `+fmt.Sprint(before+5))
-	t.Logf("search, watchlist (persisted), candles (persisted), phone screen (%s) and reconnect after a restart all hold", filepath.Join(dir, "dashboard-phone.png"))
+	t.Logf("search, watchlist (persisted), candles (persisted), phone screen, countdown (%q, then %q) and reconnect after a restart all hold", first, second)
 
 	// The same page behind --auth-tokens and --allowed-origins: opened from
-	// the listed origin with ?token=, it comes alive; without the token, or
-	// from an origin not listed (the same server reached as localhost), the
-	// handshake is refused and the page says it is offline.
+	// the listed origin with ?token=, it comes alive; without the token it
+	// says a token is needed and offers a field for it; from an origin not
+	// listed (the same server reached as localhost) the handshake is
+	// refused and the page says it is offline.
 	ln = testnet.Listen(t, "127.0.0.1:0")
 	origins, err := access.ParseOrigins("http://" + ln.Addr().String())
 	if err != nil {
@@ -174,27 +225,24 @@ func TestDashboard(t *testing.T) {
 	secure := startServerOn(t, ln, Config{Origins: origins, Tokens: tokens}, fanout.Config{}, true, quietLog(), "synthetic:?symbols=16&rate=400&seed=5")
 	_, port, _ := net.SplitHostPort(secure.addr)
 	for _, tt := range []struct {
-		name, url string
-		live      bool
+		name, url, want string
 	}{
-		{"no token", "http://" + secure.addr + "/", false},
-		{"unlisted origin", "http://localhost:" + port + "/?token=dash-token", false},
-		{"listed origin with token", "http://" + secure.addr + "/?token=dash-token", true},
+		{"no token", "http://" + secure.addr + "/", `__ticker.status() === "token" && __ticker.connects() === 0 && !document.getElementById("token-prompt").hidden && /needs a token: open \/\?token=/.test(document.getElementById("token-prompt").textContent)`},
+		{"wrong token", "http://" + secure.addr + "/?token=nope", `__ticker.status() === "token" && /does not accept that token/.test(document.getElementById("token-prompt").textContent)`},
+		{"unlisted origin", "http://localhost:" + port + "/?token=dash-token", `__ticker.status() === "down" && __ticker.connects() === 0 && document.getElementById("token-prompt").hidden`},
+		{"listed origin with token", "http://" + secure.addr + "/?token=dash-token", `__ticker.status() === "live" && __ticker.rows() >= 16 && __ticker.historyBars() >= 1`},
 	} {
-		want := `__ticker.status() === "down" && __ticker.connects() === 0`
-		if tt.live {
-			want = `__ticker.status() === "live" && __ticker.rows() >= 16`
-		}
 		if _, err := chromedp.Run(ctx, chromedp.Navigate(tt.url)); err != nil {
 			t.Fatalf("%s: navigate: %v", tt.name, err)
 		}
-		pctx, cancelPoll := context.WithTimeout(ctx, 20*time.Second)
-		_, err := chromedp.Run(pctx, chromedp.Poll[bool](`!!(window.__ticker && `+want+`)`,
-			chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
-		cancelPoll()
-		if err != nil {
-			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.__ticker ? __ticker.status() + " " + __ticker.connects() : "none"`))
-			t.Errorf("%s: want %s, page is %s", tt.name, want, state)
+		waitPage(t, ctx, tt.name, tt.want, 15*time.Second)
+		if tt.name == "no token" {
+			if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+				os.WriteFile(filepath.Join(dir, "dashboard-token.png"), png, 0o644)
+			}
+			// the field: typing the token and Enter opens /?token=… and the page goes live
+			do("enter the token", chromedp.SendKeys(chromedp.CSS("#token-input"), "dash-token"+kb.Enter))
+			waitPage(t, ctx, "live with the token typed in", `__ticker.status() === "live" && __ticker.rows() >= 16 && location.search === "?token=dash-token"`, 15*time.Second)
 		}
 	}
 	_, m := secure.get("/metrics")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"ticker/bars"
 	"ticker/fanout"
 )
 
@@ -453,4 +454,45 @@ func TestREST(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
+}
+
+// TestBarsEndpoint: GET /api/bars/{symbol} serves the bars the server built
+// from the quotes it published, in both intervals, with limit; bad
+// parameters are 400, an unknown symbol 404.
+func TestBarsEndpoint(t *testing.T) {
+	ts := startServer(t, Config{}, fanout.Config{Window: 10 * time.Millisecond}, "synthetic:?symbols=5&rate=500&seed=1")
+	waitQuote(t, ts, "AAPL")
+	time.Sleep(1100 * time.Millisecond)
+	for _, tt := range []struct {
+		path, want string
+		code       int
+	}{
+		{"/api/bars/AAPL", `{"symbol":"AAPL","interval":"1s","bars":[{"time":`, 200},
+		{"/api/bars/AAPL?interval=1m&limit=1", `{"symbol":"AAPL","interval":"1m","bars":[{"time":`, 200},
+		{"/api/bars/EUR-USD?interval=1s&limit=900", `"interval":"1s"`, 200},
+		{"/api/bars/AAPL?interval=5m", `{"error":"interval \"5m\": want 1s or 1m"}`, 400},
+		{"/api/bars/AAPL?limit=901", `{"error":"limit \"901\": want 1 to 900"}`, 400},
+		{"/api/bars/AAPL?limit=x", `want 1 to 900`, 400},
+		{"/api/bars/NOPE", `{"error":"unknown symbol"}`, 404},
+	} {
+		code, body := ts.get(tt.path)
+		if code != tt.code || !strings.Contains(body, tt.want) {
+			t.Errorf("GET %s: %d %s, want %d with %s", tt.path, code, body, tt.code, tt.want)
+		}
+	}
+	_, body := ts.get("/api/bars/AAPL?interval=1s")
+	sym, _, bs, err := bars.ParseJSON([]byte(body))
+	if err != nil || sym != "AAPL" || len(bs) < 2 {
+		t.Fatalf("1s bars of AAPL: %v, %d bars: %s", err, len(bs), body)
+	}
+	for i, b := range bs {
+		if b.Low.Cmp(b.Open) > 0 || b.Low.Cmp(b.Close) > 0 || b.High.Cmp(b.Open) < 0 || b.High.Cmp(b.Close) < 0 || (i > 0 && b.Time <= bs[i-1].Time) {
+			t.Fatalf("bar %d is not a bar: %+v", i, b)
+		}
+	}
+	_, one := ts.get("/api/bars/AAPL?interval=1s&limit=1")
+	if _, _, last, _ := bars.ParseJSON([]byte(one)); len(last) != 1 || last[0].Time != bs[len(bs)-1].Time {
+		t.Errorf("limit=1: %s, want the newest of %d", one, len(bs))
+	}
+	t.Logf("%d 1s bars of AAPL after %v", len(bs), time.Second)
 }

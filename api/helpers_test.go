@@ -17,6 +17,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fastjson"
 
+	"ticker/bars"
 	"ticker/fanout"
 	"ticker/feeds"
 	"ticker/market"
@@ -79,6 +80,15 @@ func startServerOn(t testing.TB, ln net.Listener, cfg Config, fcfg fanout.Config
 		t.Fatal(err)
 	}
 	ring := market.NewRing(1 << 14)
+	if cfg.Bars == nil && !fcfg.Replica {
+		agg := bars.New() // as main wires it
+		cfg.Bars = agg
+		if fcfg.Tap != nil {
+			fcfg.Tap = fanout.Taps{fcfg.Tap, agg}
+		} else {
+			fcfg.Tap = agg
+		}
+	}
 	engine, err := fanout.New(fcfg, ring, set.Symbols(), log)
 	if err != nil {
 		t.Fatal(err)

@@ -3,12 +3,14 @@ package api
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +27,7 @@ import (
 
 	"ticker/access"
 	"ticker/api/spec"
+	"ticker/bars"
 	"ticker/fanout"
 	"ticker/feeds"
 	"ticker/market"
@@ -55,6 +58,14 @@ type Config struct {
 
 	Collectors []prometheus.Collector // more metrics for /metrics (a cluster node's)
 	Quotes     QuoteSource            // answers /api/quotes when the engine does not hold every symbol (an edge); nil: the engine alone
+	Bars       BarSource              // answers /api/bars: the node's bars.Aggregator, or an edge's requests to the ingest side; nil: 503
+}
+
+// BarSource answers GET /api/bars/{symbol}: a symbol's newest bars of an
+// interval, oldest first. found is false for a symbol it has no bars of;
+// an error means they could not be read (the request gets 503).
+type BarSource interface {
+	Bars(ctx context.Context, symbol string, iv bars.Interval, limit int) (bs []bars.Bar, found bool, err error)
 }
 
 // QuoteSource answers the REST quote endpoints on a node whose engine holds
@@ -331,8 +342,50 @@ func (s *Server) routes() {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 		return c.Send(q.AppendJSON(nil))
 	})
+	app.Get("/api/bars/*", s.barsHandler)
 	app.Get("/ws", s.upgradeCheck, s.upgrade)
 	app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(static.Files), Index: "index.html"}))
+}
+
+// barsHandler answers GET /api/bars/{symbol}?interval=1s|1m&limit=N.
+func (s *Server) barsHandler(c *fiber.Ctx) error {
+	sym, err := url.PathUnescape(c.Params("*"))
+	if err != nil {
+		sym = c.Params("*")
+	}
+	iv, err := bars.ParseInterval(c.Query("interval", "1s"))
+	if err != nil {
+		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})
+	}
+	limit := iv.Keep()
+	if v := c.Query("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > iv.Keep() {
+			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": fmt.Sprintf("limit %q: want 1 to %d", v, iv.Keep())})
+		}
+	}
+	if s.cfg.Bars == nil {
+		return s.barsUnavailable(c, errors.New("this node keeps no bars"))
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), quoteTimeout)
+	defer cancel()
+	bs, found, err := s.cfg.Bars.Bars(ctx, sym, iv, limit)
+	if err != nil {
+		return s.barsUnavailable(c, err)
+	}
+	if !found {
+		if _, known := slices.BinarySearch(s.engine.Symbols(), sym); !known {
+			return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "unknown symbol"})
+		}
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(bars.AppendJSON(nil, sym, iv, bs))
+}
+
+// barsUnavailable answers a bar request whose BarSource failed.
+func (s *Server) barsUnavailable(c *fiber.Ctx, err error) error {
+	s.log.Warn("rest: bars unavailable", "path", c.Path(), "err", err)
+	c.Set(fiber.HeaderRetryAfter, "1")
+	return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "bars unavailable"})
 }
 
 // quotesUnavailable answers a REST quote request whose QuoteSource failed.

@@ -18,6 +18,7 @@ import (
 
 	"ticker/access"
 	"ticker/api"
+	"ticker/bars"
 	"ticker/fanout"
 	"ticker/feeds"
 	"ticker/internal/testnet"
@@ -44,7 +45,9 @@ func startServer(t *testing.T, addr string, cfg api.Config, spec string) *server
 		t.Fatal(err)
 	}
 	ring := market.NewRing(1 << 14)
-	engine, err := fanout.New(fanout.Config{Window: 10 * time.Millisecond}, ring, set.Symbols(), log)
+	agg := bars.New()
+	cfg.Bars = agg
+	engine, err := fanout.New(fanout.Config{Window: 10 * time.Millisecond, Tap: agg}, ring, set.Symbols(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,4 +325,40 @@ func TestClientRefused(t *testing.T) {
 	ok := New(Options{URL: "ws://" + srv.addr + "/ws", Token: "right", Symbols: []string{"*"}})
 	run(t, ok)
 	eventually(t, "quotes with the right token", 10*time.Second, func() bool { return len(ok.Book()) > 0 })
+}
+
+// TestClientBars: Bars reads the server's 1s and 1m bars over REST, with
+// the token, as exact decimals.
+func TestClientBars(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(path, []byte("right\n"), 0o600)
+	tokens, err := access.LoadTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, "127.0.0.1:0", api.Config{Tokens: tokens}, "synthetic:?symbols=3&rate=300&seed=1")
+	c := New(Options{URL: "ws://" + srv.addr + "/ws", Token: "right"})
+	ctx := context.Background()
+	var bs []Bar
+	eventually(t, "two 1s bars", 10*time.Second, func() bool {
+		bs, err = c.Bars(ctx, "AAPL", "1s", 0)
+		return err == nil && len(bs) >= 2
+	})
+	for _, b := range bs {
+		if b.Low.GreaterThan(b.High) || b.Close.GreaterThan(b.High) || b.Open.LessThan(b.Low) || b.Time.IsZero() {
+			t.Fatalf("not a bar: %+v", b)
+		}
+	}
+	if m, err := c.Bars(ctx, "AAPL", "1m", 1); err != nil || len(m) != 1 {
+		t.Errorf("1m limit 1: %v %v", m, err)
+	}
+	if _, err := c.Bars(ctx, "NOPE", "1s", 0); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("unknown symbol: %v", err)
+	}
+	wrong := New(Options{URL: "ws://" + srv.addr + "/ws", Token: "wrong"})
+	if _, err := wrong.Bars(ctx, "AAPL", "1s", 0); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("wrong token: %v", err)
+	}
+	t.Logf("%d 1s bars of AAPL, the newest %s o %s h %s l %s c %s v %s", len(bs), bs[len(bs)-1].Time.Format(time.TimeOnly),
+		bs[len(bs)-1].Open, bs[len(bs)-1].High, bs[len(bs)-1].Low, bs[len(bs)-1].Close, bs[len(bs)-1].Volume)
 }

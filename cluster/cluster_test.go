@@ -23,6 +23,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"ticker/api"
+	"ticker/bars"
 	"ticker/fanout"
 	"ticker/feeds"
 	"ticker/internal/natstest"
@@ -72,6 +73,7 @@ func connectVia(t *testing.T, dialer *slowDialer, urls ...string) *nats.Conn {
 // that is a replica until its Ingest wins the lease, and a Publisher.
 type ingestNode struct {
 	engine    *fanout.Engine
+	bars      *bars.Aggregator
 	pub       *Publisher
 	ingest    *Ingest
 	stopFeeds func()
@@ -129,8 +131,9 @@ func startIngestOn(t *testing.T, nc *nats.Conn, id, spec string, cfg StoreConfig
 	}
 	ring := market.NewRing(1 << 14)
 	pub := NewPublisher(nc, testLog())
+	agg := bars.New()
 	var recv *Receiver
-	engine, err := fanout.New(fanout.Config{Window: 10 * time.Millisecond, Tap: pub, Replica: true,
+	engine, err := fanout.New(fanout.Config{Window: 10 * time.Millisecond, Tap: fanout.Taps{pub, agg}, Replica: true,
 		Interest: func(s string, on bool) { recv.Interest(s, on) }}, ring, set.Symbols(), testLog())
 	if err != nil {
 		t.Fatal(err)
@@ -140,12 +143,17 @@ func startIngestOn(t *testing.T, nc *nats.Conn, id, spec string, cfg StoreConfig
 	ectx, stopEngine := context.WithCancel(context.Background())
 	go engine.Run(ectx)
 	fctx, stopFeeds := context.WithCancel(context.Background())
-	n := &ingestNode{engine: engine, pub: pub}
+	n := &ingestNode{engine: engine, pub: pub, bars: agg}
 	n.ingest = &Ingest{Engine: engine, Receiver: recv, Lease: lease, Publisher: pub, Log: testLog().With("node", id),
 		StartFeeds: func() { set.Start(fctx, ring) }}
 	store.OnDisconnect(n.ingest.Disconnected)
 	store.OnReopen(n.ingest.Reopened)
 	store.OnReopen(recv.Reopened)
+	barSub, err := ServeBars(nc, agg, n.ingest.Leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { barSub.Unsubscribe() })
 	ictx, stopIngest := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() {
@@ -212,7 +220,7 @@ func startEdgeOn(t *testing.T, nc *nats.Conn, addr string, cfg StoreConfig) *edg
 	}
 	recv = NewReceiver(nc, kv, engine, testLog())
 	store.OnReopen(recv.Reopened)
-	srv, err := api.New(api.Config{Quotes: NewEdgeQuotes(engine, kv)}, engine, recv, ring, testLog())
+	srv, err := api.New(api.Config{Quotes: NewEdgeQuotes(engine, kv), Bars: NewBarClient(nc)}, engine, recv, ring, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -860,4 +868,54 @@ func httpGet(t *testing.T, url string) (int, string) {
 func stripEpoch(msg []byte) []byte {
 	_, obj := SplitEpoch(msg)
 	return obj
+}
+
+// TestEdgeBarsFromIngest: an edge answers GET /api/bars from the ingest
+// leader over NATS, the leader's whole history, not the edge's own partial
+// view (it has no client, so it receives nothing); with no leader it
+// answers 503 within the request's bound.
+func TestEdgeBarsFromIngest(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ingNC := connect(t, nc.URL(0))
+	ing := startIngest(t, ingNC, "ingest-1", "synthetic:?symbols=10&rate=1000&seed=6")
+	ing.waitLeader(t, 15*time.Second)
+	edge := startEdge(t, connect(t, nc.URL(0)))
+	time.Sleep(2200 * time.Millisecond) // three seconds of 1s bars
+	ing.stopFeeds()
+	want, found, _ := ing.bars.Bars(context.Background(), "AAPL", bars.Second, 900)
+	if !found || len(want) < 2 {
+		t.Fatalf("the ingest has %d bars of AAPL (found %v)", len(want), found)
+	}
+	get := func(path string) (int, string) {
+		t.Helper()
+		res, err := http.Get("http://" + edge.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	code, body := get("/api/bars/AAPL?interval=1s")
+	if code != 200 {
+		t.Fatalf("edge /api/bars/AAPL: %d %s", code, body)
+	}
+	if wantBody := string(bars.AppendJSON(nil, "AAPL", bars.Second, want)); body != wantBody {
+		t.Errorf("edge answers\n%s\nthe ingest holds\n%s", body, wantBody)
+	}
+	if code, body := get("/api/bars/AAPL?interval=1m&limit=1"); code != 200 || !strings.Contains(body, `"interval":"1m"`) || strings.Count(body, `"time"`) != 1 {
+		t.Errorf("1m limit 1: %d %s", code, body)
+	}
+	if code, body := get("/api/bars/NOPE"); code != 404 {
+		t.Errorf("unknown symbol: %d %s", code, body)
+	}
+	t.Logf("edge served %d 1s bars of AAPL from the ingest leader", len(want))
+
+	ing.crash()
+	ingNC.Close() // the leader is gone: nobody answers on ticker.bars
+	start := time.Now()
+	code, body = get("/api/bars/AAPL")
+	if code != 503 || time.Since(start) > 5*time.Second {
+		t.Errorf("without an ingest leader: %d %s after %v, want 503 within the 3 s bound", code, body, time.Since(start))
+	}
 }

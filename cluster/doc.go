@@ -24,6 +24,7 @@
 //
 //	ticker.q.<token>            a Delta, as ticker.v1 writes it (seq included)
 //	ticker.symbols              a symbol published for the first time
+//	ticker.bars                 request/reply: a symbol's bars, answered by the ingest leader (ServeBars, BarClient)
 //	KV bucket ticker_quotes     key <token>: the symbol's latest full Quote
 //
 // Goroutines: a Publisher has none (it runs on the engine's goroutine);

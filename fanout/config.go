@@ -89,3 +89,21 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// Taps hands every version to each of its Taps in turn (an ingest node's
+// cluster publisher and its bar aggregator).
+type Taps []Tap
+
+// Version implements Tap.
+func (ts Taps) Version(delta []byte, full *market.Quote) {
+	for _, t := range ts {
+		t.Version(delta, full)
+	}
+}
+
+// Window implements Tap.
+func (ts Taps) Window(now time.Time) {
+	for _, t := range ts {
+		t.Window(now)
+	}
+}

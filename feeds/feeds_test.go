@@ -271,6 +271,50 @@ func TestSyntheticRealistic(t *testing.T) {
 	}
 }
 
+// TestSyntheticLastAtTheTouch: folded into each symbol's full state, the
+// walk looks like a market: the last trade is never outside [bid, ask] and
+// the book is never crossed or locked (issue #15: 98 of 200 sampled quotes
+// had last outside the book).
+func TestSyntheticLastAtTheTouch(t *testing.T) {
+	s, _ := NewSynthetic("s", SyntheticConfig{Symbols: 24, Rate: 100, Seed: 3})
+	full := map[string]*market.Quote{}
+	var q market.Quote
+	trades := 0
+	for i := 0; i < 50000; i++ {
+		if !s.Open(i, &q) {
+			s.Next(&q)
+		}
+		f := full[q.Symbol]
+		if f == nil {
+			f = &market.Quote{Symbol: q.Symbol}
+			full[q.Symbol] = f
+		}
+		for fl := market.Field(0); fl < market.NumFields; fl++ {
+			if v, ok := q.Get(fl); ok {
+				f.Set(fl, v)
+			}
+		}
+		if q.Fields.Has(market.Last) {
+			trades++
+		}
+		bid, okb := f.Get(market.Bid)
+		ask, oka := f.Get(market.Ask)
+		last, okl := f.Get(market.Last)
+		if !okb || !oka {
+			continue
+		}
+		if !ask.Big().GreaterThan(bid.Big()) {
+			t.Fatalf("step %d %s: bid %s ask %s", i, q.Symbol, bid, ask)
+		}
+		if okl && (last.Big().LessThan(bid.Big()) || last.Big().GreaterThan(ask.Big())) {
+			t.Fatalf("step %d %s: last %s outside [%s, %s]", i, q.Symbol, last, bid, ask)
+		}
+	}
+	if trades < 10000 {
+		t.Errorf("%d trades in 50000 steps", trades)
+	}
+}
+
 func TestSyntheticRunPacesRate(t *testing.T) {
 	s, _ := NewSynthetic("s", SyntheticConfig{Symbols: 5, Rate: 1000, Seed: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)

@@ -58,6 +58,7 @@ var catalog = []instrument{
 type instrumentState struct {
 	instrument
 	bid, spread int64 // ticks
+	lastTicks   int64 // price of the latest trade; 0 before the first
 	volumeLots  int64
 }
 
@@ -160,10 +161,12 @@ func (s *Synthetic) lots(st *instrumentState) market.Decimal {
 
 func (s *Synthetic) trade(st *instrumentState, q *market.Quote) {
 	*q = market.Quote{Symbol: st.symbol}
+	// a trade hits the bid or lifts the ask as the book stands now
 	price := st.bid
 	if s.rng.IntN(2) == 0 {
 		price += st.spread
 	}
+	st.lastTicks = price
 	size := 1 + s.rng.Int64N(st.maxLots)
 	st.volumeLots += size
 	q.Set(market.Last, market.NewDecimal(price*st.tickMant, st.tickScale))
@@ -172,7 +175,9 @@ func (s *Synthetic) trade(st *instrumentState, q *market.Quote) {
 }
 
 // move walks the bid and draws a new spread, mean-reverting gently so a long
-// run stays within about 10% of the starting price.
+// run stays within about 10% of the starting price. The book moves around
+// the latest trade: it never leaves the last price outside [bid, ask], so a
+// trade at the ask lets the bid climb to it and the price walks by trades.
 func (s *Synthetic) move(st *instrumentState) {
 	st.bid += s.rng.Int64N(2*st.stepTicks+1) - st.stepTicks
 	if st.bid > st.startTicks*11/10 {
@@ -180,10 +185,13 @@ func (s *Synthetic) move(st *instrumentState) {
 	} else if st.bid < st.startTicks*9/10 {
 		st.bid += st.stepTicks
 	}
+	st.spread = 1 + s.rng.Int64N(st.maxSpread)
+	if l := st.lastTicks; l > 0 {
+		st.bid = min(max(st.bid, l-st.spread), l)
+	}
 	if st.bid < 1 {
 		st.bid = 1
 	}
-	st.spread = 1 + s.rng.Int64N(st.maxSpread)
 }
 
 func (s *Synthetic) book(st *instrumentState, q *market.Quote) {

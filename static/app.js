@@ -1,5 +1,12 @@
 // ticker dashboard: subscribes to every symbol over ticker.v1 and keeps a
 // watchlist and a live chart. Exposes window.__ticker for the browser test.
+//
+// The render budget: messages only fold into the state (a map of the latest
+// quote per symbol) and mark symbols dirty; the DOM is touched once per
+// animation frame at most, only for the rows on screen and only in the cells
+// whose text changed; the chart moves at most four times a second. However
+// fast updates come, nothing queues behind the page: intermediate states
+// that no frame showed are simply never drawn.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -7,12 +14,20 @@
   // /ws and /api the same way (a browser cannot set headers on a WebSocket).
   const pageToken = new URLSearchParams(location.search).get("token");
   const tokenQuery = pageToken ? "?token=" + encodeURIComponent(pageToken) : "";
-  const quotes = new Map();   // symbol -> {q: full quote, base: first price seen, row, cells, hist: []}
+  const withToken = (path, params) => {
+    const q = new URLSearchParams(params || {});
+    if (pageToken) q.set("token", pageToken);
+    const s = q.toString();
+    return path + (s ? "?" + s : "");
+  };
+  const quotes = new Map();   // symbol -> entry (see ensureRow)
+  const dirty = new Set();    // symbols whose state changed since their row was drawn
   let selected = null;
-  let ws = null, attempt = 0, reconnectTimer = null, nextId = 1;
-  let latencyMs = null, updatesInSecond = 0, totalUpdates = 0, chartPoints = 0, gaps = 0;
+  let ws = null, attempt = 0, reconnectTimer = null, retryAt = 0, closeCode = 0, nextId = 1;
+  let latencySum = 0, latencyN = 0, latencyShown = null, updatesInSecond = 0, totalUpdates = 0;
+  let frames = 0, chartUpdates = 0, gaps = 0, historyBars = 0, historyFirst = 0;
   let epoch = 0, epochs = 0; // the stream's epoch (from snapshots) and how many new ones were seen
-  const status = { state: "connecting", connects: 0 };
+  const status = { state: "connecting", connects: 0, snapshots: 0 };
   // preferences, kept in localStorage: the watchlist (null: every symbol)
   // and the chart kind ("line" or "candles")
   const store = {
@@ -24,13 +39,40 @@
   let chartKind = store.get("ticker.chart", "line") === "candles" ? "candles" : "line";
   let allSymbols = [];
 
+  // --- formatting ---
+  function decimals(s) { const i = s ? s.indexOf(".") : -1; return i < 0 ? 0 : s.length - i - 1; }
+  function mid(q) {
+    const d = Math.max(decimals(q.bid), decimals(q.ask)) + 1;
+    return ((Number(q.bid) + Number(q.ask)) / 2).toFixed(d);
+  }
+  // the chart's price of a quote: its last trade, or its mid until it trades
+  function price(q) { return q.last !== undefined ? q.last : (q.bid !== undefined && q.ask !== undefined ? mid(q) : undefined); }
+  // pad an exact decimal string with zeros to d places (display only; the
+  // server trims trailing zeros)
+  function pad(s, d) {
+    if (s === undefined || s === "") return "";
+    const f = decimals(s);
+    if (f >= d) return s;
+    return (f === 0 ? s + "." : s) + "0".repeat(d - f);
+  }
+  function signed(n, d) {
+    const t = n.toFixed(d);
+    if (Number(t) === 0) return (0).toFixed(d);
+    return (n > 0 ? "+" : "") + t;
+  }
+  // one format for every volume: compact (6.29M, 2.5K, 130, 5.64); the
+  // exact value is the cell's title
+  const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 });
+  function fmtVol(v) { return v === undefined ? "" : compact.format(Number(v)); }
+
   // --- chart ---
   const chart = LightweightCharts.createChart($("chart"), {
     autoSize: true,
-    layout: { background: { color: "#0d1117" }, textColor: "#8b949e", fontSize: 12 },
+    // the attribution is a line under the chart (.attribution), not a logo over the data
+    layout: { background: { color: "#0d1117" }, textColor: "#8b949e", fontSize: 12, attributionLogo: false },
     grid: { vertLines: { color: "#1c222b" }, horzLines: { color: "#1c222b" } },
-    rightPriceScale: { borderColor: "#2a313c" },
-    timeScale: { borderColor: "#2a313c", timeVisible: true, secondsVisible: true },
+    rightPriceScale: { borderColor: "#2a313c", scaleMargins: { top: 0.1, bottom: 0.1 } },
+    timeScale: { borderColor: "#2a313c", timeVisible: true, secondsVisible: true, rightOffset: 6, fixLeftEdge: true },
     crosshair: { mode: 0 },
   });
   let series = null;
@@ -47,34 +89,60 @@
   // a point of the series from a 1-second bar {time, open, high, low, close}
   function point(b) { return chartKind === "candles" ? b : { time: b.time, value: b.close }; }
   makeSeries();
+  let chartDirty = false, chartFit = false;
 
-  function decimals(s) { const i = s ? s.indexOf(".") : -1; return i < 0 ? 0 : s.length - i - 1; }
-  function price(q) { return q.last !== undefined ? q.last : (q.bid !== undefined && q.ask !== undefined ? mid(q) : q.bid); }
-  function mid(q) {
-    const d = Math.max(decimals(q.bid), decimals(q.ask)) + 1;
-    return ((Number(q.bid) + Number(q.ask)) / 2).toFixed(d);
+  // fold one price at event time ts (µs) into the entry's 1-second bars
+  function addToBars(e, p, ts) {
+    const t = Math.floor(ts / 1e6), v = Number(p);
+    const last = e.hist[e.hist.length - 1];
+    if (last && t <= last.time) {
+      last.high = Math.max(last.high, v); last.low = Math.min(last.low, v); last.close = v;
+    } else {
+      e.hist.push({ time: t, open: v, high: v, low: v, close: v });
+      if (e.hist.length > 1800) e.hist.splice(0, e.hist.length - 900);
+    }
+    if (e.base === null) e.base = e.hist[0].open;
+    if (e.sym === selected) chartDirty = true;
   }
-  // pad an exact decimal string with zeros to d places (display only; the
-  // server trims trailing zeros)
-  function pad(s, d) {
-    if (s === undefined || s === "") return "";
-    const f = decimals(s);
-    if (f >= d) return s;
-    return (f === 0 ? s + "." : s) + "0".repeat(d - f);
+
+  // the server's history of sym (GET /api/bars), merged under what arrived live
+  function loadHistory(sym) {
+    const e = quotes.get(sym);
+    if (!e || e.historyLoading) return;
+    e.historyLoading = true;
+    fetch(withToken("/api/bars/" + encodeURIComponent(sym), { interval: "1s", limit: 900 }))
+      .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+      .then((j) => {
+        const old = (j.bars || []).map((b) => ({ time: b.time, open: Number(b.open), high: Number(b.high), low: Number(b.low), close: Number(b.close) }));
+        const lastOld = old.length ? old[old.length - 1].time : -Infinity;
+        const live = e.hist.filter((b) => b.time >= lastOld);
+        if (live.length && live[0].time === lastOld) {
+          const o = old[old.length - 1], l = live.shift();
+          o.high = Math.max(o.high, l.high); o.low = Math.min(o.low, l.low); o.close = l.close;
+        }
+        e.hist = old.concat(live);
+        e.history = true;
+        if (e.hist.length) e.base = e.hist[0].open;
+        if (sym === selected) {
+          historyBars = old.length; historyFirst = old.length ? old[0].time : 0;
+          series.setData(e.hist.map(point));
+          chart.timeScale().fitContent();
+          chartFit = true;
+        }
+        markDirty(sym);
+      })
+      .catch(() => { e.historyLoading = false; })
+      .finally(() => { if (!e.history) e.historyLoading = false; });
   }
-  function signed(n, d) {
-    const t = n.toFixed(d);
-    if (Number(t) === 0) return (0).toFixed(d);
-    return (n > 0 ? "+" : "") + t;
-  }
-  function fmtVol(v) {
-    if (v === undefined) return "";
-    const n = Number(v);
-    if (n >= 1e9) return (n / 1e9).toFixed(2) + "B";
-    if (n >= 1e6) return (n / 1e6).toFixed(2) + "M";
-    if (n >= 1e4) return (n / 1e3).toFixed(1) + "K";
-    return v;
-  }
+
+  // --- rows ---
+  const visible = new Set(); // rows on screen (IntersectionObserver)
+  const observer = new IntersectionObserver((entries) => {
+    for (const en of entries) {
+      const sym = en.target.dataset.symbol;
+      if (en.isIntersecting) { visible.add(sym); markDirty(sym); } else visible.delete(sym);
+    }
+  }, { root: document.querySelector(".watchlist") });
 
   function ensureRow(sym) {
     let e = quotes.get(sym);
@@ -84,10 +152,11 @@
     const cells = {};
     for (const k of ["sym", "bid", "ask", "last", "chg", "pct", "vol"]) {
       const td = document.createElement("td");
-      td.className = k === "sym" ? "sym" : "num" + (k === "vol" ? " hide-narrow" : k === "chg" ? " hide-phone" : "");
+      td.className = k === "sym" ? "sym" : "num" + (k === "vol" ? " hide-narrow" : k === "chg" ? " hide-mid" : "");
+      td.appendChild(document.createTextNode("")); // its text changes in place (nodeValue), no new node per change
       tr.appendChild(td); cells[k] = td;
     }
-    cells.sym.textContent = sym;
+    cells.sym.firstChild.nodeValue = sym;
     const rm = document.createElement("button");
     rm.className = "rm";
     rm.textContent = "×";
@@ -95,78 +164,130 @@
     rm.addEventListener("click", (ev) => { ev.stopPropagation(); removeSymbol(sym); });
     cells.sym.appendChild(rm);
     tr.addEventListener("click", () => select(sym));
-    e = { q: null, base: null, row: tr, cells, hist: [], dec: 0 };
+    // q: the latest full quote; shown: the text each cell shows; hist: 1-second bars
+    e = { sym, q: null, base: null, row: tr, cells, shown: {}, hist: [], dec: 0, history: false, historyLoading: false };
     quotes.set(sym, e);
     // keep rows sorted by symbol
     const rows = $("rows");
     const after = [...rows.children].find((r) => r.dataset.symbol > sym);
     rows.insertBefore(tr, after || null);
+    visible.add(sym); // drawn at first; the observer soon says whether it is on screen
+    observer.observe(tr);
     $("count").textContent = quotes.size;
-    filterRows();
+    filterOne(e);
     if (!selected) select(sym);
     return e;
   }
 
-  function flash(td, dir) {
-    td.classList.remove("flash-up", "flash-down");
-    void td.offsetWidth; // restart the animation
-    td.classList.add(dir > 0 ? "flash-up" : "flash-down");
+  function markDirty(sym) {
+    dirty.add(sym);
+    schedule();
+  }
+  // the DOM is drawn in an animation frame, at most ten times a second:
+  // plenty for a reader, and half the work of following every 50 ms window
+  const minFlushMs = 100;
+  let scheduled = false, lastFlush = -Infinity;
+  function schedule() {
+    if (scheduled) return;
+    scheduled = true;
+    const wait = lastFlush + minFlushMs - performance.now();
+    if (wait > 4) setTimeout(() => requestAnimationFrame(flush), wait);
+    else requestAnimationFrame(flush);
   }
 
-  function setCell(td, text, prev) {
-    if (td.textContent === text) return;
-    const dir = prev !== undefined && prev !== "" && text !== "" ? Math.sign(Number(text) - Number(prev)) : 0;
-    td.textContent = text;
-    if (dir !== 0) flash(td, dir);
+  // flashes: a class on the cell until its time is up
+  const flashing = new Map(); // td -> expiry (ms)
+  function flash(td, dir, now) {
+    td.classList.toggle("up", dir > 0);
+    td.classList.toggle("down", dir < 0);
+    flashing.set(td, now + 450);
   }
-
-  function render(sym, e, prev) {
-    const q = e.q, c = e.cells;
-    e.dec = Math.max(e.dec, decimals(q.bid), decimals(q.ask), decimals(q.last));
-    setCell(c.bid, pad(q.bid, e.dec), prev && prev.bid);
-    setCell(c.ask, pad(q.ask, e.dec), prev && prev.ask);
-    setCell(c.last, pad(q.last, e.dec), prev && prev.last);
-    const p = price(q);
-    if (p !== undefined) {
-      if (e.base === null) e.base = Number(p);
-      const d = Number(p) - e.base;
-      c.chg.textContent = signed(d, Math.max(e.dec, 2));
-      c.pct.textContent = e.base ? signed(100 * d / e.base, 2) + "%" : "";
-      const cls = d > 0 ? "num pos" : d < 0 ? "num neg" : "num";
-      c.chg.className = cls + " hide-phone"; c.pct.className = cls;
-      // one bar per second: open, high, low and close of that second
-      const t = Math.floor(q.ts / 1e6);
-      const v = Number(p);
-      const last = e.hist[e.hist.length - 1];
-      let bar;
-      if (last && last.time === t) {
-        bar = { time: t, open: last.open, high: Math.max(last.high, v), low: Math.min(last.low, v), close: v };
-        e.hist[e.hist.length - 1] = bar;
-      } else if (!last || t > last.time) {
-        bar = { time: t, open: last ? last.close : v, high: v, low: v, close: v };
-        bar.high = Math.max(bar.high, bar.open); bar.low = Math.min(bar.low, bar.open);
-        e.hist.push(bar);
-        if (e.hist.length > 3600) e.hist.shift();
-      }
-      if (bar && sym === selected) { series.update(point(bar)); chartPoints++; }
+  function unflash(now) {
+    for (const [td, until] of flashing) {
+      if (until <= now) { td.classList.remove("up", "down"); flashing.delete(td); }
     }
-    c.vol.textContent = fmtVol(q.volume);
-    if (sym === selected) renderDetail(e);
+    if (flashing.size && !unflashTimer) unflashTimer = setTimeout(() => { unflashTimer = 0; schedule(); }, 150);
+  }
+  let unflashTimer = 0, chartTimer = 0;
+
+  function setCell(e, k, text, now, cls) {
+    const sh = e.shown;
+    if (sh[k] === text) return;
+    const prev = sh[k];
+    sh[k] = text;
+    const td = e.cells[k];
+    td.firstChild.nodeValue = text;
+    if (cls !== undefined && td.className !== cls) td.className = cls;
+    if (prev !== undefined && prev !== "" && text !== "" && (k === "bid" || k === "ask" || k === "last")) {
+      const dir = Math.sign(Number(text) - Number(prev));
+      if (dir !== 0) flash(td, dir, now);
+    }
   }
 
+  function renderRow(e, now) {
+    const q = e.q;
+    if (!q) return;
+    e.dec = Math.max(e.dec, decimals(q.bid), decimals(q.ask), decimals(q.last));
+    setCell(e, "bid", pad(q.bid, e.dec), now);
+    setCell(e, "ask", pad(q.ask, e.dec), now);
+    setCell(e, "last", pad(q.last, e.dec), now);
+    const p = price(q);
+    if (p !== undefined && e.base !== null) {
+      const d = Number(p) - e.base;
+      const cls = d > 0 ? "num pos" : d < 0 ? "num neg" : "num";
+      setCell(e, "chg", signed(d, Math.max(e.dec, 2)), now, cls + " hide-mid");
+      setCell(e, "pct", e.base ? signed(100 * d / e.base, 2) + "%" : "", now, cls);
+    }
+    const vol = fmtVol(q.volume);
+    if (e.shown.vol !== vol) { setCell(e, "vol", vol, now); e.cells.vol.title = q.volume === undefined ? "" : q.volume; }
+    else if (q.volume !== undefined && e.shown.volExact !== q.volume) { e.cells.vol.title = q.volume; }
+    e.shown.volExact = q.volume;
+  }
+
+  let lastDetail = "";
   function renderDetail(e) {
     const q = e.q || {};
-    $("sel-bid").textContent = q.bid !== undefined ? pad(q.bid, e.dec) : "–";
-    $("sel-ask").textContent = q.ask !== undefined ? pad(q.ask, e.dec) : "–";
-    $("sel-bid-size").textContent = q.bid_size ? "× " + q.bid_size : "";
-    $("sel-ask-size").textContent = q.ask_size ? "× " + q.ask_size : "";
-    $("sel-last").textContent = q.last !== undefined ? pad(q.last, e.dec) : "–";
-    $("sel-last-size").textContent = q.last_size ? "× " + q.last_size : "";
-    $("sel-seq").textContent = q.seq ?? "–";
-    if (q.bid !== undefined && q.ask !== undefined) {
-      const d = Math.max(decimals(q.bid), decimals(q.ask));
-      $("sel-spread").textContent = (Number(q.ask) - Number(q.bid)).toFixed(d);
+    const sp = q.bid !== undefined && q.ask !== undefined
+      ? (Number(q.ask) - Number(q.bid)).toFixed(Math.max(decimals(q.bid), decimals(q.ask))) : "–";
+    const vals = [
+      q.bid !== undefined ? pad(q.bid, e.dec) : "–", q.ask !== undefined ? pad(q.ask, e.dec) : "–",
+      q.bid_size ? "× " + q.bid_size : "", q.ask_size ? "× " + q.ask_size : "",
+      q.last !== undefined ? pad(q.last, e.dec) : "–", q.last_size ? "× " + q.last_size : "",
+      q.seq ?? "–", sp, fmtVol(q.volume) || "–",
+    ];
+    const key = vals.join("|");
+    if (key === lastDetail) return;
+    lastDetail = key;
+    ["sel-bid", "sel-ask", "sel-bid-size", "sel-ask-size", "sel-last", "sel-last-size", "sel-seq", "sel-spread", "sel-vol"]
+      .forEach((id, i) => { const el = $(id); if (el.textContent !== String(vals[i])) el.textContent = vals[i]; });
+    $("sel-vol").title = q.volume || "";
+  }
+
+  // once per animation frame at most: the dirty rows on screen, the
+  // selected symbol's quote line; the chart at most every 250 ms
+  let lastChart = 0;
+  function flush() {
+    scheduled = false;
+    frames++;
+    const t = performance.now();
+    lastFlush = t;
+    for (const sym of dirty) {
+      if (!visible.has(sym)) continue; // drawn when it scrolls into view
+      const e = quotes.get(sym);
+      dirty.delete(sym);
+      if (e && !e.row.hidden) renderRow(e, t);
     }
+    const e = selected && quotes.get(selected);
+    if (e && e.q) renderDetail(e);
+    if (chartDirty) {
+      if (t - lastChart >= 250) {
+        lastChart = t;
+        chartDirty = false;
+        const b = e && e.hist[e.hist.length - 1];
+        if (b) { series.update(point(b)); chartUpdates++; }
+      } else if (!chartTimer) chartTimer = setTimeout(() => { chartTimer = 0; schedule(); }, 250 - (t - lastChart));
+    }
+    unflash(t);
   }
 
   function select(sym) {
@@ -176,22 +297,29 @@
     selected = sym;
     e.row.classList.add("selected");
     $("sel-symbol").textContent = sym;
+    lastDetail = "";
     series.setData(e.hist.map(point));
-    chartPoints = e.hist.length;
-    chart.timeScale().scrollToRealTime();
-    renderDetail(e);
+    chart.timeScale().fitContent();
+    historyBars = 0; historyFirst = 0;
+    if (!e.history) loadHistory(sym);
+    else { historyBars = e.hist.length; historyFirst = e.hist.length ? e.hist[0].time : 0; }
+    if (e.q) renderDetail(e);
   }
 
   // --- protocol ---
   function send(msg) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(msg)); }
 
+  // a trade changed: last, last_size or volume is in the delta
+  const traded = (d) => d.last !== undefined || d.last_size !== undefined || d.volume !== undefined;
+
   function applySnapshot(list) {
     for (const q of list) {
       if (watch !== null && !watch.includes(q.s)) continue;
       const e = ensureRow(q.s);
-      const prev = e.q;
       e.q = q;
-      render(q.s, e, prev || undefined);
+      const p = price(q);
+      if (p !== undefined) addToBars(e, p, q.ts);
+      markDirty(q.s);
     }
   }
 
@@ -209,38 +337,46 @@
         return;
       }
       if (!prev && d.seq !== 1) continue; // mid-stream without a snapshot; the resubscribe will fix it
-      e.q = Object.assign({}, prev || {}, d);
-      render(d.s, e, prev || undefined);
+      const q = Object.assign(prev || {}, d);
+      e.q = q;
+      // the chart's bars follow trades, or the mid of a symbol that never traded
+      if (traded(d) || (q.last === undefined && (d.bid !== undefined || d.ask !== undefined))) {
+        const p = price(q);
+        if (p !== undefined) addToBars(e, p, q.ts);
+      }
+      markDirty(d.s);
     }
   }
 
   function setStatus(state, text) {
     status.state = state;
     const el = $("status");
-    el.className = "pill " + state;
-    el.textContent = text;
+    if (el.className !== "pill " + state) el.className = "pill " + state;
+    if (el.textContent !== text) el.textContent = text;
   }
 
   function connect() {
     clearTimeout(reconnectTimer);
+    retryAt = 0;
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" + tokenQuery;
     setStatus("connecting", attempt ? "reconnecting…" : "connecting…");
     ws = new WebSocket(url, "ticker.v1");
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       status.connects++;
-      setStatus("live", "live");
       subscribeAll();
       loadSymbols();
+      // "live" waits for the first snapshot (or first quote, when none is due)
     };
     ws.onmessage = (ev) => {
+      const arrived = Date.now();
       let m;
       try { m = JSON.parse(ev.data); } catch (_) { return; }
-      if (m.time) {
-        const l = Date.now() - m.time / 1000;
-        latencyMs = latencyMs === null ? l : latencyMs * 0.9 + l * 0.1;
-      }
+      if (m.time) { latencySum += arrived - m.time / 1000; latencyN++; }
       if (m.type === "snapshot") {
         attempt = 0;
+        status.snapshots++;
         if (m.epoch && epoch && m.epoch !== epoch) {
           // a new stream: its seqs start again, so every quote held is dropped
           epochs++;
@@ -248,24 +384,67 @@
         }
         if (m.epoch) epoch = m.epoch;
         applySnapshot(m.quotes);
+        goLive();
       }
-      else if (m.type === "update") { updatesInSecond++; totalUpdates++; applyUpdate(m.quotes); }
+      else if (m.type === "update") { updatesInSecond++; totalUpdates++; applyUpdate(m.quotes); goLive(); }
       else if (m.type === "error") console.warn("ticker:", m.code, m.message, m.symbols || "");
     };
     ws.onclose = (ev) => {
       ws = null;
-      // exponential backoff with full jitter: 0.5s, 1s, 2s … capped at 30s
-      const base = Math.min(30000, 500 * Math.pow(2, attempt++));
-      const delay = base / 2 + Math.random() * base / 2;
-      setStatus("down", "offline · retry in " + (delay / 1000).toFixed(1) + "s" + (ev.code ? " (" + ev.code + ")" : ""));
-      reconnectTimer = setTimeout(connect, delay);
+      closeCode = ev.code;
+      if (!opened) {
+        // a refused handshake looks the same as a dead server to a page
+        // (1006); /api/symbols needs the same token and says 401 plainly
+        probeToken().then((needs) => { if (needs) askToken(); else retry(); });
+      } else retry();
     };
   }
+  function goLive() { if (status.state !== "live") setStatus("live", "live"); }
+
+  // exponential backoff with jitter: 0.5s, 1s, 2s … capped at 30s
+  function retry() {
+    const base = Math.min(30000, 500 * Math.pow(2, attempt++));
+    const delay = base / 2 + Math.random() * base / 2;
+    retryAt = Date.now() + delay;
+    showRetry();
+    reconnectTimer = setTimeout(connect, delay);
+  }
+  function showRetry() {
+    if (!retryAt) return;
+    const left = Math.max(0, (retryAt - Date.now()) / 1000);
+    setStatus("down", "offline · retry in " + left.toFixed(left < 10 ? 1 : 0) + "s" + (closeCode ? " (" + closeCode + ")" : ""));
+  }
+  setInterval(showRetry, 200); // the countdown counts
+
+  function probeToken() {
+    return fetch(withToken("/api/symbols")).then((r) => r.status === 401, () => false);
+  }
+  function askToken() {
+    setStatus("token", "token needed");
+    const p = $("token-prompt");
+    $("token-text").innerHTML = pageToken
+      ? "This server does not accept that token: open <code>/?token=…</code> with a valid one"
+      : "This server needs a token: open <code>/?token=…</code>";
+    p.hidden = false;
+    $("token-input").focus();
+  }
+  $("token-prompt").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const v = $("token-input").value.trim();
+    if (!v) return;
+    const u = new URL(location.href);
+    u.searchParams.set("token", v);
+    location.assign(u.toString());
+  });
 
   setInterval(() => {
-    $("rate").textContent = updatesInSecond;
+    if (latencyN) latencyShown = latencySum / latencyN;
+    latencySum = 0; latencyN = 0;
+    const r = String(updatesInSecond);
+    if ($("rate").textContent !== r) $("rate").textContent = r;
     updatesInSecond = 0;
-    $("latency").textContent = latencyMs === null ? "–" : Math.max(0, latencyMs).toFixed(0) + " ms";
+    const l = latencyShown === null ? "–" : Math.max(0, latencyShown).toFixed(0) + " ms";
+    if ($("latency").textContent !== l) $("latency").textContent = l;
   }, 1000);
 
   // --- watchlist ---
@@ -280,6 +459,8 @@
   function dropRow(sym) {
     const e = quotes.get(sym);
     if (!e) return;
+    observer.unobserve(e.row);
+    visible.delete(sym); dirty.delete(sym);
     e.row.remove();
     quotes.delete(sym);
     $("count").textContent = quotes.size;
@@ -320,7 +501,7 @@
     for (const s of allSymbols) ensureRow(s);
   }
   function loadSymbols() {
-    fetch("/api/symbols" + tokenQuery).then((r) => r.json()).then((j) => {
+    fetch(withToken("/api/symbols")).then((r) => r.json()).then((j) => {
       allSymbols = j.symbols || [];
       const list = $("all-symbols");
       list.textContent = "";
@@ -330,10 +511,13 @@
   }
 
   // --- search: filters the rows; Enter adds or selects the symbol typed ---
-  function filterRows() {
+  function filterOne(e) {
     const f = $("search").value.trim().toUpperCase();
-    for (const [sym, e] of quotes) e.row.hidden = f !== "" && !sym.toUpperCase().includes(f);
+    const hide = f !== "" && !e.sym.toUpperCase().includes(f);
+    if (e.row.hidden !== hide) e.row.hidden = hide;
+    if (!hide) markDirty(e.sym);
   }
+  function filterRows() { for (const e of quotes.values()) filterOne(e); }
   $("search").addEventListener("input", filterRows);
   $("search").addEventListener("keydown", (ev) => {
     if (ev.key !== "Enter") return;
@@ -349,17 +533,23 @@
     makeSeries();
     const e = selected && quotes.get(selected);
     series.setData(e ? e.hist.map(point) : []);
+    chart.timeScale().fitContent();
   });
 
   connect();
 
+  const rect = (sel) => { const r = document.querySelector(sel).getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]; };
   window.__ticker = {
     rows: () => [...quotes.values()].filter((e) => e.q && e.q.seq > 0).length,
-    chartPoints: () => chartPoints,
+    chartPoints: () => chartUpdates,
     chartLength: () => (selected && quotes.get(selected) ? quotes.get(selected).hist.length : 0),
+    historyBars: () => historyBars,     // bars the server gave the selected symbol's chart
+    historyFirst: () => historyFirst,   // the first one's time, Unix seconds
+    frames: () => frames,               // animation frames that drew something
     latency: () => $("latency").textContent,
     updates: () => totalUpdates,
     status: () => status.state,
+    statusText: () => $("status").textContent,
     connects: () => status.connects,
     gaps: () => gaps,
     epoch: () => epoch,
@@ -369,5 +559,6 @@
     symbols: () => [...quotes.keys()].sort(),
     watchlist: () => watch,
     chartKind: () => chartKind,
+    panes: () => ({ header: rect("header"), watchlist: rect(".watchlist"), detail: rect(".detail"), chart: rect("#chart") }),
   };
 })();

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,12 +194,37 @@ func TestDashboard(t *testing.T) {
 	addr := ts.addr
 	ts.stop()
 	waitJS("offline", `__ticker.status() === "down"`)
-	time.Sleep(300 * time.Millisecond)
-	first, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`__ticker.statusText()`))
-	time.Sleep(700 * time.Millisecond)
-	second, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`__ticker.statusText()`))
-	if first == second || !strings.HasPrefix(first, "offline · retry in ") {
-		t.Errorf("the retry countdown does not count: %q then %q", first, second)
+	// the first retries come fast (backoff); once one waits a second or more,
+	// its countdown must go down while it waits
+	const offline = "offline · retry in "
+	statusText := func() string {
+		s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`__ticker.statusText()`))
+		return s
+	}
+	secs := func(s string) float64 {
+		rest, ok := strings.CutPrefix(s, offline)
+		if !ok {
+			return -1
+		}
+		v, err := strconv.ParseFloat(rest[:strings.IndexByte(rest+"s", 's')], 64)
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+	var first, second string
+	for end := time.Now().Add(20 * time.Second); first == "" && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		a := statusText()
+		if secs(a) < 0.8 {
+			continue
+		}
+		time.Sleep(300 * time.Millisecond)
+		if b := statusText(); secs(b) >= 0 && secs(b) < secs(a) {
+			first, second = a, b
+		}
+	}
+	if first == "" {
+		t.Errorf("the retry countdown does not count: last %q", statusText())
 	}
 	ln := testnet.Listen(t, addr)
 	before := eval(`__ticker.updates()`)

@@ -110,7 +110,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	}
 	if node != nil {
 		node.recv = cluster.NewReceiver(node.nc, node.kv, engine, log)
-		status = node.recv
+		status = edgeStatus{node.recv}
 		if cfg.Role == "ingest" {
 			node.recv.ReceiveAll()
 			node.ingest = &cluster.Ingest{Engine: engine, Receiver: node.recv, Lease: node.lease, Publisher: node.pub, Log: log}

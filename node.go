@@ -98,3 +98,10 @@ func (s ingestStatus) Ready() bool {
 }
 
 func (s ingestStatus) Statuses() []feeds.Status { return s.set.Statuses() }
+
+// edgeStatus is the readiness of an edge node, its receiver's; it runs no
+// feeds, so it has none to report.
+type edgeStatus struct{ recv *cluster.Receiver }
+
+func (s edgeStatus) Ready() bool              { return s.recv.Ready() }
+func (s edgeStatus) Statuses() []feeds.Status { return nil }

@@ -21,6 +21,7 @@ import (
 	"ticker/fanout"
 	"ticker/feeds"
 	"ticker/market"
+	"ticker/protocol"
 )
 
 // testServer is the whole service on a loopback port, wired as main wires it.
@@ -383,7 +384,7 @@ func foldFixture(t testing.TB, path string) map[string]map[string]string {
 	var p fastjson.Parser
 	for _, line := range strings.Split(string(data), "\n") {
 		var q market.Quote
-		if err := feeds.ParseLine(&p, []byte(line), &q); err != nil {
+		if err := protocol.ParseLine(&p, []byte(line), &q); err != nil {
 			continue
 		}
 		st := states[q.Symbol]

@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"ticker/fanout"
+	"ticker/protocol"
 )
 
 // resolveRefs checks that every "$ref" in doc points at something in doc.
@@ -165,7 +166,7 @@ func TestAsyncAPIDocument(t *testing.T) {
 	for _, v := range enum.([]any) {
 		listed = append(listed, v.(string))
 	}
-	for _, code := range []string{fanout.CodeBadRequest, fanout.CodeUnknownOp, fanout.CodeUnknownSymbol, fanout.CodeTooManySymbols, fanout.CodeRateLimited} {
+	for _, code := range []string{protocol.CodeBadRequest, protocol.CodeUnknownOp, protocol.CodeUnknownSymbol, protocol.CodeTooManySymbols, protocol.CodeRateLimited} {
 		if !slices.Contains(listed, code) {
 			t.Errorf("error code %q is not in the document", code)
 		}

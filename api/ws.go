@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"ticker/fanout"
+	"ticker/protocol"
 	"ticker/ws"
 )
 
@@ -262,7 +263,7 @@ func (c *conn) readLoop(ctx context.Context) {
 				c.closeAfterReplies(ctx, ws.ClosePolicy, "rate limit exceeded")
 				return
 			}
-			c.reply(ctx, fanout.AppendError(nil, requestID(&c.parser, msg), fanout.CodeRateLimited, "too many messages; slow down", nil))
+			c.reply(ctx, protocol.AppendError(nil, protocol.RequestID(&c.parser, msg), protocol.CodeRateLimited, "too many messages; slow down", nil))
 			continue
 		}
 		if !c.safeHandle(ctx, msg) {
@@ -342,17 +343,17 @@ func (c *conn) handle(ctx context.Context, msg []byte) {
 	if h := c.s.testHook; h != nil {
 		h(msg)
 	}
-	req, perr := parseRequest(&c.parser, msg)
+	req, perr := protocol.ParseRequest(&c.parser, msg)
 	if perr != nil {
-		c.reply(ctx, fanout.AppendError(nil, perr.id, perr.code, perr.message, nil))
+		c.reply(ctx, protocol.AppendError(nil, perr.ID, perr.Code, perr.Message, nil))
 		return
 	}
-	switch req.op {
+	switch req.Op {
 	case "ping":
-		c.reply(ctx, fanout.AppendPong(nil, req.id, time.Now().UnixMicro()))
+		c.reply(ctx, protocol.AppendPong(nil, req.ID, time.Now().UnixMicro()))
 	case "subscribe":
-		c.s.engine.Subscribe(ctx, c.client, req.id, req.symbols)
+		c.s.engine.Subscribe(ctx, c.client, req.ID, req.Symbols)
 	case "unsubscribe":
-		c.s.engine.Unsubscribe(ctx, c.client, req.id, req.symbols)
+		c.s.engine.Unsubscribe(ctx, c.client, req.ID, req.Symbols)
 	}
 }

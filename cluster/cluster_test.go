@@ -29,6 +29,7 @@ import (
 	"ticker/internal/natstest"
 	"ticker/internal/testnet"
 	"ticker/market"
+	"ticker/protocol"
 )
 
 func testLog() *slog.Logger {
@@ -220,7 +221,7 @@ func startEdgeOn(t *testing.T, nc *nats.Conn, addr string, cfg StoreConfig) *edg
 	}
 	recv = NewReceiver(nc, kv, engine, testLog())
 	store.OnReopen(recv.Reopened)
-	srv, err := api.New(api.Config{Quotes: NewEdgeQuotes(engine, kv), Bars: NewBarClient(nc)}, engine, recv, ring, testLog())
+	srv, err := api.New(api.Config{Quotes: NewEdgeQuotes(engine, kv), Bars: NewBarClient(nc)}, engine, edgeStatus{recv}, ring, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,7 +657,7 @@ func TestTakeoverReadsTheBucket(t *testing.T) {
 			t.Fatalf("no AAPL version from the new leader: %v", err)
 		}
 		var q market.Quote
-		if err := feeds.ParseVersion(&p, stripEpoch(m.Data), &q); err != nil {
+		if err := protocol.ParseVersion(&p, stripEpoch(m.Data), &q); err != nil {
 			t.Fatal(err)
 		}
 		if q.Seq <= last.Seq {
@@ -919,3 +920,9 @@ func TestEdgeBarsFromIngest(t *testing.T) {
 		t.Errorf("without an ingest leader: %d %s after %v, want 503 within the 3 s bound", code, body, time.Since(start))
 	}
 }
+
+// edgeStatus is an edge's api.FeedStatus: its receiver's readiness, and no
+// feeds (main's node.go has the same).
+type edgeStatus struct{ *Receiver }
+
+func (edgeStatus) Statuses() []feeds.Status { return nil }

@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/valyala/fastjson"
 
-	"ticker/feeds"
 	"ticker/market"
+	"ticker/protocol"
 )
 
 var errMalformedQuote = errors.New("malformed quote in the bucket")
@@ -27,7 +27,7 @@ func bucketQuote(ctx context.Context, kv jetstream.KeyValue, p *fastjson.Parser,
 		return q, 0, false, err
 	}
 	epoch, obj := SplitEpoch(e.Value())
-	if err := feeds.ParseVersion(p, obj, &q); err != nil || q.Symbol != symbol {
+	if err := protocol.ParseVersion(p, obj, &q); err != nil || q.Symbol != symbol {
 		return market.Quote{}, 0, false, errMalformedQuote
 	}
 	return q, epoch, true, nil

@@ -15,8 +15,8 @@ import (
 	"github.com/valyala/fastjson"
 
 	"ticker/fanout"
-	"ticker/feeds"
 	"ticker/market"
+	"ticker/protocol"
 )
 
 // VersionSink is what a Receiver feeds: a replica fanout.Engine.
@@ -530,7 +530,7 @@ func (r *Receiver) onMsg(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	var q market.Quote
-	if err := feeds.ParseVersion(&r.parser, obj, &q); err != nil || q.Symbol != sym {
+	if err := protocol.ParseVersion(&r.parser, obj, &q); err != nil || q.Symbol != sym {
 		if r.stats.Malformed.Add(1) == 1 {
 			r.log.Warn("cluster: malformed delta", "subject", m.Subject, "err", err)
 		}
@@ -692,6 +692,3 @@ func (r *Receiver) unsubscribeAll() {
 		r.wsub = nil
 	}
 }
-
-// Statuses has no feeds to report: an edge runs none (api.FeedStatus).
-func (r *Receiver) Statuses() []feeds.Status { return nil }

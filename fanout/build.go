@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"time"
 
+	"ticker/protocol"
 	"ticker/ws"
 )
 
@@ -32,7 +33,7 @@ func (e *Engine) snapshotFrame(syms []*symbol, reason string, timeMicros int64) 
 func (e *Engine) buildSnapshot(syms []*symbol, reason string, timeMicros int64, empty bool) *Frame {
 	f := newFrame(kindData)
 	buf := f.startPlain()
-	buf = appendSnapshotHead(buf, reason, e.stream, timeMicros)
+	buf = protocol.AppendSnapshotHead(buf, reason, e.stream, timeMicros)
 	n := 0
 	for _, s := range syms {
 		q := s.state.PublishedRef()
@@ -129,7 +130,7 @@ func (e *Engine) buildPlain(f *Frame) {
 		return
 	}
 	buf := f.startPlain()
-	buf = appendQuotesHead(buf, "update", "", f.timeMicros)
+	buf = protocol.AppendQuotesHead(buf, "update", "", f.timeMicros)
 	for i, s := range f.syms {
 		if i > 0 {
 			buf = append(buf, ',')
@@ -145,7 +146,7 @@ func (e *Engine) buildPlain(f *Frame) {
 // envelope head, each symbol's delta, and the tail.
 func (e *Engine) assemble(f *Frame) {
 	if e.headPiece == nil || e.headTime != f.timeMicros {
-		e.headPiece = e.comp.piece(e.headPiece[:0], appendQuotesHead(nil, "update", "", f.timeMicros))
+		e.headPiece = e.comp.piece(e.headPiece[:0], protocol.AppendQuotesHead(nil, "update", "", f.timeMicros))
 		e.headTime = f.timeMicros
 	}
 	buf := append(f.dbuf[:0], zeroHeader[:]...)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"ticker/market"
+	"ticker/protocol"
 )
 
 // benchEngine builds an engine with symbols and clients each subscribed to k
@@ -74,7 +75,7 @@ func BenchmarkWindow(b *testing.B) {
 // compressing it for each of them (what a per-connection compressor does).
 func benchUpdatePayload() []byte {
 	var buf []byte
-	buf = appendQuotesHead(buf, "update", "", 1764000000123456)
+	buf = protocol.AppendQuotesHead(buf, "update", "", 1764000000123456)
 	for i := 0; i < 20; i++ {
 		if i > 0 {
 			buf = append(buf, ',')

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"ticker/market"
+	"ticker/protocol"
 )
 
 func (e *Engine) subscribe(c *Client, id []byte, names []string) {
@@ -48,16 +49,16 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 		fresh = append(fresh, s)
 	}
 	if len(unknown) > 0 {
-		e.reply(c, AppendError(nil, id, CodeUnknownSymbol, "no feed declares or has delivered these symbols", unknown))
+		e.reply(c, protocol.AppendError(nil, id, protocol.CodeUnknownSymbol, "no feed declares or has delivered these symbols", unknown))
 	}
 	if len(excess) > 0 {
-		e.reply(c, AppendError(nil, id, CodeTooManySymbols,
+		e.reply(c, protocol.AppendError(nil, id, protocol.CodeTooManySymbols,
 			fmt.Sprintf("at most %d symbols per connection; these were not subscribed", e.cfg.MaxSymbolsPerClient), excess))
 	}
 	if accepted == nil {
 		accepted = []string{}
 	}
-	e.reply(c, AppendAck(nil, "subscribed", id, accepted))
+	e.reply(c, protocol.AppendAck(nil, "subscribed", id, accepted))
 
 	if c.resync {
 		return // the pending resync snapshot covers the new symbols
@@ -99,7 +100,7 @@ func (e *Engine) unsubscribe(c *Client, id []byte, names []string) {
 	if names == nil {
 		names = []string{}
 	}
-	e.reply(c, AppendAck(nil, "unsubscribed", id, names))
+	e.reply(c, protocol.AppendAck(nil, "unsubscribed", id, names))
 }
 
 func (e *Engine) reply(c *Client, payload []byte) {

@@ -13,12 +13,13 @@ import (
 	"github.com/valyala/fastjson"
 
 	"ticker/market"
+	"ticker/protocol"
 )
 
 // maxLineBytes bounds one fixture line; a longer line is malformed.
 const maxLineBytes = 64 << 10
 
-// Replay plays a normalized NDJSON fixture (see ParseLine). Lines are
+// Replay plays a normalized NDJSON fixture (see protocol.ParseLine). Lines are
 // delivered at the pace of their own timestamps divided by Speed (0: as fast
 // as possible). With Loop, the file starts over when it ends, its timestamps
 // shifted so that ts keeps rising; without it, Run returns and the last state
@@ -112,9 +113,9 @@ func (r *Replay) scan(fn func(lineNo int, q *market.Quote, err error) error) err
 		if tooLong {
 			perr = fmt.Errorf("longer than %d bytes", maxLineBytes)
 		} else {
-			perr = ParseLine(&p, line, &q)
+			perr = protocol.ParseLine(&p, line, &q)
 		}
-		if !errors.Is(perr, ErrSkip) {
+		if !errors.Is(perr, protocol.ErrSkip) {
 			if perr != nil {
 				perr = fmt.Errorf("%s line %d: %w", r.path, lineNo, perr)
 			}

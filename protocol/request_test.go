@@ -1,10 +1,9 @@
-package api
+package protocol
 
 import (
 	"encoding/json"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/valyala/fastjson"
 )
@@ -60,14 +59,14 @@ func TestParseRequest(t *testing.T) {
 	}
 	var p fastjson.Parser
 	for _, tt := range tests {
-		r, perr := parseRequest(&p, []byte(tt.in))
+		r, perr := ParseRequest(&p, []byte(tt.in))
 		var got string
 		if perr != nil {
-			got = fmt.Sprintf("error %s %s", perr.code, perr.id)
+			got = fmt.Sprintf("error %s %s", perr.Code, perr.ID)
 		} else {
-			got = fmt.Sprintf("%s %s %v", r.op, r.id, r.symbols)
-			if r.symbols == nil {
-				got = fmt.Sprintf("%s %s []", r.op, r.id)
+			got = fmt.Sprintf("%s %s %v", r.Op, r.ID, r.Symbols)
+			if r.Symbols == nil {
+				got = fmt.Sprintf("%s %s []", r.Op, r.ID)
 			}
 		}
 		if got != tt.want {
@@ -87,30 +86,30 @@ func FuzzParseRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		var p fastjson.Parser
-		r, perr := parseRequest(&p, msg)
+		r, perr := ParseRequest(&p, msg)
 		if perr != nil {
-			if perr.code != "bad_request" && perr.code != "unknown_op" {
-				t.Fatalf("code %q", perr.code)
+			if perr.Code != "bad_request" && perr.Code != "unknown_op" {
+				t.Fatalf("code %q", perr.Code)
 			}
-			if perr.id != nil && !json.Valid(perr.id) {
-				t.Fatalf("echoed id %q is not JSON", perr.id)
+			if perr.ID != nil && !json.Valid(perr.ID) {
+				t.Fatalf("echoed id %q is not JSON", perr.ID)
 			}
 			return
 		}
-		switch r.op {
+		switch r.Op {
 		case "subscribe", "unsubscribe":
-			if len(r.symbols) == 0 {
+			if len(r.Symbols) == 0 {
 				t.Fatal("accepted a subscribe without symbols")
 			}
 		case "ping":
-			if r.symbols != nil {
+			if r.Symbols != nil {
 				t.Fatal("ping with symbols")
 			}
 		default:
-			t.Fatalf("accepted op %q", r.op)
+			t.Fatalf("accepted op %q", r.Op)
 		}
-		if r.id != nil && !json.Valid(r.id) {
-			t.Fatalf("id %q", r.id)
+		if r.ID != nil && !json.Valid(r.ID) {
+			t.Fatalf("id %q", r.ID)
 		}
 		if !json.Valid(msg) {
 			t.Fatalf("accepted %q, which encoding/json says is not JSON", msg)
@@ -123,34 +122,8 @@ func BenchmarkParseRequest(b *testing.B) {
 	var p fastjson.Parser
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := parseRequest(&p, msg); err != nil {
+		if _, err := ParseRequest(&p, msg); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-func TestRateLimiter(t *testing.T) {
-	now := time.Unix(0, 0)
-	r := newRateLimiter(10, 3)
-	r.last = now
-	for i := 0; i < 3; i++ {
-		if !r.allow(now) {
-			t.Fatalf("burst message %d refused", i)
-		}
-	}
-	if r.allow(now) || r.strikes != 1 {
-		t.Fatalf("over the burst: allowed, strikes %d", r.strikes)
-	}
-	if !r.allow(now.Add(100*time.Millisecond)) || r.strikes != 0 {
-		t.Fatalf("after one token's time: strikes %d", r.strikes)
-	}
-	// a long pause refills only up to the burst
-	later := now.Add(time.Hour)
-	n := 0
-	for r.allow(later) {
-		n++
-	}
-	if n != 3 {
-		t.Fatalf("refilled to %d, want the burst 3", n)
 	}
 }

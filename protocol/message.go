@@ -1,4 +1,4 @@
-package fanout
+package protocol
 
 import (
 	"strconv"
@@ -6,7 +6,7 @@ import (
 	"ticker/market"
 )
 
-// Error codes of the ticker.v1 contract.
+// Error codes of ticker.v1: the "code" of an error message.
 const (
 	CodeBadRequest     = "bad_request"
 	CodeUnknownOp      = "unknown_op"
@@ -71,8 +71,8 @@ func AppendError(dst []byte, id []byte, code, message string, symbols []string) 
 	return append(dst, '}')
 }
 
-// appendSnapshotHead appends {"type":"snapshot","reason":…,["epoch":N,]"time":µs,"quotes":[
-func appendSnapshotHead(dst []byte, reason string, epoch uint64, timeMicros int64) []byte {
+// AppendSnapshotHead appends {"type":"snapshot","reason":…,["epoch":N,]"time":µs,"quotes":[
+func AppendSnapshotHead(dst []byte, reason string, epoch uint64, timeMicros int64) []byte {
 	dst = append(dst, `{"type":"snapshot","reason":"`...)
 	dst = append(dst, reason...)
 	dst = append(dst, '"')
@@ -85,8 +85,8 @@ func appendSnapshotHead(dst []byte, reason string, epoch uint64, timeMicros int6
 	return append(dst, `,"quotes":[`...)
 }
 
-// appendQuotesHead appends {"type":typ,["reason":…,]"time":µs,"quotes":[
-func appendQuotesHead(dst []byte, typ, reason string, timeMicros int64) []byte {
+// AppendQuotesHead appends {"type":typ,["reason":…,]"time":µs,"quotes":[
+func AppendQuotesHead(dst []byte, typ, reason string, timeMicros int64) []byte {
 	dst = append(dst, `{"type":"`...)
 	dst = append(dst, typ...)
 	dst = append(dst, '"')

@@ -1,4 +1,4 @@
-package api
+package protocol
 
 import (
 	"encoding/json"
@@ -9,25 +9,28 @@ import (
 	"ticker/market"
 )
 
-// request is a parsed client message.
-type request struct {
-	op      string
-	id      []byte // raw JSON of the id, nil when absent
-	symbols []string
+// Request is a parsed client message.
+type Request struct {
+	Op      string   // "subscribe", "unsubscribe" or "ping"
+	ID      []byte   // raw JSON of the id, nil when absent
+	Symbols []string // for subscribe and unsubscribe
 }
 
-// protoError is a client error mapped to a contract error code.
-type protoError struct {
-	code    string
-	message string
-	id      []byte
+// Error is a refused request: Code is the error message's code (CodeBadRequest
+// or CodeUnknownOp), ID the request's id when it could be read.
+type Error struct {
+	Code    string
+	Message string
+	ID      []byte
 }
 
-func (e *protoError) Error() string { return e.code + ": " + e.message }
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-const maxIDBytes = 64
+// MaxIDBytes is the longest id: a number's characters, or a string's bytes
+// once unescaped.
+const MaxIDBytes = 64
 
-// parseRequest parses one client message:
+// ParseRequest parses one client message:
 //
 //	{"op":"subscribe","id":1,"symbols":["AAPL"]}
 //
@@ -36,90 +39,90 @@ const maxIDBytes = 64
 // subscribe and unsubscribe. Unknown keys are ignored, so clients may add
 // their own. An op the server does not know is unknown_op; anything else
 // wrong is bad_request.
-func parseRequest(p *fastjson.Parser, msg []byte) (request, *protoError) {
-	var r request
-	var perr *protoError
+func ParseRequest(p *fastjson.Parser, msg []byte) (Request, *Error) {
+	var r Request
+	var perr *Error
 	// fastjson's parser is lenient (it takes \x41 escapes and raw control
 	// characters in strings); its validator follows RFC 8259
 	if fastjson.ValidateBytes(msg) != nil {
-		return r, &protoError{code: "bad_request", message: "message is not JSON"}
+		return r, &Error{Code: "bad_request", Message: "message is not JSON"}
 	}
 	if !pairedSurrogates(msg) {
 		// valid JSON syntax, but no Unicode text: decoders disagree on it
-		return r, &protoError{code: "bad_request", message: `message has a \u escape of an unpaired UTF-16 surrogate`}
+		return r, &Error{Code: "bad_request", Message: `message has a \u escape of an unpaired UTF-16 surrogate`}
 	}
 	v, err := p.ParseBytes(msg)
 	if err != nil {
-		return r, &protoError{code: "bad_request", message: "message is not JSON"}
+		return r, &Error{Code: "bad_request", Message: "message is not JSON"}
 	}
 	o, err := v.Object()
 	if err != nil {
-		return r, &protoError{code: "bad_request", message: "message is not a JSON object"}
+		return r, &Error{Code: "bad_request", Message: "message is not a JSON object"}
 	}
-	if r.id, perr = parseID(o); perr != nil {
+	if r.ID, perr = parseID(o); perr != nil {
 		return r, perr
 	}
 	opv := o.Get("op")
 	if opv == nil {
-		return r, &protoError{code: "bad_request", message: `missing "op"`, id: r.id}
+		return r, &Error{Code: "bad_request", Message: `missing "op"`, ID: r.ID}
 	}
 	op, err := opv.StringBytes()
 	if err != nil {
-		return r, &protoError{code: "bad_request", message: `"op" must be a string`, id: r.id}
+		return r, &Error{Code: "bad_request", Message: `"op" must be a string`, ID: r.ID}
 	}
 	switch string(op) {
 	case "subscribe", "unsubscribe":
-		r.op = string(op)
+		r.Op = string(op)
 		sv := o.Get("symbols")
 		if sv == nil {
-			return r, &protoError{code: "bad_request", message: `missing "symbols"`, id: r.id}
+			return r, &Error{Code: "bad_request", Message: `missing "symbols"`, ID: r.ID}
 		}
 		arr, err := sv.Array()
 		if err != nil || len(arr) == 0 {
-			return r, &protoError{code: "bad_request", message: `"symbols" must be a non-empty array of strings`, id: r.id}
+			return r, &Error{Code: "bad_request", Message: `"symbols" must be a non-empty array of strings`, ID: r.ID}
 		}
-		r.symbols = make([]string, 0, len(arr))
+		r.Symbols = make([]string, 0, len(arr))
 		for _, s := range arr {
 			b, err := s.StringBytes()
 			if err != nil {
-				return r, &protoError{code: "bad_request", message: `"symbols" must be a non-empty array of strings`, id: r.id}
+				return r, &Error{Code: "bad_request", Message: `"symbols" must be a non-empty array of strings`, ID: r.ID}
 			}
-			r.symbols = append(r.symbols, string(b))
+			r.Symbols = append(r.Symbols, string(b))
 		}
 	case "ping":
-		r.op = "ping"
+		r.Op = "ping"
 	default:
-		return r, &protoError{code: "unknown_op", message: "unknown op " + truncate(string(op), 32) + "; want subscribe, unsubscribe or ping", id: r.id}
+		return r, &Error{Code: "unknown_op", Message: "unknown op " + truncate(string(op), 32) + "; want subscribe, unsubscribe or ping", ID: r.ID}
 	}
 	return r, nil
 }
 
 // parseID returns the raw JSON of a message's id (nil when it has none).
-func parseID(o *fastjson.Object) ([]byte, *protoError) {
+func parseID(o *fastjson.Object) ([]byte, *Error) {
 	idv := o.Get("id")
 	if idv == nil {
 		return nil, nil
 	}
-	tooLong := &protoError{code: "bad_request", message: "id must be a number or a string of at most 64 bytes"}
+	tooLong := &Error{Code: "bad_request", Message: "id must be a number or a string of at most 64 bytes"}
 	var id []byte
 	switch idv.Type() {
 	case fastjson.TypeNumber:
 		id = idv.MarshalTo(nil)
-		if len(id) > maxIDBytes {
+		if len(id) > MaxIDBytes {
 			return nil, tooLong
 		}
 	case fastjson.TypeString:
 		// re-encoded rather than echoed raw, so the echo is always valid JSON
 		b, _ := idv.StringBytes()
 		if !utf8.Valid(b) {
-			return nil, &protoError{code: "bad_request", message: "id is not valid UTF-8"}
+			return nil, &Error{Code: "bad_request", Message: "id is not valid UTF-8"}
 		}
-		if len(b) > maxIDBytes { // the string's own bytes, quotes not counted
+		if len(b) > MaxIDBytes { // the string's own bytes, quotes not counted
 			return nil, tooLong
 		}
 		id = market.AppendJSONString(nil, string(b))
 	default:
-		return nil, &protoError{code: "bad_request", message: "id must be a number or a string"}
+		return nil, &Error{Code: "bad_request", Message: "id must be a number or a string"}
 	}
 	if !json.Valid(id) {
 		return nil, tooLong
@@ -127,10 +130,10 @@ func parseID(o *fastjson.Object) ([]byte, *protoError) {
 	return id, nil
 }
 
-// requestID returns the id of a message that will not be handled (refused
+// RequestID returns the id of a message that will not be handled (refused
 // by the rate limit), so that its error can name it; nil when the message
 // has no valid id.
-func requestID(p *fastjson.Parser, msg []byte) []byte {
+func RequestID(p *fastjson.Parser, msg []byte) []byte {
 	if fastjson.ValidateBytes(msg) != nil {
 		return nil
 	}

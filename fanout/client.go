@@ -29,9 +29,8 @@ type Client struct {
 	closed     bool        // writer has taken closeFrame
 	closing    atomic.Bool // closeFrame is set; read by the engine without the lock
 	lastTake   time.Time
-	dropped    int // data frames dropped, since the engine last looked
-	wake       chan struct{}
-	notify     func() // called, under mu, when there is something to write; replaces wake
+	dropped    int    // data frames dropped, since the engine last looked
+	notify     func() // called, under mu, when there is something to write (SetNotify)
 
 	// pending counts the client's subscribe and unsubscribe commands sent
 	// to the engine and not yet handled (see Engine.Reply).
@@ -43,27 +42,23 @@ type Client struct {
 	subs        map[*symbol]struct{}
 	resync      bool
 	resyncSince time.Time
-	mark        uint64 // window epoch the client was last touched in
-	pend        []*symbol
+	mark        uint64    // window epoch the client was last touched in
+	windowSyms  []*symbol // scratch: its symbols that changed this window
 }
 
 // NewClient returns a client whose queue holds at most queueBytes of frames
 // (one frame is always accepted into an empty queue, whatever its size).
 // deflate says whether the connection negotiated permessage-deflate.
 func NewClient(deflate bool, queueBytes int) *Client {
-	return &Client{deflate: deflate, maxBytes: queueBytes, wake: make(chan struct{}, 1),
+	return &Client{deflate: deflate, maxBytes: queueBytes,
 		lastTake: time.Now(), subs: map[*symbol]struct{}{}}
 }
 
 // Deflate reports whether the client gets compressed frames.
 func (c *Client) Deflate() bool { return c.deflate }
 
-// Wake is signalled when the queue gains a frame or the client is closed,
-// unless SetNotify replaced it.
-func (c *Client) Wake() <-chan struct{} { return c.wake }
-
-// SetNotify makes the client call f, instead of signalling Wake, whenever
-// it gains something to write (a frame, a control frame, a close). f runs
+// SetNotify makes the client call f whenever it gains something to write
+// (a frame, a control frame, a close): the writer's cue. f runs
 // with the client's lock held: it must not block or call back into the
 // client; starting a goroutine is fine. Call it before the client is used.
 func (c *Client) SetNotify(f func()) { c.notify = f }
@@ -71,11 +66,6 @@ func (c *Client) SetNotify(f func()) { c.notify = f }
 func (c *Client) signal() {
 	if c.notify != nil {
 		c.notify()
-		return
-	}
-	select {
-	case c.wake <- struct{}{}:
-	default:
 	}
 }
 

@@ -71,14 +71,14 @@ func (e *Engine) flush(now time.Time) {
 			}
 			if c.mark != e.epoch {
 				c.mark = e.epoch
-				c.pend = c.pend[:0]
+				c.windowSyms = c.windowSyms[:0]
 				touched = append(touched, c)
 			}
-			c.pend = append(c.pend, s)
+			c.windowSyms = append(c.windowSyms, s)
 		}
 	}
 	for _, c := range touched {
-		e.deliver(c, c.pend, tm, now)
+		e.deliver(c, c.windowSyms, tm, now)
 	}
 	if len(changed) > 0 {
 		for c := range e.wildcards {

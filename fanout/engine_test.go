@@ -476,6 +476,13 @@ func TestRunEndToEnd(t *testing.T) {
 	ctx, cancel := contextWithCancel()
 	go e.Run(ctx)
 	c := NewClient(true, 1<<20)
+	wake := make(chan struct{}, 1)
+	c.SetNotify(func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
 	e.Register(ctx, c)
 	e.Subscribe(ctx, c, nil, []string{"A"})
 	last := map[string]uint64{}
@@ -488,7 +495,7 @@ func TestRunEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		select {
-		case <-c.Wake():
+		case <-wake:
 			msgs, _, _ := take(t, c)
 			checkSeq(t, msgs, last)
 			for _, m := range msgs {

@@ -4,8 +4,10 @@
 // engine's ring.
 //
 // Kinds: Synthetic (a deterministic random walk over equities, crypto, FX and
-// futures with realistic ticks, spreads and sizes) and Replay (a recorded
-// NDJSON fixture in the ticker.v1 format, parsed with fastjson). Parse builds
+// futures with realistic ticks, spreads and sizes, trades at the touch),
+// Replay (a recorded NDJSON fixture in the ticker.v1 format, read with
+// protocol.ParseLine), and the venue adapters Binance and Coinbase (live
+// streams on one reconnecting upstream session, upstream.go). Parse builds
 // a Feed from a spec such as "replay:fixtures/crypto.ndjson?speed=2&loop=true".
 //
 // A Set owns the goroutines of its feeds: Start launches one per feed, Wait

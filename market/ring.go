@@ -29,7 +29,7 @@ type Ring struct {
 	_       [56]byte
 	tail    atomic.Uint64 // next slot the consumer reads
 	_       [56]byte
-	waiting atomic.Bool // consumer is parked in Wait
+	waiting atomic.Bool // the consumer has armed Ready (Arm) and may sleep on it
 	closed  atomic.Bool
 	full    atomic.Uint64
 	mask    uint64

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -495,4 +497,29 @@ func TestBarsEndpoint(t *testing.T) {
 		t.Errorf("limit=1: %s, want the newest of %d", one, len(bs))
 	}
 	t.Logf("%d 1s bars of AAPL after %v", len(bs), time.Second)
+}
+
+// TestSubscribedCarriesEpoch: a subscribe's ack carries the stream's epoch,
+// so that a client learns it even when no snapshot follows (the symbol has
+// no quote yet, as right after a server restarted).
+func TestSubscribedCarriesEpoch(t *testing.T) {
+	fixture := filepath.Join(t.TempDir(), "late.ndjson")
+	if err := os.WriteFile(fixture, []byte(`{"ts":1764000000000000,"s":"AAA","bid":"1.00"}`+"\n"+
+		`{"ts":1764000030000000,"s":"BBB","bid":"2.00"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, Config{}, fanout.Config{Window: 10 * time.Millisecond, Epoch: 1764000000777}, "replay:"+fixture+"?speed=1")
+	c := dial(t, ts.wsURL(""), false, nil)
+	c.send(`{"op":"subscribe","id":1,"symbols":["BBB"]}`)
+	_, raw, err := c.ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"type":"subscribed","id":1,"symbols":["BBB"],"epoch":1764000000777}`; string(raw) != want {
+		t.Fatalf("ack %s, want %s", raw, want)
+	}
+	c.send(`{"op":"ping","id":2}`)
+	if m := c.expect("pong", 5*time.Second); string(m.ID) != "2" {
+		t.Fatalf("pong %+v", m)
+	}
 }

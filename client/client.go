@@ -5,7 +5,7 @@
 // It reconnects with exponential backoff and jitter, subscribes again
 // after every reconnect, and checks every symbol's seq. When a seq
 // skips, it resubscribes that symbol, which brings a fresh snapshot. When
-// a snapshot carries a new epoch (the stream started again, its seqs from
+// a subscribed ack or a snapshot carries a new epoch (the stream started again, its seqs from
 // 1: every node lost its state, or a single server restarted), it drops
 // the whole book, reports NewEpoch, and takes the snapshot and the updates
 // that follow as the new stream's. The bot sees decimals as
@@ -363,26 +363,12 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 		return false, fmt.Errorf("server sent bad JSON: %v", err)
 	}
 	switch typ := string(v.GetStringBytes("type")); typ {
+	case "subscribed":
+		r.epoch(v.GetUint64("epoch"))
+		return false, nil
 	case "snapshot":
 		reason := string(v.GetStringBytes("reason"))
-		if epoch := v.GetUint64("epoch"); epoch != 0 {
-			r.c.mu.Lock()
-			renewed := r.c.epoch != 0 && epoch != r.c.epoch
-			r.c.epoch = epoch
-			if renewed {
-				// a new stream: seqs start again, nothing held is comparable
-				clear(r.c.book)
-			}
-			r.c.mu.Unlock()
-			if renewed {
-				clear(r.fresh)
-				clear(r.resyncing)
-				r.c.log.Info("ticker client: the stream began a new epoch; book dropped", "epoch", epoch)
-				if r.c.opts.OnStatus != nil {
-					r.c.opts.OnStatus(Status{Kind: NewEpoch, Epoch: epoch})
-				}
-			}
-		}
+		r.epoch(v.GetUint64("epoch"))
 		for _, qv := range v.GetArray("quotes") {
 			q, err := decodeQuote(qv)
 			if err != nil {
@@ -499,4 +485,30 @@ func (q Quote) Spread() (decimal.Decimal, bool) {
 		return decimal.Decimal{}, false
 	}
 	return q.Ask.Decimal.Sub(q.Bid.Decimal), true
+}
+
+// epoch takes the stream's epoch from a subscribed ack or a snapshot (0:
+// none announced). Another epoch than the book's is a new stream: its seqs
+// start again and nothing held is comparable, so the book is dropped and
+// NewEpoch reported before what the message carries is applied.
+func (r *reader) epoch(epoch uint64) {
+	if epoch == 0 {
+		return
+	}
+	r.c.mu.Lock()
+	renewed := r.c.epoch != 0 && epoch != r.c.epoch
+	r.c.epoch = epoch
+	if renewed {
+		clear(r.c.book)
+	}
+	r.c.mu.Unlock()
+	if !renewed {
+		return
+	}
+	clear(r.fresh)
+	clear(r.resyncing)
+	r.c.log.Info("ticker client: the stream began a new epoch; book dropped", "epoch", epoch)
+	if r.c.opts.OnStatus != nil {
+		r.c.opts.OnStatus(Status{Kind: NewEpoch, Epoch: epoch})
+	}
 }

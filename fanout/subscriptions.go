@@ -58,7 +58,7 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 	if accepted == nil {
 		accepted = []string{}
 	}
-	e.reply(c, protocol.AppendAck(nil, "subscribed", id, accepted))
+	e.reply(c, protocol.AppendSubscribed(nil, id, accepted, e.stream))
 
 	if c.resync {
 		return // the pending resync snapshot covers the new symbols

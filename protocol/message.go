@@ -46,6 +46,20 @@ func AppendAck(dst []byte, typ string, id []byte, symbols []string) []byte {
 	return append(dst, '}')
 }
 
+// AppendSubscribed appends {"type":"subscribed","id":…,"symbols":[…],"epoch":N}:
+// a subscribe's ack, with the stream's epoch when the server has one, so
+// that a client learns the epoch even when no snapshot follows (no quote
+// yet).
+func AppendSubscribed(dst []byte, id []byte, symbols []string, epoch uint64) []byte {
+	dst = AppendAck(dst, "subscribed", id, symbols)
+	if epoch == 0 {
+		return dst
+	}
+	dst = append(dst[:len(dst)-1], `,"epoch":`...)
+	dst = strconv.AppendUint(dst, epoch, 10)
+	return append(dst, '}')
+}
+
 // AppendPong appends {"type":"pong","id":…,"time":µs}.
 func AppendPong(dst []byte, id []byte, timeMicros int64) []byte {
 	dst = append(dst, `{"type":"pong"`...)

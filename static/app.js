@@ -374,15 +374,17 @@
       let m;
       try { m = JSON.parse(ev.data); } catch (_) { return; }
       if (m.time) { latencySum += arrived - m.time / 1000; latencyN++; }
-      if (m.type === "snapshot") {
-        attempt = 0;
-        status.snapshots++;
-        if (m.epoch && epoch && m.epoch !== epoch) {
+      if ((m.type === "snapshot" || m.type === "subscribed") && m.epoch) {
+        if (epoch && m.epoch !== epoch) {
           // a new stream: its seqs start again, so every quote held is dropped
           epochs++;
           for (const e of quotes.values()) e.q = null;
         }
-        if (m.epoch) epoch = m.epoch;
+        epoch = m.epoch;
+      }
+      if (m.type === "snapshot") {
+        attempt = 0;
+        status.snapshots++;
         applySnapshot(m.quotes);
         goLive();
       }

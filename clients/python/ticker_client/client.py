@@ -307,6 +307,9 @@ class _Reader:
         if not isinstance(msg, dict):
             raise ProtocolError("server sent a message that is not an object")
         typ = msg.get("type")
+        if typ == "subscribed":
+            await self.epoch(msg)
+            return False
         if typ == "snapshot":
             await self.snapshot(msg)
             return True
@@ -321,7 +324,8 @@ class _Reader:
             await _call(self.c.on_error, refusal)
         return False
 
-    async def snapshot(self, msg: dict[str, Any]) -> None:
+    async def epoch(self, msg: dict[str, Any]) -> None:
+        """Takes the stream's epoch from a subscribed ack or a snapshot."""
         c = self.c
         epoch = msg.get("epoch")
         if isinstance(epoch, int) and epoch > 0:
@@ -334,6 +338,10 @@ class _Reader:
                 self.resyncing.clear()
                 c.log.info("ticker client: the stream began a new epoch %d; book dropped", epoch)
                 await _call(c.on_status, Status(StatusKind.NEW_EPOCH, epoch=epoch))
+
+    async def snapshot(self, msg: dict[str, Any]) -> None:
+        c = self.c
+        await self.epoch(msg)
         reason = str(msg.get("reason", ""))
         for qv in msg.get("quotes") or ():
             q = decode_quote(qv)

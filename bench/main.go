@@ -330,7 +330,7 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 		}
 		wc := workerConfig{ID: i, HostPort: addr, HostPorts: edges, Conns: n, FirstIndex: first, SampleMod: sampleMod, Deflate: c.Deflate,
 			Ramp: c.Ramp / float64(nWorkers), Stallers: stallers, K: c.K, Skew: c.Skew, SourceIPs: c.SourceIPs,
-			MeasureAt: measureAt.UnixNano(), Seed: 7, StrictSeq: kind == "ticker"}
+			MeasureAt: measureAt.UnixNano(), MeasureEnd: end.UnixNano(), Seed: 7, StrictSeq: kind == "ticker"}
 		cfg, _ := json.Marshal(wc)
 		cmd := exec.Command(bins.self, "worker", "--config", string(cfg))
 		cmd.Stderr = os.Stderr
@@ -371,6 +371,12 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 			agg.Quotes += s.Quotes
 			agg.SeqErrors += s.SeqErrors
 			agg.Resyncs += s.Resyncs
+			for i, n := range s.PerSecond {
+				for len(agg.PerSecond) <= i {
+					agg.PerSecond = append(agg.PerSecond, 0)
+				}
+				agg.PerSecond[i] += n
+			}
 			for k, v := range s.CloseCodes {
 				agg.CloseCodes[k] += v
 			}
@@ -386,7 +392,7 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 
 	// progress, once a second
 	var cpuAtMeasure, rssPeak float64
-	var lastFrames uint64
+	var rssBySecond []float64 // the server's RSS sampled in each measured second
 	var connectedAt time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -407,10 +413,8 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 			phase = "measure"
 			if cpuAtMeasure == 0 {
 				cpuAtMeasure = cpu
-				lastFrames = s.Frames
 			}
-			r.Series = append(r.Series, point{T: now.Sub(measureAt).Seconds(), FramesPerSec: float64(s.Frames - lastFrames), RSSMiB: rss / (1 << 20)})
-			lastFrames = s.Frames
+			rssBySecond = append(rssBySecond, rss/(1<<20))
 		}
 		fmt.Fprintf(os.Stderr, "\r%-7s %6.0fs  conns %6d (err %d)  frames %9d  %6.1f MB  p99 %6.1f ms  server cpu %6.1fs rss %6.1f MiB   ",
 			phase, now.Sub(start).Seconds(), s.Conns, s.ConnectErrors, s.Frames, float64(s.Bytes)/1e6, float64(s.Hist.quantile(0.99))/1000, cpu, rss/(1<<20))
@@ -435,7 +439,21 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 		}
 		w.cmd.Wait()
 	}
-	r.fill(aggregate(), c.Duration)
+	final := aggregate()
+	r.fill(final, c.Duration)
+	// the rate chart: frames the workers counted in each whole second of the
+	// measured span, by their own clocks (nothing after the span; no point
+	// before its first second)
+	for i, n := range final.PerSecond {
+		if float64(i+1) > c.Duration.Seconds() {
+			break
+		}
+		p := point{T: float64(i + 1), FramesPerSec: float64(n)}
+		if len(rssBySecond) > 0 {
+			p.RSSMiB = rssBySecond[min(i, len(rssBySecond)-1)]
+		}
+		r.Series = append(r.Series, p)
+	}
 	if sampleMod > 0 {
 		// sampled connections are those with index % sampleMod == 0, stallers excepted
 		r.SampledConns = (c.Conns+sampleMod-1)/sampleMod - c.Stallers/sampleMod

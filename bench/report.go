@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -97,7 +99,7 @@ func writeReports(dir, name string, c loadConfig, rs []*result) error {
 	if err := os.WriteFile(filepath.Join(dir, name+".md"), []byte(md), 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+".svg"), []byte(svg(rs)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".svg"), []byte(svg(c, rs)), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "reports: %s/%s.{md,json,svg}\n", dir, name)
@@ -190,13 +192,17 @@ func markdown(c loadConfig, rs []*result) string {
 }
 
 // svg draws two panels: the latency at each percentile (log-scaled tail)
-// and the delivered message rate over the measured span.
-func svg(rs []*result) string {
-	const w, h, pad = 900, 360, 50
+// and the delivered message rate over the measured span. Its heading says
+// what ran; legends and the p50/p99 values sit above each plot, never on
+// its curves; both axes are labelled with their units.
+func svg(c loadConfig, rs []*result) string {
+	const w, h, pad, top = 900, 380, 60, 80
 	colors := []string{"#1f77b4", "#d62728"}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`, w, h*2)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`, w, h*2+30)
 	b.WriteString(`<rect width="100%" height="100%" fill="white"/>`)
+	fmt.Fprintf(&b, `<text x="%d" y="18" font-size="13">%s</text>`, pad, html.EscapeString(runLabel(c)))
+	b.WriteString(`<g transform="translate(0,24)">`)
 	// panel 1: latency percentiles; x = -log10(1-q) from q=0 to 0.9999
 	qs := []float64{0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999}
 	xOf := func(q float64) float64 { return pad + (w-2*pad)*(-math.Log10(1-q))/4 }
@@ -206,52 +212,102 @@ func svg(rs []*result) string {
 			maxLat = max(maxLat, float64(r.Hist.quantile(q))/1000)
 		}
 	}
-	yLat := func(ms float64) float64 { return float64(h-pad) - float64(h-2*pad)*ms/maxLat }
-	fmt.Fprintf(&b, `<text x="%d" y="20" font-weight="bold">Feed-to-client latency by percentile (ms)</text>`, pad)
-	axes(&b, pad, h, w)
-	for _, q := range []float64{0, 0.9, 0.99, 0.999, 0.9999} {
+	maxLat = niceCeil(maxLat)
+	yLat := func(ms float64) float64 { return float64(h-pad) - float64(h-top-pad)*ms/maxLat }
+	fmt.Fprintf(&b, `<text x="%d" y="20" font-weight="bold">Feed-to-client latency by percentile</text>`, pad)
+	axes(&b, pad, top, h, w)
+	for _, q := range []float64{0, 0.5, 0.9, 0.99, 0.999, 0.9999} {
 		fmt.Fprintf(&b, `<text x="%.0f" y="%d" text-anchor="middle">p%g</text>`, xOf(q), h-pad+16, q*100)
 	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">percentile of quotes delivered (log scale toward the tail)</text>`, w/2, h-pad+34)
 	for i := 0; i <= 4; i++ {
 		v := maxLat * float64(i) / 4
-		fmt.Fprintf(&b, `<text x="%d" y="%.0f" text-anchor="end">%.0f</text>`, pad-4, yLat(v)+4, v)
+		fmt.Fprintf(&b, `<text x="%d" y="%.0f" text-anchor="end">%g</text>`, pad-6, yLat(v)+4, v)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.0f" x2="%d" y2="%.0f" stroke="#ddd"/>`, pad, yLat(v), w-pad, yLat(v))
 	}
+	fmt.Fprintf(&b, `<text transform="translate(14,%d) rotate(-90)" text-anchor="middle">latency (ms)</text>`, (top+h-pad)/2)
 	for i, r := range rs {
 		var pts []string
 		for _, q := range qs {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", xOf(q), yLat(float64(r.Hist.quantile(q))/1000)))
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`, colors[i%2], strings.Join(pts, " "))
-		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="%s">%s</text>`, w-pad-120, pad+16*i, colors[i%2], r.Server)
+		p50, p99 := float64(r.Hist.quantile(0.5))/1000, float64(r.Hist.quantile(0.99))/1000
+		for _, m := range []struct{ q, v float64 }{{0.5, p50}, {0.99, p99}} {
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="4" fill="%s"/>`, xOf(m.q), yLat(m.v), colors[i%2])
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="%s">%s: p50 %.1f ms, p99 %.1f ms (dots)</text>`, pad+10, 40+16*i, colors[i%2], html.EscapeString(r.Server), p50, p99)
 	}
+	b.WriteString(`</g>`)
 	// panel 2: delivered messages/s over time
-	fmt.Fprintf(&b, `<g transform="translate(0,%d)">`, h)
-	fmt.Fprintf(&b, `<text x="%d" y="20" font-weight="bold">Delivered messages per second</text>`, pad)
-	axes(&b, pad, h, w)
-	maxT, maxR := 1.0, 1.0
+	fmt.Fprintf(&b, `<g transform="translate(0,%d)">`, h+30)
+	fmt.Fprintf(&b, `<text x="%d" y="20" font-weight="bold">Delivered messages per second over the measured span</text>`, pad)
+	axes(&b, pad, top, h, w)
+	maxT, maxR := c.Duration.Seconds(), 1.0
 	for _, r := range rs {
 		for _, p := range r.Series {
 			maxT, maxR = max(maxT, p.T), max(maxR, p.FramesPerSec)
 		}
 	}
+	maxR = niceCeil(maxR)
+	yR := func(v float64) float64 { return float64(h-pad) - float64(h-top-pad)*v/maxR }
 	for i := 0; i <= 4; i++ {
 		v := maxR * float64(i) / 4
-		fmt.Fprintf(&b, `<text x="%d" y="%.0f" text-anchor="end">%.0f</text>`, pad-4, float64(h-pad)-float64(h-2*pad)*float64(i)/4+4, v)
+		fmt.Fprintf(&b, `<text x="%d" y="%.0f" text-anchor="end">%s</text>`, pad-6, yR(v)+4, compact(v))
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.0f" x2="%d" y2="%.0f" stroke="#ddd"/>`, pad, yR(v), w-pad, yR(v))
+		tv := maxT * float64(i) / 4
+		fmt.Fprintf(&b, `<text x="%.0f" y="%d" text-anchor="middle">%.0f s</text>`, pad+(w-2*pad)*tv/maxT, h-pad+16, tv)
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%.0f s</text>`, w-pad, h-pad+16, maxT)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">time since the measured span began (s)</text>`, w/2, h-pad+34)
+	fmt.Fprintf(&b, `<text transform="translate(14,%d) rotate(-90)" text-anchor="middle">messages/s</text>`, (top+h-pad)/2)
 	for i, r := range rs {
 		var pts []string
 		for _, p := range r.Series {
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", pad+(w-2*pad)*p.T/maxT, float64(h-pad)-float64(h-2*pad)*p.FramesPerSec/maxR))
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", pad+(w-2*pad)*p.T/maxT, yR(p.FramesPerSec)))
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`, colors[i%2], strings.Join(pts, " "))
-		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="%s">%s</text>`, w-pad-120, pad+16*i, colors[i%2], r.Server)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="%s">%s: %s messages/s over the span</text>`, pad+10, 40+16*i, colors[i%2], html.EscapeString(r.Server), compact(r.FramesPS))
 	}
 	b.WriteString(`</g></svg>`)
 	return b.String()
 }
 
-func axes(b *strings.Builder, pad, h, w int) {
+// runLabel says what a run measured, for the SVG's heading.
+func runLabel(c loadConfig) string {
+	commit := "unknown commit"
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		commit = "commit " + strings.TrimSpace(string(out))
+	}
+	return fmt.Sprintf("%d conns × %d of %d symbols, %s changes/s, window %v, deflate %v, %v measured; %s",
+		c.Conns, c.K, c.Symbols, compact(c.Rate), c.Coalesce, c.Deflate, c.Duration, commit)
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten, for axis ends.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if v <= m*p {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// compact writes 48655 as 48.7k.
+func compact(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.3gM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.3gk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func axes(b *strings.Builder, pad, top, h, w int) {
 	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`, pad, h-pad, w-pad, h-pad)
-	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`, pad, pad, pad, h-pad)
+	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`, pad, top, pad, h-pad)
 }

@@ -35,6 +35,7 @@ type workerConfig struct {
 	Skew       bool     // popular symbols (Zipf) instead of uniform
 	SourceIPs  int      // spread over 127.0.0.2 .. 127.0.0.(1+SourceIPs)
 	MeasureAt  int64    // Unix ns: counting starts here
+	MeasureEnd int64    // Unix ns: and stops here (what arrives after the measured span is not counted)
 	StrictSeq  bool     // a symbol's first update without a snapshot must be seq 1 (ticker); else it starts the count (baseline)
 	Seed       uint64
 }
@@ -56,6 +57,7 @@ type snapshot struct {
 	CloseCodes    map[int]int `json:"close_codes,omitempty"`
 	FirstError    string      `json:"first_error,omitempty"`
 	Hist          *hist       `json:"hist"`
+	PerSecond     []uint64    `json:"per_second"` // frames counted in each second of the measured span
 	Final         bool        `json:"final"`
 }
 
@@ -66,6 +68,7 @@ type workerState struct {
 	closed     atomic.Int64
 	frames     atomic.Uint64
 	bytes      atomic.Uint64
+	perSecond  []atomic.Uint64 // frames by second of the measured span
 	mu         sync.Mutex // guards the sampled figures below
 	sWire      uint64
 	sPlain     uint64
@@ -87,10 +90,14 @@ func (w *workerState) snapshot(final bool) snapshot {
 	for k, v := range w.closeCodes {
 		cc[k] = v
 	}
+	ps := make([]uint64, len(w.perSecond))
+	for i := range w.perSecond {
+		ps[i] = w.perSecond[i].Load()
+	}
 	return snapshot{Worker: w.cfg.ID, Conns: w.conns.Load(), ConnectErrors: w.connErrs.Load(), ServerClosed: w.closed.Load(),
 		Frames: w.frames.Load(), Bytes: w.bytes.Load(), SampledWire: w.sWire, SampledPlain: w.sPlain,
 		Updates: w.updates, Quotes: w.quotes, SeqErrors: w.seqErrors, Resyncs: w.resyncs, CloseCodes: cc,
-		FirstError: w.firstErr, Hist: h, Final: final}
+		FirstError: w.firstErr, Hist: h, PerSecond: ps, Final: final}
 }
 
 func (w *workerState) fail(err error) {
@@ -124,6 +131,9 @@ func runWorker(args []string) error {
 		cancel()
 	}()
 	w := &workerState{cfg: cfg, hist: newHist(), closeCodes: map[int]int{}}
+	if cfg.MeasureEnd > cfg.MeasureAt {
+		w.perSecond = make([]atomic.Uint64, (cfg.MeasureEnd-cfg.MeasureAt+int64(time.Second)-1)/int64(time.Second))
+	}
 	enc := json.NewEncoder(os.Stdout)
 	var wg sync.WaitGroup
 	var live sync.Map // *wsConn → struct{}
@@ -227,7 +237,7 @@ func (w *workerState) read(ctx context.Context, c *wsConn, sampled bool) {
 			return
 		}
 		now := time.Now()
-		counting := now.UnixNano() >= w.cfg.MeasureAt
+		counting := now.UnixNano() >= w.cfg.MeasureAt && (w.cfg.MeasureEnd == 0 || now.UnixNano() < w.cfg.MeasureEnd)
 		if f.op == 0x8 {
 			code := 1005
 			if len(f.payload) >= 2 {
@@ -242,6 +252,9 @@ func (w *workerState) read(ctx context.Context, c *wsConn, sampled bool) {
 		if counting {
 			w.frames.Add(1)
 			w.bytes.Add(uint64(f.wireBytes))
+			if i := int((now.UnixNano() - w.cfg.MeasureAt) / int64(time.Second)); i < len(w.perSecond) {
+				w.perSecond[i].Add(1)
+			}
 		}
 		if !sampled {
 			continue

@@ -69,7 +69,7 @@ type workerState struct {
 	frames     atomic.Uint64
 	bytes      atomic.Uint64
 	perSecond  []atomic.Uint64 // frames by second of the measured span
-	mu         sync.Mutex // guards the sampled figures below
+	mu         sync.Mutex      // guards the sampled figures below
 	sWire      uint64
 	sPlain     uint64
 	updates    uint64

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -177,6 +178,20 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		c.Effective = append(c.Effective, f.Name, redact(v))
 	})
 	return c, c.validate()
+}
+
+// autoMaxConns sets --max-conns 0 (automatic) to auto(), in the
+// configuration and in what the startup log prints of it.
+func (c *config) autoMaxConns(auto func() int) {
+	if c.API.MaxConns != 0 {
+		return
+	}
+	c.API.MaxConns = auto()
+	for i := 0; i+1 < len(c.Effective); i += 2 {
+		if c.Effective[i] == "max-conns" {
+			c.Effective[i+1] = strconv.Itoa(c.API.MaxConns)
+		}
+	}
 }
 
 // fanoutFlags and apiFlags name the flag that sets each field of

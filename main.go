@@ -62,9 +62,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if cfg.API.MaxConns == 0 {
-		cfg.API.MaxConns = autoMaxConns()
-	}
+	cfg.autoMaxConns(autoMaxConns)
 
 	var fl []feeds.Feed
 	for _, spec := range cfg.Feeds {
@@ -312,9 +310,18 @@ func dashboardHost(a net.Addr) string {
 func newLogger(cfg config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationText logs durations as text ("50ms"), as the text handler does,
+// rather than the JSON handler's nanoseconds.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }

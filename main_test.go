@@ -148,6 +148,39 @@ func TestFlagDefaults(t *testing.T) {
 	}
 }
 
+// TestStartupLog: the startup log prints the connection limit in force
+// (not the 0 that asked for it) and, in JSON, durations as text.
+func TestStartupLog(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-format", "json"}, `"max-conns":"19744"`},
+		{[]string{"--log-format", "json", "--max-conns", "5"}, `"max-conns":"5"`},
+	} {
+		c, err := parseConfig(tt.args, noEnv, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.autoMaxConns(func() int { return 19744 })
+		var buf bytes.Buffer
+		log := newLogger(c, &buf)
+		log.Info("config", c.Effective...)
+		log.Info("ticker serving", "coalesce", c.Coalesce, "max_conns", c.API.MaxConns)
+		out := buf.String()
+		if !strings.Contains(out, tt.want) || !strings.Contains(out, `"coalesce":"50ms"`) || !strings.Contains(out, `"max_conns":`+strings.Trim(tt.want[len(`"max-conns":`):], `"`)) {
+			t.Errorf("%v: log\n%s\nwant %s, the same max_conns and \"coalesce\":\"50ms\"", tt.args, out, tt.want)
+		}
+	}
+	c, _ := parseConfig(nil, noEnv, io.Discard)
+	var buf bytes.Buffer
+	newLogger(c, &buf).Info("x", "coalesce", c.Coalesce)
+	if !strings.Contains(buf.String(), "coalesce=50ms") {
+		t.Errorf("text log: %s", buf.String())
+	}
+}
+
 // buildBinary builds ticker once for the process tests.
 func buildBinary(t *testing.T) string {
 	t.Helper()

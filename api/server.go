@@ -193,6 +193,7 @@ type Server struct {
 	handlers sync.WaitGroup
 	closing  atomic.Bool
 	bg       sync.WaitGroup // the ping sweeper
+	pinging  bool           // the sweeper was started (by Serve), under mu
 
 	limiter *access.Limiter
 
@@ -247,9 +248,20 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 		},
 	})
 	s.routes()
+	return s, nil
+}
+
+// startPinger starts the ping sweeper once, unless Shutdown has begun;
+// Shutdown stops it and waits for it.
+func (s *Server) startPinger() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pinging || s.closing.Load() {
+		return
+	}
+	s.pinging = true
 	s.bg.Add(1)
 	go s.pingSweeper()
-	return s, nil
 }
 
 // pingSweeper pings every connection each PingInterval and closes those
@@ -540,8 +552,10 @@ func (s *Server) refuse(reason string) {
 	v.(*atomic.Uint64).Add(1)
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve starts the ping sweeper and accepts connections on ln until
+// Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	s.startPinger()
 	if s.cfg.SendBufferBytes > 0 {
 		ln = &sndbufListener{Listener: ln, bytes: s.cfg.SendBufferBytes}
 	}

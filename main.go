@@ -95,7 +95,8 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 		defer node.nc.Close()
 		cfg.Fanout.Replica = true // an edge always; an ingest node until it leads
-		cfg.Fanout.Interest = func(s string, on bool) { node.recv.Interest(s, on) }
+		node.recv = cluster.NewReceiver(node.nc, node.kv, log)
+		cfg.Fanout.Interest = node.recv.Interest
 		if cfg.Role == "ingest" {
 			node.pub = cluster.NewPublisher(node.nc, log)
 			cfg.Fanout.Tap = fanout.Taps{node.pub, agg}
@@ -108,7 +109,6 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	if node != nil {
-		node.recv = cluster.NewReceiver(node.nc, node.kv, engine, log)
 		status = node.recv
 		if cfg.Role == "ingest" {
 			node.recv.ReceiveAll()
@@ -156,7 +156,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	n := &service.Node{Engine: engine, Feeds: set, Ring: ring, Server: srv, Log: log}
 	if node != nil {
 		n.Background = []func(context.Context){node.store.Run}
-		n.Role = node.recv.Run
+		n.Role = func(ctx context.Context) error { return node.recv.Run(ctx, engine) }
 		if ingest := node.ingest; ingest != nil {
 			n.DeferFeeds = true
 			ingest.StartFeeds = n.StartFeeds

@@ -21,11 +21,13 @@ import (
 
 // config is everything the flags and environment set. Every flag --name can
 // also be given as TICKER_NAME (dashes become underscores); a flag wins over
-// the environment.
+// the environment. The flags of Fanout and API default to
+// fanout.DefaultConfig and api.DefaultConfig, and those packages' Validate
+// checks them (fanoutFlags, apiFlags name the flags in their errors).
 type config struct {
 	Addr           string
 	Feeds          []string
-	Coalesce       time.Duration
+	Coalesce       time.Duration // Fanout.Window, which --coalesce sets
 	TLSCert        string
 	TLSKey         string
 	AllowedOrigins string

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -83,4 +84,28 @@ func newClosedListener(t *testing.T) net.Listener {
 	}
 	ln.Close()
 	return ln
+}
+
+// TestEngineErrorsLogged: a failed engine command is logged once per
+// connection, at Warn when the engine stopped, at Debug when the server's
+// context ended (shutdown past its deadline).
+func TestEngineErrorsLogged(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{fanout.ErrStopped, "level=WARN"},
+		{context.Canceled, "level=DEBUG"},
+	} {
+		var buf strings.Builder
+		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c := &conn{s: &Server{log: log}}
+		c.engineFailed("subscribe", nil)
+		c.engineFailed("subscribe", tt.err)
+		c.engineFailed("reply", tt.err)
+		out := buf.String()
+		if strings.Count(out, "\n") != 1 || !strings.Contains(out, tt.want) || !strings.Contains(out, "op=subscribe") || !strings.Contains(out, tt.err.Error()) {
+			t.Errorf("%v: logged %q, want one line at %s naming the op and the error", tt.err, out, tt.want)
+		}
+	}
 }

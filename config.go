@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,15 +16,18 @@ import (
 	"ticker/api"
 	"ticker/cluster"
 	"ticker/fanout"
+	"ticker/internal/field"
 )
 
 // config is everything the flags and environment set. Every flag --name can
 // also be given as TICKER_NAME (dashes become underscores); a flag wins over
-// the environment.
+// the environment. The flags of Fanout and API default to
+// fanout.DefaultConfig and api.DefaultConfig, and those packages' Validate
+// checks them (fanoutFlags, apiFlags name the flags in their errors).
 type config struct {
 	Addr           string
 	Feeds          []string
-	Coalesce       time.Duration
+	Coalesce       time.Duration // Fanout.Window, which --coalesce sets
 	TLSCert        string
 	TLSKey         string
 	AllowedOrigins string
@@ -83,37 +87,35 @@ Flags:
 // parseConfig reads args and the environment (through getenv) into a
 // validated config. Errors name the flag.
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
-	var c config
+	c := config{Fanout: fanout.DefaultConfig(), API: api.DefaultConfig()} // the flags' defaults
 	var feedsFlag feedList
 	fs := flag.NewFlagSet("ticker", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprint(out, usageHead)
-		fs.PrintDefaults()
-	}
+	// errors are one line, returned; usage is printed for --help alone
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.StringVar(&c.Addr, "addr", ":8080", "listen `address` for HTTP, WebSocket and the dashboard")
 	fs.Var(&feedsFlag, "feed", "a feed `spec`; repeat for several (default synthetic)")
-	fs.DurationVar(&c.Coalesce, "coalesce", 50*time.Millisecond, "coalescing window, 1ms to 10s")
+	fs.DurationVar(&c.Fanout.Window, "coalesce", c.Fanout.Window, "coalescing window, 1ms to 10s")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate `file` for HTTPS/WSS (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "private key `file` for HTTPS/WSS (with --tls-cert)")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated `origins` (scheme://host[:port]) accepted on /ws; list the dashboard's own (default any)")
 	fs.StringVar(&c.AuthTokens, "auth-tokens", "", "`file` of accepted bearer tokens, one per line, reread on SIGHUP (default open)")
-	fs.IntVar(&c.API.MaxConns, "max-conns", 0, "WebSocket connections in total (0: the open-file limit less 256)")
-	fs.IntVar(&c.API.MaxConnsPerIP, "max-conns-per-ip", 2000, "WebSocket connections per client address (0: no limit)")
+	fs.IntVar(&c.API.MaxConns, "max-conns", c.API.MaxConns, "WebSocket connections in total (0: the open-file limit less 256)")
+	fs.IntVar(&c.API.MaxConnsPerIP, "max-conns-per-ip", c.API.MaxConnsPerIP, "WebSocket connections per client address (0: no limit)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated proxy `addresses` or CIDRs whose X-Forwarded-For names the client")
-	fs.IntVar(&c.Fanout.MaxSymbolsPerClient, "max-symbols", 1000, "symbols one connection may subscribe to")
-	fs.IntVar(&c.Fanout.QueueBytes, "queue-bytes", 1<<20, "per-connection outbound queue limit in bytes")
-	fs.DurationVar(&c.Fanout.StuckTimeout, "stuck-timeout", 10*time.Second, "close a connection whose client takes nothing this long while owed bytes (1008, then reset)")
-	fs.IntVar(&c.Fanout.DeflateLevel, "deflate-level", 1, "permessage-deflate level, 1 (fastest) to 9 (smallest)")
-	fs.DurationVar(&c.Fanout.CompressBudget, "compress-budget", 0, "time per window for compressing whole messages; past it messages are assembled from per-symbol pieces (0: no limit)")
-	fs.DurationVar(&c.API.PingInterval, "ping-interval", 15*time.Second, "server ping period")
-	fs.DurationVar(&c.API.IdleTimeout, "idle-timeout", 45*time.Second, "close a connection that sent nothing (pong included) this long")
-	fs.IntVar(&c.API.MaxMessageBytes, "max-message-bytes", 4096, "largest client message (close 1009 above)")
-	fs.Float64Var(&c.API.RateLimit, "rate-limit", 20, "client messages per second per connection")
-	fs.IntVar(&c.API.RateBurst, "rate-burst", 40, "client message burst per connection")
-	fs.IntVar(&c.API.SendBufferBytes, "send-buffer-bytes", 0, "kernel send buffer per connection (0: the OS's autotuning)")
+	fs.IntVar(&c.Fanout.MaxSymbolsPerClient, "max-symbols", c.Fanout.MaxSymbolsPerClient, "symbols one connection may subscribe to")
+	fs.IntVar(&c.Fanout.QueueBytes, "queue-bytes", c.Fanout.QueueBytes, "per-connection outbound queue limit in bytes")
+	fs.DurationVar(&c.Fanout.StuckTimeout, "stuck-timeout", c.Fanout.StuckTimeout, "close a connection whose client takes nothing this long while owed bytes (1008, then reset)")
+	fs.IntVar(&c.Fanout.DeflateLevel, "deflate-level", c.Fanout.DeflateLevel, "permessage-deflate level, 1 (fastest) to 9 (smallest)")
+	fs.DurationVar(&c.Fanout.CompressBudget, "compress-budget", c.Fanout.CompressBudget, "time per window for compressing whole messages; past it messages are assembled from per-symbol pieces (0: no limit)")
+	fs.DurationVar(&c.API.PingInterval, "ping-interval", c.API.PingInterval, "server ping period")
+	fs.DurationVar(&c.API.IdleTimeout, "idle-timeout", c.API.IdleTimeout, "close a connection that sent nothing (pong included) this long")
+	fs.IntVar(&c.API.MaxMessageBytes, "max-message-bytes", c.API.MaxMessageBytes, "largest client message (close 1009 above)")
+	fs.Float64Var(&c.API.RateLimit, "rate-limit", c.API.RateLimit, "client messages per second per connection")
+	fs.IntVar(&c.API.RateBurst, "rate-burst", c.API.RateBurst, "client message burst per connection")
+	fs.IntVar(&c.API.SendBufferBytes, "send-buffer-bytes", c.API.SendBufferBytes, "kernel send buffer per connection (0: the OS's autotuning)")
 	fs.IntVar(&c.RingSize, "ring-size", 65536, "feed-to-engine ring capacity in quotes")
-	fs.BoolVar(&c.API.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ (keep off on an exposed port)")
+	fs.BoolVar(&c.API.Pprof, "pprof", c.API.Pprof, "serve Go profiles at /debug/pprof/ (keep off on an exposed port)")
 	fs.StringVar(&c.CPUProfile, "cpu-profile", "", "write a CPU profile to `file` from start to shutdown (go tool pprof)")
 	fs.StringVar(&c.Role, "role", "all", "all (one process does everything), ingest (feeds → versioned stream on NATS; one leader, the others standby) or edge (serves clients from the stream)")
 	fs.StringVar(&c.NATS, "nats", "", "comma-separated NATS `URLs` of the cluster (for --role ingest and edge)")
@@ -138,7 +140,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			return
 		}
 		if err := f.Value.Set(v); err != nil {
-			envErr = fmt.Errorf("%s=%q: %v", name, v, err)
+			envErr = fmt.Errorf("%s=%q: want %s", name, v, want(f.Value, err))
 		}
 	})
 	if envErr != nil {
@@ -146,8 +148,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	envFeeds := len(feedsFlag)
 	var feedGiven bool
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(out)
+			fmt.Fprint(out, usageHead)
+			fs.PrintDefaults()
 			return c, errHelp
 		}
 		return c, err
@@ -166,7 +171,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if len(c.Feeds) == 0 && c.Role != "edge" {
 		c.Feeds = []string{"synthetic"}
 	}
-	c.Fanout.Window = c.Coalesce
+	c.Coalesce = c.Fanout.Window
 	fs.VisitAll(func(f *flag.Flag) {
 		v := f.Value.String()
 		if f.Name == "feed" {
@@ -177,9 +182,62 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	return c, c.validate()
 }
 
+// autoMaxConns sets --max-conns 0 (automatic) to auto(), in the
+// configuration and in what the startup log prints of it.
+func (c *config) autoMaxConns(auto func() int) {
+	if c.API.MaxConns != 0 {
+		return
+	}
+	c.API.MaxConns = auto()
+	for i := 0; i+1 < len(c.Effective); i += 2 {
+		if c.Effective[i] == "max-conns" {
+			c.Effective[i+1] = strconv.Itoa(c.API.MaxConns)
+		}
+	}
+}
+
+// fanoutFlags and apiFlags name the flag that sets each field of
+// fanout.Config and api.Config, for the packages' field errors and the
+// defaults test.
+var (
+	fanoutFlags = map[string]string{
+		"Window":              "coalesce",
+		"MaxSymbolsPerClient": "max-symbols",
+		"QueueBytes":          "queue-bytes",
+		"StuckTimeout":        "stuck-timeout",
+		"DeflateLevel":        "deflate-level",
+		"CompressBudget":      "compress-budget",
+	}
+	apiFlags = map[string]string{
+		"MaxConns":        "max-conns",
+		"MaxConnsPerIP":   "max-conns-per-ip",
+		"PingInterval":    "ping-interval",
+		"IdleTimeout":     "idle-timeout",
+		"MaxMessageBytes": "max-message-bytes",
+		"RateLimit":       "rate-limit",
+		"RateBurst":       "rate-burst",
+		"SendBufferBytes": "send-buffer-bytes",
+		"Pprof":           "pprof",
+	}
+)
+
+// flagError maps a package's *field.Error to the flag that set the field.
+func flagError(err error, flags map[string]string) error {
+	var fe *field.Error
+	if errors.As(err, &fe) {
+		if name, ok := flags[fe.Field]; ok {
+			return fmt.Errorf("--%s %v: want %s", name, fe.Value, fe.Want)
+		}
+	}
+	return err
+}
+
+// validate checks what is main's own (the listener, the ring, the role
+// and NATS, the TLS pair, logging) and leaves each package's fields to its
+// Validate.
 func (c *config) validate() error {
-	if c.Coalesce < time.Millisecond || c.Coalesce > 10*time.Second {
-		return fmt.Errorf("--coalesce %v: want 1ms to 10s", c.Coalesce)
+	if err := c.Fanout.Validate(); err != nil {
+		return flagError(err, fanoutFlags)
 	}
 	if c.Addr == "" {
 		return errors.New("--addr: empty")
@@ -195,29 +253,11 @@ func (c *config) validate() error {
 	if c.API.TrustedProxies, err = access.ParsePrefixes(c.TrustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %v", err)
 	}
-	if c.API.MaxConns < 0 {
-		return fmt.Errorf("--max-conns %d: want 0 (automatic) or more", c.API.MaxConns)
-	}
-	if c.API.MaxConnsPerIP < 0 {
-		return fmt.Errorf("--max-conns-per-ip %d: want 0 (no limit) or more", c.API.MaxConnsPerIP)
+	if err := c.API.WithDefaults().Validate(); err != nil {
+		return flagError(err, apiFlags)
 	}
 	if c.RingSize < 2 || c.RingSize > 1<<24 {
 		return fmt.Errorf("--ring-size %d: want 2 to 16777216", c.RingSize)
-	}
-	if c.Fanout.MaxSymbolsPerClient < 1 {
-		return fmt.Errorf("--max-symbols %d: want at least 1", c.Fanout.MaxSymbolsPerClient)
-	}
-	if c.Fanout.QueueBytes < 1024 {
-		return fmt.Errorf("--queue-bytes %d: want at least 1024", c.Fanout.QueueBytes)
-	}
-	if c.Fanout.StuckTimeout < c.Coalesce {
-		return fmt.Errorf("--stuck-timeout %v: want at least the coalescing window", c.Fanout.StuckTimeout)
-	}
-	if c.Fanout.DeflateLevel < 1 || c.Fanout.DeflateLevel > 9 {
-		return fmt.Errorf("--deflate-level %d: want 1 to 9", c.Fanout.DeflateLevel)
-	}
-	if err := c.API.WithDefaults().Validate(); err != nil {
-		return fmt.Errorf("--ping-interval/--idle-timeout/--max-message-bytes/--rate-*: %v", err)
 	}
 	switch c.Role {
 	case "all":
@@ -267,4 +307,62 @@ func redact(v string) string {
 		out = append(out, part)
 	}
 	return strings.Join(out, ",")
+}
+
+// parseFlags is fs.Parse with a bad value's error naming the flag, the
+// value and what the flag wants.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var setErr error
+	var orig []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		orig = append(orig, f)
+		f.Value = checkedValue{Value: f.Value, name: f.Name, err: &setErr}
+	})
+	err := fs.Parse(args)
+	for _, f := range orig {
+		f.Value = f.Value.(checkedValue).Value // PrintDefaults tells the types apart
+	}
+	if err != nil && setErr != nil {
+		return setErr
+	}
+	return err
+}
+
+// checkedValue records the error of its Value's Set, which flag reports
+// only as text.
+type checkedValue struct {
+	flag.Value
+	name string
+	err  *error
+}
+
+func (v checkedValue) Set(s string) error {
+	err := v.Value.Set(s)
+	if err != nil {
+		*v.err = fmt.Errorf("--%s %q: want %s", v.name, s, want(v.Value, err))
+	}
+	return err
+}
+
+func (v checkedValue) IsBoolFlag() bool {
+	b, ok := v.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// want says what a flag of v's type takes, for the error of a value it
+// could not parse.
+func want(v flag.Value, err error) string {
+	if g, ok := v.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case time.Duration:
+			return "a duration such as 50ms, 2s or 1m"
+		case int:
+			return "a whole number"
+		case float64:
+			return "a number"
+		case bool:
+			return "true or false"
+		}
+	}
+	return err.Error()
 }

@@ -24,6 +24,7 @@ import (
 	"ticker/cluster"
 	"ticker/fanout"
 	"ticker/feeds"
+	"ticker/internal/service"
 	"ticker/market"
 )
 
@@ -62,9 +63,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if cfg.API.MaxConns == 0 {
-		cfg.API.MaxConns = autoMaxConns()
-	}
+	cfg.autoMaxConns(autoMaxConns)
 
 	var fl []feeds.Feed
 	for _, spec := range cfg.Feeds {
@@ -96,7 +95,8 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 		defer node.nc.Close()
 		cfg.Fanout.Replica = true // an edge always; an ingest node until it leads
-		cfg.Fanout.Interest = func(s string, on bool) { node.recv.Interest(s, on) }
+		node.recv = cluster.NewReceiver(node.nc, node.kv, log)
+		cfg.Fanout.Interest = node.recv.Interest
 		if cfg.Role == "ingest" {
 			node.pub = cluster.NewPublisher(node.nc, log)
 			cfg.Fanout.Tap = fanout.Taps{node.pub, agg}
@@ -109,7 +109,6 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	if node != nil {
-		node.recv = cluster.NewReceiver(node.nc, node.kv, engine, log)
 		status = edgeStatus{node.recv}
 		if cfg.Role == "ingest" {
 			node.recv.ReceiveAll()
@@ -154,28 +153,25 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 
 	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	engineCtx, stopEngine := context.WithCancel(context.Background())
-	go engine.Run(engineCtx)
-	feedCtx, stopFeeds := context.WithCancel(context.Background())
-	nodeCtx, stopNode := context.WithCancel(context.Background())
-	nodeDone := make(chan error, 1)
-	switch {
-	case node == nil:
-		set.Start(feedCtx, ring)
-	case node.ingest != nil:
-		node.ingest.StartFeeds = func() { set.Start(feedCtx, ring) }
-		go func() { nodeDone <- node.ingest.Run(nodeCtx) }()
-	default:
-		go func() { nodeDone <- node.recv.Run(nodeCtx) }()
-	}
-	storeDone := make(chan struct{})
+	n := &service.Node{Engine: engine, Feeds: set, Ring: ring, Server: srv, Log: log}
 	if node != nil {
-		go func() { defer close(storeDone); node.store.Run(nodeCtx) }()
-	} else {
-		close(storeDone)
+		n.Background = []func(context.Context){node.store.Run}
+		n.Role = func(ctx context.Context) error { return node.recv.Run(ctx, engine) }
+		if ingest := node.ingest; ingest != nil {
+			n.DeferFeeds = true
+			ingest.StartFeeds = n.StartFeeds
+			n.Role = ingest.Run
+			n.AfterEngine = func() {
+				// nothing is published any more: a standby may take over at once
+				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				if err := ingest.Release(rctx); err != nil {
+					log.Warn("ingest lease not released; a standby takes over when it expires", "err", err)
+				}
+			}
+		}
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	n.Start(ln)
 	stopReload := reloadOnHangup(log, cfg.API.Tokens, cert)
 	defer stopReload()
 	scheme := "http"
@@ -192,40 +188,17 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	select {
 	case <-sigCtx.Done():
 		log.Info("shutting down")
-	case err := <-served:
-		log.Error("server stopped", "err", err)
+	case <-n.Served():
+		log.Error("server stopped", "err", n.ServeErr())
 		code = 1
-	case err := <-nodeDone:
-		if err != nil {
+	case <-n.RoleEnded():
+		if err := n.RoleErr(); err != nil {
 			log.Error("leaving: another ingest node may publish now", "err", err)
 			code = 1
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := n.Stop(); err != nil {
 		log.Error("shutdown", "err", err)
-	}
-	stopNode()
-	<-storeDone
-	stopFeeds()
-	ring.Close()
-	set.Wait()
-	if node != nil && code == 0 {
-		select {
-		case <-nodeDone:
-		case <-time.After(5 * time.Second):
-		}
-	}
-	stopEngine()
-	<-engine.Done()
-	if node != nil && node.ingest != nil {
-		// nothing is published any more: a standby may take over at once
-		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := node.ingest.Release(rctx); err != nil {
-			log.Warn("ingest lease not released; a standby takes over when it expires", "err", err)
-		}
-		cancel()
 	}
 	log.Info("stopped")
 	return code
@@ -312,9 +285,18 @@ func dashboardHost(a net.Addr) string {
 func newLogger(cfg config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationText logs durations as text ("50ms"), as the text handler does,
+// rather than the JSON handler's nanoseconds.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }

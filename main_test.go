@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"ticker/api"
+	"ticker/fanout"
 	"ticker/feeds/venuetest"
 	"ticker/internal/natstest"
 	"ticker/internal/syncbuf"
@@ -86,16 +89,95 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--role", "ingest", "--nats", "nats://x:4222", "--lease-time", "10ms"}, nil, "--lease-time"},
 		{[]string{"--role", "edge", "--nats", "nats://x:4222", "--nats-storage", "disk"}, nil, "--nats-storage"},
 		{nil, []string{"TICKER_NATS_STORAGE", "tape"}, "--nats-storage"},
+		{[]string{"--coalesce", "abc"}, nil, `--coalesce "abc": want a duration`},
+		{nil, []string{"TICKER_COALESCE", "abc"}, `TICKER_COALESCE="abc": want a duration`},
+		{[]string{"--max-symbols", "many"}, nil, `--max-symbols "many": want a whole number`},
+		{[]string{"--rate-limit", "-1"}, nil, "--rate-limit -1: want more than 0"},
+		{[]string{"--stuck-timeout", "1ms"}, nil, "--stuck-timeout 1ms: want at least the coalescing window"},
 	}
 	for _, tt := range bad {
-		_, err := parseConfig(tt.args, env(tt.env...), io.Discard)
+		var out bytes.Buffer
+		_, err := parseConfig(tt.args, env(tt.env...), &out)
 		if err == nil || !strings.Contains(err.Error(), tt.mention) {
 			t.Errorf("%v %v: error %v, want it to mention %q", tt.args, tt.env, err, tt.mention)
+		}
+		if out.Len() > 0 || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v %v: the error is not one line: %q, printed %q", tt.args, tt.env, err, out.String())
 		}
 	}
 	var help bytes.Buffer
 	if _, err := parseConfig([]string{"--help"}, env(), &help); err != errHelp || !strings.Contains(help.String(), "TICKER_") || !strings.Contains(help.String(), "-coalesce duration") {
 		t.Fatalf("help: %v\n%s", err, help.String())
+	}
+}
+
+// TestFlagDefaults: every flag that sets a field of fanout.Config or
+// api.Config defaults to that package's DefaultConfig, and names a field
+// there.
+func TestFlagDefaults(t *testing.T) {
+	c, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(pkg string, got, def any, flags map[string]string) {
+		g, d := reflect.ValueOf(got), reflect.ValueOf(def)
+		for fieldName, flagName := range flags {
+			gf, df := g.FieldByName(fieldName), d.FieldByName(fieldName)
+			if !df.IsValid() {
+				t.Errorf("--%s: %s.Config has no field %s", flagName, pkg, fieldName)
+				continue
+			}
+			if !reflect.DeepEqual(gf.Interface(), df.Interface()) {
+				t.Errorf("--%s defaults to %v, %s.DefaultConfig().%s is %v", flagName, gf, pkg, fieldName, df)
+			}
+			var printed string
+			for i := 0; i+1 < len(c.Effective); i += 2 {
+				if c.Effective[i] == flagName {
+					printed = fmt.Sprint(c.Effective[i+1])
+				}
+			}
+			if want := fmt.Sprint(df); printed != want && !(df.Kind() == reflect.Float64 && printed == fmt.Sprint(df.Float())) {
+				t.Errorf("--%s: the flag's default prints %q, want %q", flagName, printed, want)
+			}
+		}
+	}
+	check("fanout", c.Fanout, fanout.DefaultConfig(), fanoutFlags)
+	check("api", c.API, api.DefaultConfig(), apiFlags)
+	if c.Coalesce != fanout.DefaultConfig().Window {
+		t.Errorf("coalesce %v, want fanout's window %v", c.Coalesce, fanout.DefaultConfig().Window)
+	}
+}
+
+// TestStartupLog: the startup log prints the connection limit in force
+// (not the 0 that asked for it) and, in JSON, durations as text.
+func TestStartupLog(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-format", "json"}, `"max-conns":"19744"`},
+		{[]string{"--log-format", "json", "--max-conns", "5"}, `"max-conns":"5"`},
+	} {
+		c, err := parseConfig(tt.args, noEnv, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.autoMaxConns(func() int { return 19744 })
+		var buf bytes.Buffer
+		log := newLogger(c, &buf)
+		log.Info("config", c.Effective...)
+		log.Info("ticker serving", "coalesce", c.Coalesce, "max_conns", c.API.MaxConns)
+		out := buf.String()
+		if !strings.Contains(out, tt.want) || !strings.Contains(out, `"coalesce":"50ms"`) || !strings.Contains(out, `"max_conns":`+strings.Trim(tt.want[len(`"max-conns":`):], `"`)) {
+			t.Errorf("%v: log\n%s\nwant %s, the same max_conns and \"coalesce\":\"50ms\"", tt.args, out, tt.want)
+		}
+	}
+	c, _ := parseConfig(nil, noEnv, io.Discard)
+	var buf bytes.Buffer
+	newLogger(c, &buf).Info("x", "coalesce", c.Coalesce)
+	if !strings.Contains(buf.String(), "coalesce=50ms") {
+		t.Errorf("text log: %s", buf.String())
 	}
 }
 

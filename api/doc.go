@@ -9,6 +9,7 @@
 // goroutine that the connection's fanout.Client starts when it gains
 // something to write and that ends when the queue is empty, each write
 // bounded by a deadline; the handler waits for it before returning. One
-// goroutine of the Server pings every connection. Server.Shutdown closes
-// every connection with 1001 and waits for the handlers and the pinger.
+// goroutine of the Server, started by Serve (New starts none), pings every
+// connection. Server.Shutdown closes every connection with 1001 and waits
+// for the handlers and the pinger.
 package api

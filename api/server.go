@@ -30,6 +30,7 @@ import (
 	"ticker/bars"
 	"ticker/fanout"
 	"ticker/feeds"
+	"ticker/internal/field"
 	"ticker/market"
 	"ticker/static"
 	"ticker/ws"
@@ -92,54 +93,78 @@ func (e engineQuotes) Quotes(context.Context) ([]market.Quote, error) {
 	return e.engine.Quotes(), nil
 }
 
-// WithDefaults returns c with zero fields set to their defaults.
+// DefaultConfig returns the defaults of every tunable field (ticker's
+// flags take theirs from it). MaxConnsPerIP is the one default that differs
+// from its field's zero value (no limit): a served process gets 2000.
+func DefaultConfig() Config {
+	return Config{
+		PingInterval:    15 * time.Second,
+		IdleTimeout:     45 * time.Second,
+		WriteTimeout:    10 * time.Second,
+		CloseGrace:      time.Second,
+		MaxMessageBytes: 4096,
+		RateLimit:       20,
+		RateBurst:       40,
+		FloodStrikes:    50,
+		MaxConnsPerIP:   2000,
+		RetryAfter:      5 * time.Second,
+	}
+}
+
+// WithDefaults returns c with zero fields set to their defaults, where
+// zero does not mean none (MaxConns, MaxConnsPerIP, SendBufferBytes).
 func (c Config) WithDefaults() Config {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
+	d := DefaultConfig()
+	def := func(p *time.Duration, v time.Duration) {
+		if *p == 0 {
+			*p = v
 		}
 	}
-	def(&c.PingInterval, 15*time.Second)
-	def(&c.IdleTimeout, 45*time.Second)
-	def(&c.WriteTimeout, 10*time.Second)
-	def(&c.CloseGrace, time.Second)
+	def(&c.PingInterval, d.PingInterval)
+	def(&c.IdleTimeout, d.IdleTimeout)
+	def(&c.WriteTimeout, d.WriteTimeout)
+	def(&c.CloseGrace, d.CloseGrace)
 	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = 4096
+		c.MaxMessageBytes = d.MaxMessageBytes
 	}
 	if c.RateLimit == 0 {
-		c.RateLimit = 20
+		c.RateLimit = d.RateLimit
 	}
 	if c.RateBurst == 0 {
-		c.RateBurst = 40
+		c.RateBurst = d.RateBurst
 	}
 	if c.FloodStrikes == 0 {
-		c.FloodStrikes = 50
+		c.FloodStrikes = d.FloodStrikes
 	}
-	def(&c.RetryAfter, 5*time.Second)
+	def(&c.RetryAfter, d.RetryAfter)
 	return c
 }
 
-// Validate names the first field out of range.
+// Validate returns a *field.Error naming the first field out of range.
 func (c Config) Validate() error {
 	switch {
 	case c.PingInterval < 10*time.Millisecond:
-		return fmt.Errorf("ping interval %v: want at least 10ms", c.PingInterval)
-	case c.IdleTimeout <= c.PingInterval:
-		return fmt.Errorf("idle timeout %v: want more than the ping interval %v", c.IdleTimeout, c.PingInterval)
+		return field.New("PingInterval", c.PingInterval, "at least 10ms")
+	case c.PingInterval >= c.IdleTimeout:
+		return field.New("PingInterval", c.PingInterval, fmt.Sprintf("less than the idle timeout %v", c.IdleTimeout))
 	case c.WriteTimeout < 10*time.Millisecond:
-		return fmt.Errorf("write timeout %v: want at least 10ms", c.WriteTimeout)
+		return field.New("WriteTimeout", c.WriteTimeout, "at least 10ms")
 	case c.MaxMessageBytes < 64 || c.MaxMessageBytes > 1<<20:
-		return fmt.Errorf("max message bytes %d: want 64 to 1048576", c.MaxMessageBytes)
-	case c.RateLimit <= 0 || c.RateBurst < 1:
-		return fmt.Errorf("rate limit %g/s burst %d: want both positive", c.RateLimit, c.RateBurst)
+		return field.New("MaxMessageBytes", c.MaxMessageBytes, "64 to 1048576")
+	case c.RateLimit <= 0:
+		return field.New("RateLimit", c.RateLimit, "more than 0")
+	case c.RateBurst < 1:
+		return field.New("RateBurst", c.RateBurst, "at least 1")
 	case c.FloodStrikes < 1:
-		return fmt.Errorf("flood strikes %d: want at least 1", c.FloodStrikes)
+		return field.New("FloodStrikes", c.FloodStrikes, "at least 1")
 	case c.SendBufferBytes < 0:
-		return fmt.Errorf("send buffer bytes %d: want 0 (OS default) or more", c.SendBufferBytes)
-	case c.MaxConns < 0 || c.MaxConnsPerIP < 0:
-		return fmt.Errorf("connection limits %d total, %d per address: want 0 (none) or more", c.MaxConns, c.MaxConnsPerIP)
+		return field.New("SendBufferBytes", c.SendBufferBytes, "0 (the OS's autotuned send buffer) or more")
+	case c.MaxConns < 0:
+		return field.New("MaxConns", c.MaxConns, "0 or more")
+	case c.MaxConnsPerIP < 0:
+		return field.New("MaxConnsPerIP", c.MaxConnsPerIP, "0 (no limit) or more")
 	case c.RetryAfter < time.Second:
-		return fmt.Errorf("retry after %v: want at least 1s", c.RetryAfter)
+		return field.New("RetryAfter", c.RetryAfter, "at least 1s")
 	}
 	return nil
 }
@@ -168,6 +193,7 @@ type Server struct {
 	handlers sync.WaitGroup
 	closing  atomic.Bool
 	bg       sync.WaitGroup // the ping sweeper
+	pinging  bool           // the sweeper was started (by Serve), under mu
 
 	limiter *access.Limiter
 
@@ -222,9 +248,20 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 		},
 	})
 	s.routes()
+	return s, nil
+}
+
+// startPinger starts the ping sweeper once, unless Shutdown has begun;
+// Shutdown stops it and waits for it.
+func (s *Server) startPinger() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pinging || s.closing.Load() {
+		return
+	}
+	s.pinging = true
 	s.bg.Add(1)
 	go s.pingSweeper()
-	return s, nil
 }
 
 // pingSweeper pings every connection each PingInterval and closes those
@@ -515,8 +552,10 @@ func (s *Server) refuse(reason string) {
 	v.(*atomic.Uint64).Add(1)
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve starts the ping sweeper and accepts connections on ln until
+// Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	s.startPinger()
 	if s.cfg.SendBufferBytes > 0 {
 		ln = &sndbufListener{Listener: ln, bytes: s.cfg.SendBufferBytes}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime/debug"
@@ -44,6 +45,7 @@ type conn struct {
 	forceOnce  sync.Once
 	closeSent  atomic.Bool // the close frame was written (and counted)
 	answering  bool        // the reader's: the peer is talking, so its close reply is worth waiting for
+	engineErr  bool        // the handler's: an engine command failed and was logged
 }
 
 // readBufferBytes buffers a connection's reads: client messages are small.
@@ -92,10 +94,10 @@ func (s *Server) serveWS(hc net.Conn, deflate bool, syms []string, ip netip.Addr
 		return
 	}
 	if len(syms) > 0 {
-		s.engine.Subscribe(ctx, c.client, nil, syms)
+		c.engineFailed("subscribe", s.engine.Subscribe(ctx, c.client, nil, syms))
 	}
 	c.readLoop(ctx)
-	s.engine.Unregister(context.Background(), c.client)
+	c.engineFailed("unregister", s.engine.Unregister(context.Background(), c.client))
 	// the flusher sends the close frame (bounded by CloseGrace) and stops
 	select {
 	case <-c.done:
@@ -336,7 +338,22 @@ func (c *conn) linger() {
 // reply queues a pong or an error after the replies to the connection's
 // earlier requests (fanout.Engine.Reply).
 func (c *conn) reply(ctx context.Context, payload []byte) {
-	c.s.engine.Reply(ctx, c.client, payload)
+	c.engineFailed("reply", c.s.engine.Reply(ctx, c.client, payload))
+}
+
+// engineFailed logs, once per connection, an engine command that failed:
+// the engine stopped under a connection (at Debug while the server cuts
+// connections past its shutdown deadline, which cancels ctx).
+func (c *conn) engineFailed(op string, err error) {
+	if err == nil || c.engineErr {
+		return
+	}
+	c.engineErr = true
+	level := slog.LevelWarn
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		level = slog.LevelDebug
+	}
+	c.s.log.Log(context.Background(), level, "fanout engine command failed; the connection gets nothing more from it", "op", op, "err", err)
 }
 
 func (c *conn) handle(ctx context.Context, msg []byte) {
@@ -352,8 +369,8 @@ func (c *conn) handle(ctx context.Context, msg []byte) {
 	case "ping":
 		c.reply(ctx, protocol.AppendPong(nil, req.ID, time.Now().UnixMicro()))
 	case "subscribe":
-		c.s.engine.Subscribe(ctx, c.client, req.ID, req.Symbols)
+		c.engineFailed("subscribe", c.s.engine.Subscribe(ctx, c.client, req.ID, req.Symbols))
 	case "unsubscribe":
-		c.s.engine.Unsubscribe(ctx, c.client, req.ID, req.Symbols)
+		c.engineFailed("unsubscribe", c.s.engine.Unsubscribe(ctx, c.client, req.ID, req.Symbols))
 	}
 }

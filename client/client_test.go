@@ -21,6 +21,7 @@ import (
 	"ticker/bars"
 	"ticker/fanout"
 	"ticker/feeds"
+	"ticker/internal/service"
 	"ticker/internal/testnet"
 	"ticker/market"
 )
@@ -56,25 +57,11 @@ func startServer(t *testing.T, addr string, cfg api.Config, spec string) *server
 		t.Fatal(err)
 	}
 	ln := testnet.Listen(t, addr)
-	ctx, cancel := context.WithCancel(context.Background())
-	go engine.Run(ctx)
-	set.Start(ctx, ring)
-	served := make(chan struct{})
-	go func() { srv.Serve(ln); close(served) }()
+	n := &service.Node{Engine: engine, Feeds: set, Ring: ring, Server: srv, Log: log}
+	n.Start(ln)
 	var once sync.Once
 	s := &server{engine: engine, set: set, addr: ln.Addr().String()}
-	s.stop = func() {
-		once.Do(func() {
-			sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-			defer c()
-			srv.Shutdown(sctx)
-			<-served
-			cancel()
-			ring.Close()
-			set.Wait()
-			<-engine.Done()
-		})
-	}
+	s.stop = func() { once.Do(func() { n.Stop() }) }
 	t.Cleanup(s.stop)
 	return s
 }

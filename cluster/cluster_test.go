@@ -27,6 +27,7 @@ import (
 	"ticker/fanout"
 	"ticker/feeds"
 	"ticker/internal/natstest"
+	"ticker/internal/service"
 	"ticker/internal/testnet"
 	"ticker/market"
 	"ticker/protocol"
@@ -133,13 +134,12 @@ func startIngestOn(t *testing.T, nc *nats.Conn, id, spec string, cfg StoreConfig
 	ring := market.NewRing(1 << 14)
 	pub := NewPublisher(nc, testLog())
 	agg := bars.New()
-	var recv *Receiver
+	recv := NewReceiver(nc, store.Quotes(), testLog())
 	engine, err := fanout.New(fanout.Config{Window: 10 * time.Millisecond, Tap: fanout.Taps{pub, agg}, Replica: true,
-		Interest: func(s string, on bool) { recv.Interest(s, on) }}, ring, set.Symbols(), testLog())
+		Interest: recv.Interest}, ring, set.Symbols(), testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	recv = NewReceiver(nc, store.Quotes(), engine, testLog())
 	recv.ReceiveAll()
 	ectx, stopEngine := context.WithCancel(context.Background())
 	go engine.Run(ectx)
@@ -212,14 +212,13 @@ func startEdgeOn(t *testing.T, nc *nats.Conn, addr string, cfg StoreConfig) *edg
 	t.Helper()
 	store := openStore(t, nc, cfg)
 	kv := store.Quotes()
-	var recv *Receiver
+	recv := NewReceiver(nc, kv, testLog())
 	ring := market.NewRing(16)
 	engine, err := fanout.New(fanout.Config{Window: 10 * time.Millisecond, Replica: true,
-		Interest: func(s string, on bool) { recv.Interest(s, on) }}, ring, nil, testLog())
+		Interest: recv.Interest}, ring, nil, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	recv = NewReceiver(nc, kv, engine, testLog())
 	store.OnReopen(recv.Reopened)
 	srv, err := api.New(api.Config{Quotes: NewEdgeQuotes(engine, kv), Bars: NewBarClient(nc)}, engine, edgeStatus{recv}, ring, testLog())
 	if err != nil {
@@ -229,23 +228,16 @@ func startEdgeOn(t *testing.T, nc *nats.Conn, addr string, cfg StoreConfig) *edg
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); engine.Run(runCtx) }()
-	go func() { defer wg.Done(); recv.Run(runCtx) }()
-	go func() { defer wg.Done(); srv.Serve(ln) }()
+	noFeeds, err := feeds.NewSet(testLog()) // an edge runs none
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &service.Node{Engine: engine, Feeds: noFeeds, Ring: ring, Server: srv, Log: testLog(),
+		Role: func(ctx context.Context) error { return recv.Run(ctx, engine) }}
+	n.Start(ln)
 	var once sync.Once
 	e := &edgeNode{engine: engine, recv: recv, srv: srv, addr: ln.Addr().String()}
-	e.stop = func() {
-		once.Do(func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			srv.Shutdown(sctx)
-			stop()
-			wg.Wait()
-		})
-	}
+	e.stop = func() { once.Do(func() { n.Stop() }) }
 	t.Cleanup(e.stop)
 	deadline := time.Now().Add(15 * time.Second)
 	for !recv.Ready() {

@@ -17,6 +17,7 @@ import (
 // Promotable is the engine an ingest node runs: a replica until it takes
 // the stream over (fanout.Engine).
 type Promotable interface {
+	VersionSink // what its Receiver feeds while it stands by
 	Promote(ctx context.Context, floors map[string]uint64, epoch uint64) error
 	Demote(ctx context.Context) error
 	Rebase(ctx context.Context, floors map[string]uint64) error
@@ -167,7 +168,7 @@ func (in *Ingest) standby(ctx context.Context, started time.Time) bool {
 	received := make(chan struct{})
 	go func() {
 		defer close(received)
-		in.Receiver.Run(rctx)
+		in.Receiver.Run(rctx, in.Engine)
 	}()
 	defer func() {
 		stopReceiver()

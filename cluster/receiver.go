@@ -27,11 +27,13 @@ type VersionSink interface {
 // Receiver is the edge side: it subscribes by interest, passes each
 // symbol's versions to the sink in seq order without a gap, and repairs
 // gaps from the bucket. Create it with NewReceiver, give its Interest to
-// the engine's Config, and call Run.
+// the engine's Config, and call Run with the engine. (The engine is given
+// to Run, not to NewReceiver, so that the receiver exists before the
+// engine whose Config holds its Interest.)
 type Receiver struct {
 	nc   *nats.Conn
 	kv   jetstream.KeyValue
-	sink VersionSink
+	sink VersionSink // Run's, set by it
 	log  *slog.Logger
 
 	mu          sync.Mutex
@@ -106,9 +108,9 @@ type fetchResult struct {
 const maxBuffered = 256
 
 // NewReceiver returns a Receiver reading from nc and the bucket kv.
-func NewReceiver(nc *nats.Conn, kv jetstream.KeyValue, sink VersionSink, log *slog.Logger) *Receiver {
+func NewReceiver(nc *nats.Conn, kv jetstream.KeyValue, log *slog.Logger) *Receiver {
 	r := &Receiver{
-		nc: nc, kv: kv, sink: sink, log: log,
+		nc: nc, kv: kv, log: log,
 		want:     map[string]bool{},
 		kick:     make(chan struct{}, 1),
 		msgs:     make(chan *nats.Msg, 8192),
@@ -194,11 +196,12 @@ func (r *Receiver) Ready() bool { return r.ready.Load() && r.nc.IsConnected() }
 // Stats returns the receiver's counters.
 func (r *Receiver) Stats() *ReceiverStats { return &r.stats }
 
-// Run receives until ctx ends. It owns the fetch workers and the symbol
-// lister, and waits for them before it returns. It may run again after it
-// has returned (an ingest node standing by again): it then reads every
-// symbol it holds from the bucket again.
-func (r *Receiver) Run(ctx context.Context) error {
+// Run receives into sink until ctx ends. It owns the fetch workers and the
+// symbol lister, and waits for them before it returns. It may run again
+// after it has returned (an ingest node standing by again): it then reads
+// every symbol it holds from the bucket again.
+func (r *Receiver) Run(ctx context.Context, sink VersionSink) error {
+	r.sink = sink
 	// what an earlier Run had in flight is gone with its workers
 	r.pending.Store(0)
 	for _, st := range r.syms {

@@ -1,11 +1,11 @@
 package fanout
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/klauspost/compress/flate"
 
+	"ticker/internal/field"
 	"ticker/market"
 )
 
@@ -53,39 +53,52 @@ type Tap interface {
 	Window(now time.Time)
 }
 
+// DefaultConfig returns the defaults of every tunable field (ticker's
+// flags take theirs from it).
+func DefaultConfig() Config {
+	return Config{
+		Window:              50 * time.Millisecond,
+		MaxSymbolsPerClient: 1000,
+		QueueBytes:          1 << 20,
+		StuckTimeout:        10 * time.Second,
+		DeflateLevel:        flate.BestSpeed,
+	}
+}
+
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
+	d := DefaultConfig()
 	if c.Window == 0 {
-		c.Window = 50 * time.Millisecond
+		c.Window = d.Window
 	}
 	if c.MaxSymbolsPerClient == 0 {
-		c.MaxSymbolsPerClient = 1000
+		c.MaxSymbolsPerClient = d.MaxSymbolsPerClient
 	}
 	if c.QueueBytes == 0 {
-		c.QueueBytes = 1 << 20
+		c.QueueBytes = d.QueueBytes
 	}
 	if c.StuckTimeout == 0 {
-		c.StuckTimeout = 10 * time.Second
+		c.StuckTimeout = d.StuckTimeout
 	}
 	if c.DeflateLevel == 0 {
-		c.DeflateLevel = flate.BestSpeed
+		c.DeflateLevel = d.DeflateLevel
 	}
 	return c
 }
 
-// Validate names the first field out of range.
+// Validate returns a *field.Error naming the first field out of range.
 func (c Config) Validate() error {
 	switch {
 	case c.Window < time.Millisecond || c.Window > 10*time.Second:
-		return fmt.Errorf("coalesce window %v: want 1ms to 10s", c.Window)
+		return field.New("Window", c.Window, "1ms to 10s")
 	case c.MaxSymbolsPerClient < 1:
-		return fmt.Errorf("max symbols per client %d: want at least 1", c.MaxSymbolsPerClient)
+		return field.New("MaxSymbolsPerClient", c.MaxSymbolsPerClient, "at least 1")
 	case c.QueueBytes < 1024:
-		return fmt.Errorf("queue bytes %d: want at least 1024", c.QueueBytes)
+		return field.New("QueueBytes", c.QueueBytes, "at least 1024")
 	case c.StuckTimeout < c.Window:
-		return fmt.Errorf("stuck timeout %v: want at least the window", c.StuckTimeout)
+		return field.New("StuckTimeout", c.StuckTimeout, "at least the coalescing window")
 	case c.DeflateLevel < flate.BestSpeed || c.DeflateLevel > flate.BestCompression:
-		return fmt.Errorf("deflate level %d: want 1 to 9", c.DeflateLevel)
+		return field.New("DeflateLevel", c.DeflateLevel, "1 to 9")
 	}
 	return nil
 }

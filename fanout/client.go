@@ -94,19 +94,7 @@ func (c *Client) offer(f *Frame) bool {
 		return true // closing: nothing more is sent, and nothing needs repair
 	}
 	if c.qBytes+n > c.maxBytes && len(c.q) > 0 {
-		kept := c.q[:0]
-		bytes := 0
-		for _, g := range c.q {
-			if g.kind == kindData {
-				c.dropped++
-				g.release()
-				continue
-			}
-			kept = append(kept, g)
-			bytes += g.size(c.deflate)
-		}
-		clear(c.q[len(kept):])
-		c.q, c.qBytes = kept, bytes
+		c.dropped += c.dropData()
 		if f.kind == kindData {
 			c.dropped++
 			return false
@@ -164,18 +152,7 @@ func (c *Client) closeAfterReplies(code int, reason string) {
 	if c.closeFrame != nil {
 		return
 	}
-	kept := c.q[:0]
-	bytes := 0
-	for _, f := range c.q {
-		if f.kind == kindData {
-			f.release()
-			continue
-		}
-		kept = append(kept, f)
-		bytes += f.size(c.deflate)
-	}
-	clear(c.q[len(kept):])
-	c.q, c.qBytes = kept, bytes
+	c.dropData()
 	c.closeFrame = ws.CloseFrame(code, reason)
 	c.closing.Store(true)
 	c.signal()
@@ -194,6 +171,26 @@ func (c *Client) Abort() {
 	c.closing.Store(true)
 	c.dropQueue()
 	c.signal()
+}
+
+// dropData releases and forgets the queued data frames (snapshots and
+// updates), keeping the replies in order, and returns how many it dropped.
+// c.mu is held.
+func (c *Client) dropData() int {
+	kept := c.q[:0]
+	bytes, dropped := 0, 0
+	for _, f := range c.q {
+		if f.kind == kindData {
+			dropped++
+			f.release()
+			continue
+		}
+		kept = append(kept, f)
+		bytes += f.size(c.deflate)
+	}
+	clear(c.q[len(kept):])
+	c.q, c.qBytes = kept, bytes
+	return dropped
 }
 
 // dropQueue releases and forgets the queued frames. c.mu is held.

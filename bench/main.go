@@ -31,24 +31,25 @@ import (
 
 // loadConfig is one run's shape.
 type loadConfig struct {
-	Conns      int           `json:"conns"`
-	Symbols    int           `json:"symbols"`
-	K          int           `json:"symbols_per_conn"`
-	Skew       bool          `json:"skew"`
-	Rate       float64       `json:"feed_rate"`
-	Coalesce   time.Duration `json:"coalesce"`
-	Deflate    bool          `json:"deflate"`
-	Duration   time.Duration `json:"duration"`
-	Ramp       float64       `json:"ramp_per_sec"`
-	Warmup     time.Duration `json:"warmup"`
-	Sample     float64       `json:"sample"`
-	Stallers   int           `json:"stallers"`
-	PerWorker  int           `json:"per_worker"`
-	SourceIPs  int           `json:"source_ips"`
-	Target     string        `json:"target,omitempty"`
-	TargetPID  int           `json:"target_pid,omitempty"`
-	ServerArgs string        `json:"server_args,omitempty"`
-	Edges      int           `json:"edges,omitempty"`
+	Conns         int           `json:"conns"`
+	Symbols       int           `json:"symbols"`
+	K             int           `json:"symbols_per_conn"`
+	Skew          bool          `json:"skew"`
+	Rate          float64       `json:"feed_rate"`
+	Coalesce      time.Duration `json:"coalesce"`
+	Deflate       bool          `json:"deflate"`
+	RawFrameBytes int           `json:"raw_frame_bytes,omitempty"` // the raw limit's frame (--vs-raw): ticker's average wire message
+	Duration      time.Duration `json:"duration"`
+	Ramp          float64       `json:"ramp_per_sec"`
+	Warmup        time.Duration `json:"warmup"`
+	Sample        float64       `json:"sample"`
+	Stallers      int           `json:"stallers"`
+	PerWorker     int           `json:"per_worker"`
+	SourceIPs     int           `json:"source_ips"`
+	Target        string        `json:"target,omitempty"`
+	TargetPID     int           `json:"target_pid,omitempty"`
+	ServerArgs    string        `json:"server_args,omitempty"`
+	Edges         int           `json:"edges,omitempty"`
 }
 
 func main() {
@@ -74,7 +75,7 @@ func main() {
 
 func run(args []string) error {
 	var c loadConfig
-	var compare bool
+	var compare, vsRaw bool
 	var out, name string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.IntVar(&c.Conns, "conns", 2000, "WebSocket subscribers")
@@ -96,6 +97,7 @@ func run(args []string) error {
 	fs.StringVar(&c.ServerArgs, "server-args", "", "extra flags for the ticker server it starts")
 	fs.IntVar(&c.Edges, "edges", 0, "run ticker as a cluster: an embedded NATS server, one ingest node and this many edges, connections spread over the edges (0: one process)")
 	fs.BoolVar(&compare, "compare", false, "also run the same load against the naive baseline (bench/baseline)")
+	fs.BoolVar(&vsRaw, "vs-raw", false, "also run the machine's limit (bench/raw: one pre-built frame of ticker's average wire size to every connection each window) and report ticker's delivery as a share of it")
 	fs.StringVar(&out, "out", "bench/out", "folder for the JSON and SVG reports")
 	fs.StringVar(&name, "name", "", "report name (default from the shape)")
 	if err := fs.Parse(args); err != nil {
@@ -110,7 +112,7 @@ func run(args []string) error {
 	if name == "" {
 		name = fmt.Sprintf("c%d-s%d-k%d-r%g", c.Conns, c.Symbols, c.K, c.Rate)
 	}
-	bins, err := buildBinaries(compare && c.Target == "")
+	bins, err := buildBinaries(compare && c.Target == "", vsRaw && c.Target == "")
 	if err != nil {
 		return err
 	}
@@ -129,6 +131,16 @@ func run(args []string) error {
 		}
 		results = append(results, r)
 	}
+	if vsRaw && c.Target == "" && len(results) > 0 && results[0].FramesPS > 0 {
+		rc := c
+		rc.RawFrameBytes = max(64, int(results[0].WireBPS/results[0].FramesPS+0.5)) // ticker's average wire message
+		fmt.Fprintf(os.Stderr, "== raw: %d subscribers, one %d-byte frame each per %v\n", c.Conns, rc.RawFrameBytes, c.Coalesce)
+		r, err := runLoad(rc, "raw", bins)
+		if err != nil {
+			return fmt.Errorf("raw: %w", err)
+		}
+		results = append(results, r)
+	}
 	return writeReports(out, name, c, results)
 }
 
@@ -144,16 +156,16 @@ func isLoopback(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-type binaries struct{ dir, ticker, baseline, self string }
+type binaries struct{ dir, ticker, baseline, raw, self string }
 
 // buildBinaries builds the server (and the baseline) from the module this
 // command belongs to.
-func buildBinaries(baseline bool) (binaries, error) {
+func buildBinaries(baseline, raw bool) (binaries, error) {
 	dir, err := os.MkdirTemp("", "ticker-bench-")
 	if err != nil {
 		return binaries{}, err
 	}
-	b := binaries{dir: dir, ticker: filepath.Join(dir, "ticker"), baseline: filepath.Join(dir, "baseline")}
+	b := binaries{dir: dir, ticker: filepath.Join(dir, "ticker"), baseline: filepath.Join(dir, "baseline"), raw: filepath.Join(dir, "raw")}
 	b.self, err = os.Executable()
 	if err != nil {
 		return b, err
@@ -179,6 +191,11 @@ func buildBinaries(baseline bool) (binaries, error) {
 			return b, err
 		}
 	}
+	if raw {
+		if err := build(b.raw, "./bench/raw"); err != nil {
+			return b, err
+		}
+	}
 	return b, nil
 }
 
@@ -199,11 +216,14 @@ func startServer(c loadConfig, kind string, bins binaries) (*exec.Cmd, string, e
 	}
 	feed := fmt.Sprintf("synthetic:?symbols=%d&rate=%g&seed=1", c.Symbols, c.Rate)
 	var cmd *exec.Cmd
-	if kind == "ticker" {
+	switch kind {
+	case "ticker":
 		args := []string{"--addr", addr, "--feed", feed, "--coalesce", c.Coalesce.String(), "--log-level", "warn"}
 		args = append(args, strings.Fields(c.ServerArgs)...)
 		cmd = exec.Command(bins.ticker, args...)
-	} else {
+	case "raw":
+		cmd = exec.Command(bins.raw, "--addr", addr, "--frame-bytes", fmt.Sprint(c.RawFrameBytes), "--window", c.Coalesce.String(), "--symbols", fmt.Sprint(c.Symbols))
+	default:
 		cmd = exec.Command(bins.baseline, "--addr", addr, "--symbols", fmt.Sprint(c.Symbols), "--rate", fmt.Sprint(c.Rate))
 	}
 	cmd.Stderr = os.Stderr

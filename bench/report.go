@@ -115,7 +115,7 @@ func markdown(c loadConfig, rs []*result) string {
 		fmt.Fprintf(&b, " %s |", r.Server)
 	}
 	if len(rs) == 2 {
-		b.WriteString(" ticker ÷ baseline |")
+		fmt.Fprintf(&b, " %s ÷ %s |", rs[0].Server, rs[1].Server)
 	}
 	b.WriteString("\n|---|")
 	for range rs {
@@ -186,6 +186,12 @@ func markdown(c loadConfig, rs []*result) string {
 	for _, r := range rs {
 		if r.FirstError != "" {
 			fmt.Fprintf(&b, "\n%s: first client error: %s\n", r.Server, r.FirstError)
+		}
+	}
+	for _, r := range rs[1:] {
+		if r.Server == "raw" && r.FramesPS > 0 {
+			fmt.Fprintf(&b, "\n**%s delivered %.0f messages/s: %.1f %% of the raw limit measured in the same run** (%.0f writes/s of one %d-byte frame to each of the same %d connections every %v).\n",
+				rs[0].Server, rs[0].FramesPS, 100*rs[0].FramesPS/r.FramesPS, r.FramesPS, r.Config.RawFrameBytes, c.Conns, c.Coalesce)
 		}
 	}
 	return b.String()

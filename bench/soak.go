@@ -95,7 +95,7 @@ func runSoak(args []string) error {
 	if c.Concurrency+c.Steady > 15000 {
 		return errors.New("--concurrency + --steady above 15,000: one process may open 20,000 files")
 	}
-	bins, err := buildBinaries(false)
+	bins, err := buildBinaries(false, false)
 	if err != nil {
 		return err
 	}

@@ -596,21 +596,7 @@ func TestVenueNegativePrice(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			venue := venuetest.Start(t, tt.subscribes)
-			f, err := Parse(strings.Replace(tt.spec, "%s", venue.URL("/"), 1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			set, err := NewSet(slog.New(slog.DiscardHandler), f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ring := market.NewRing(64)
-			ctx, cancel := context.WithCancel(context.Background())
-			set.Start(ctx, ring)
-			defer func() {
-				cancel()
-				set.Wait()
-			}()
+			set, ring := runSpec(t, strings.Replace(tt.spec, "%s", venue.URL("/"), 1))
 			c := venue.Next(t, 5*time.Second)
 			c.Send([]byte(tt.bad))
 			c.Send([]byte(tt.good))
@@ -655,21 +641,7 @@ const binance24hr = `{"stream":"btcusdt@ticker","data":{"e":"24hrTicker","E":176
 // streams). Before, the event was counted as unexpected.
 func TestBinanceVolumeAgainstFakeVenue(t *testing.T) {
 	venue := venuetest.Start(t, 1)
-	f, err := Parse("binance:btcusdt?url=" + venue.URL("/stream"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := NewSet(slog.New(slog.DiscardHandler), f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := market.NewRing(64)
-	ctx, cancel := context.WithCancel(context.Background())
-	set.Start(ctx, ring)
-	defer func() {
-		cancel()
-		set.Wait()
-	}()
+	set, ring := runSpec(t, "binance:btcusdt?url="+venue.URL("/stream"))
 	c := venue.Next(t, 5*time.Second)
 	if want := `"params":["btcusdt@bookTicker","btcusdt@aggTrade","btcusdt@ticker"]`; !strings.Contains(string(c.Subscribes[0]), want) {
 		t.Errorf("subscribe %s, want %s", c.Subscribes[0], want)
@@ -710,4 +682,25 @@ func TestBinanceTickerOnly(t *testing.T) {
 			t.Errorf("%s: %v %v, want an error", bad, ok, err)
 		}
 	}
+}
+
+// runSpec runs the feed of one spec into a new ring until the test ends.
+func runSpec(t *testing.T, spec string) (*Set, *market.Ring) {
+	t.Helper()
+	f, err := Parse(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewSet(slog.New(slog.DiscardHandler), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := market.NewRing(64)
+	ctx, cancel := context.WithCancel(context.Background())
+	set.Start(ctx, ring)
+	t.Cleanup(func() {
+		cancel()
+		set.Wait()
+	})
+	return set, ring
 }

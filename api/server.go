@@ -202,6 +202,7 @@ type Server struct {
 	closes     sync.Map // close code → *atomic.Uint64
 	refused    sync.Map // reason → *atomic.Uint64: handshakes refused before the upgrade
 	panics     atomic.Uint64
+	stuck      time.Duration // the engine's StuckTimeout, read once: the writers and the sweeper use it
 
 	// testHook, when set by a test, sees every client message before it is
 	// handled (to inject faults).
@@ -221,7 +222,7 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 		cfg.Quotes = engineQuotes{engine}
 	}
 	s := &Server{cfg: cfg, engine: engine, feeds: fs, ring: ring, log: log, conns: map[*conn]struct{}{},
-		limiter: access.NewLimiter(cfg.MaxConns, cfg.MaxConnsPerIP)}
+		limiter: access.NewLimiter(cfg.MaxConns, cfg.MaxConnsPerIP), stuck: engine.Config().StuckTimeout}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &collector{s: s})
@@ -270,7 +271,7 @@ func (s *Server) startPinger() {
 // server's context ends.
 func (s *Server) pingSweeper() {
 	defer s.bg.Done()
-	stuck := s.engine.Config().StuckTimeout
+	stuck := s.stuck
 	// pings keep their period to within a tick (100 ms at most); the kernel
 	// is asked about stalls less often
 	tick := min(max(s.cfg.PingInterval/20, time.Millisecond), 100*time.Millisecond)

@@ -182,7 +182,7 @@ func (c *conn) write(closing bool) error {
 	if closing {
 		limit = min(limit, c.s.cfg.CloseGrace)
 	}
-	stretch := max(min(limit, c.s.engine.Config().StuckTimeout)/4, 10*time.Millisecond)
+	stretch := max(min(limit, c.s.stuck)/4, 10*time.Millisecond)
 	progressAt := time.Now()
 	for {
 		now := time.Now()

@@ -12,11 +12,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"ticker/access"
-	"ticker/api"
-	"ticker/cluster"
-	"ticker/fanout"
-	"ticker/internal/field"
+	"github.com/ticker-io/ticker/access"
+	"github.com/ticker-io/ticker/api"
+	"github.com/ticker-io/ticker/cluster"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/internal/field"
 )
 
 // config is everything the flags and environment set. Every flag --name can

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"ticker/internal/rawws"
+	"github.com/ticker-io/ticker/internal/rawws"
 )
 
 // A conformance step: something the client sends, or what it must get.

@@ -1,4 +1,4 @@
-module ticker
+module github.com/ticker-io/ticker
 
 go 1.26.8
 

@@ -18,14 +18,14 @@ import (
 	"syscall"
 	"time"
 
-	"ticker/access"
-	"ticker/api"
-	"ticker/bars"
-	"ticker/cluster"
-	"ticker/fanout"
-	"ticker/feeds"
-	"ticker/internal/service"
-	"ticker/market"
+	"github.com/ticker-io/ticker/access"
+	"github.com/ticker-io/ticker/api"
+	"github.com/ticker-io/ticker/bars"
+	"github.com/ticker-io/ticker/cluster"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/internal/service"
+	"github.com/ticker-io/ticker/market"
 )
 
 func main() {

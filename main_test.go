@@ -21,13 +21,13 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"ticker/api"
-	"ticker/fanout"
-	"ticker/feeds/venuetest"
-	"ticker/internal/natstest"
-	"ticker/internal/syncbuf"
-	"ticker/internal/testcert"
-	"ticker/internal/testnet"
+	"github.com/ticker-io/ticker/api"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds/venuetest"
+	"github.com/ticker-io/ticker/internal/natstest"
+	"github.com/ticker-io/ticker/internal/syncbuf"
+	"github.com/ticker-io/ticker/internal/testcert"
+	"github.com/ticker-io/ticker/internal/testnet"
 )
 
 func TestParseConfig(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"ticker/cluster"
-	"ticker/feeds"
+	"github.com/ticker-io/ticker/cluster"
+	"github.com/ticker-io/ticker/feeds"
 )
 
 // clusterNode is what --role ingest or edge adds to a process: the NATS

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"ticker/internal/testnet"
+	"github.com/ticker-io/ticker/internal/testnet"
 )
 
 // pythonDir is the Python client's package, with its tests and example.

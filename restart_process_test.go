@@ -17,7 +17,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"ticker/internal/testnet"
+	"github.com/ticker-io/ticker/internal/testnet"
 )
 
 // versionLog records the full quote every raw client saw at each (epoch,

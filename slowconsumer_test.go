@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"ticker/internal/rawws"
-	"ticker/internal/testnet"
+	"github.com/ticker-io/ticker/internal/rawws"
+	"github.com/ticker-io/ticker/internal/testnet"
 )
 
 // startBinary runs the built binary on a free loopback address with args

@@ -15,8 +15,8 @@ import (
 	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/chromedp"
 
-	"ticker/bars"
-	"ticker/fanout"
+	"github.com/ticker-io/ticker/bars"
+	"github.com/ticker-io/ticker/fanout"
 )
 
 // mainThreadBusy reads CDP Performance.getMetrics: the renderer main

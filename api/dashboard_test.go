@@ -15,9 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"ticker/access"
-	"ticker/fanout"
-	"ticker/internal/testnet"
+	"github.com/ticker-io/ticker/access"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/internal/testnet"
 )
 
 // chromiumPath finds Debian's chromium. In CI (CI=true) a missing browser

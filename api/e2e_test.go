@@ -13,8 +13,8 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"ticker/bars"
-	"ticker/fanout"
+	"github.com/ticker-io/ticker/bars"
+	"github.com/ticker-io/ticker/fanout"
 )
 
 const (

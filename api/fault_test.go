@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"ticker/fanout"
-	"ticker/feeds/venuetest"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds/venuetest"
 )
 
 // blackhole is a TCP relay on loopback that can freeze: it stops moving

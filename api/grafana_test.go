@@ -10,8 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"ticker/cluster"
-	"ticker/fanout"
+	"github.com/ticker-io/ticker/cluster"
+	"github.com/ticker-io/ticker/fanout"
 )
 
 // TestGrafanaDashboard keeps deploy/grafana-dashboard.json from drifting:

@@ -17,11 +17,11 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fastjson"
 
-	"ticker/bars"
-	"ticker/fanout"
-	"ticker/feeds"
-	"ticker/market"
-	"ticker/protocol"
+	"github.com/ticker-io/ticker/bars"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/protocol"
 )
 
 // testServer is the whole service on a loopback port, wired as main wires it.

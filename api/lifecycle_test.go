@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"ticker/fanout"
-	"ticker/feeds"
-	"ticker/market"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/market"
 )
 
 // TestNewStartsNoGoroutine: New only builds; Serve starts the ping

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"ticker/fanout"
+	"github.com/ticker-io/ticker/fanout"
 )
 
 // rawConn is a WebSocket client that writes frames byte by byte, to send

@@ -15,10 +15,10 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"ticker/access"
-	"ticker/fanout"
-	"ticker/internal/syncbuf"
-	"ticker/internal/testcert"
+	"github.com/ticker-io/ticker/access"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/internal/syncbuf"
+	"github.com/ticker-io/ticker/internal/testcert"
 )
 
 // dialRaw attempts a WebSocket handshake and returns the HTTP answer (and

@@ -25,15 +25,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"ticker/access"
-	"ticker/api/spec"
-	"ticker/bars"
-	"ticker/fanout"
-	"ticker/feeds"
-	"ticker/internal/field"
-	"ticker/market"
-	"ticker/static"
-	"ticker/ws"
+	"github.com/ticker-io/ticker/access"
+	"github.com/ticker-io/ticker/api/spec"
+	"github.com/ticker-io/ticker/bars"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/internal/field"
+	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/static"
+	"github.com/ticker-io/ticker/ws"
 )
 
 // Config tunes the server. The zero value of a field means its default.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"ticker/fanout"
+	"github.com/ticker-io/ticker/fanout"
 )
 
 // TestShutdownLeavesNoGoroutines: with clients connected and streaming,
@@ -103,7 +103,7 @@ func ours() []string {
 		if strings.Contains(g, "testing.tRunner") || strings.Contains(g, "testing.(*M)") {
 			continue
 		}
-		if strings.Contains(g, "ticker/") || strings.Contains(g, "fasthttp/websocket") || strings.Contains(g, "contrib/websocket") {
+		if strings.Contains(g, "github.com/ticker-io/ticker/") || strings.Contains(g, "fasthttp/websocket") || strings.Contains(g, "contrib/websocket") {
 			out = append(out, g)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"ticker/fanout"
+	"github.com/ticker-io/ticker/fanout"
 )
 
 // dialSmallBuffer dials with a 4 KiB receive buffer, so that a client that

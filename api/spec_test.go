@@ -9,8 +9,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"ticker/fanout"
-	"ticker/protocol"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/protocol"
 )
 
 // resolveRefs checks that every "$ref" in doc points at something in doc.

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"ticker/ws"
+	"github.com/ticker-io/ticker/ws"
 )
 
 // A peer that stops reading is found by what its TCP stack acknowledges,

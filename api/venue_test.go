@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"ticker/fanout"
-	"ticker/feeds/venuetest"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds/venuetest"
 )
 
 // metric returns the value of the first /metrics sample whose line starts

@@ -15,9 +15,9 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"ticker/fanout"
-	"ticker/protocol"
-	"ticker/ws"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/protocol"
+	"github.com/ticker-io/ticker/ws"
 )
 
 // conn is one WebSocket connection. Its handler's goroutine reads; writing

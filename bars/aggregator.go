@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // Aggregator builds every symbol's bars from the published versions. It is

@@ -3,7 +3,7 @@ package bars
 import (
 	"fmt"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // Interval is the length of a bar.

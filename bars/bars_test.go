@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // quote builds a full quote at second sec (plus micros) from "field=value" pairs.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // AppendJSON appends the answer of GET /api/bars/{symbol}:

@@ -16,14 +16,14 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"ticker/access"
-	"ticker/api"
-	"ticker/bars"
-	"ticker/fanout"
-	"ticker/feeds"
-	"ticker/internal/service"
-	"ticker/internal/testnet"
-	"ticker/market"
+	"github.com/ticker-io/ticker/access"
+	"github.com/ticker-io/ticker/api"
+	"github.com/ticker-io/ticker/bars"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/internal/service"
+	"github.com/ticker-io/ticker/internal/testnet"
+	"github.com/ticker-io/ticker/market"
 )
 
 // server is the real service on a loopback address, as main wires it.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"ticker/bars"
+	"github.com/ticker-io/ticker/bars"
 )
 
 // BarsSubject is where edges ask the ingest leader for a symbol's bars

@@ -22,15 +22,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/valyala/fastjson"
 
-	"ticker/api"
-	"ticker/bars"
-	"ticker/fanout"
-	"ticker/feeds"
-	"ticker/internal/natstest"
-	"ticker/internal/service"
-	"ticker/internal/testnet"
-	"ticker/market"
-	"ticker/protocol"
+	"github.com/ticker-io/ticker/api"
+	"github.com/ticker-io/ticker/bars"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/internal/natstest"
+	"github.com/ticker-io/ticker/internal/service"
+	"github.com/ticker-io/ticker/internal/testnet"
+	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/protocol"
 )
 
 func testLog() *slog.Logger {

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/valyala/fastjson"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // Promotable is the engine an ingest node runs: a replica until it takes

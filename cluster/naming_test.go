@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 func TestToken(t *testing.T) {

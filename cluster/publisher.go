@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // openBucket creates (or opens, and updates) the bucket of latest quotes:

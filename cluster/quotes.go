@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/valyala/fastjson"
 
-	"ticker/market"
-	"ticker/protocol"
+	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/protocol"
 )
 
 var errMalformedQuote = errors.New("malformed quote in the bucket")

@@ -14,9 +14,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/valyala/fastjson"
 
-	"ticker/fanout"
-	"ticker/market"
-	"ticker/protocol"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/protocol"
 )
 
 // VersionSink is what a Receiver feeds: a replica fanout.Engine.

@@ -13,8 +13,8 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"ticker/internal/natstest"
-	"ticker/market"
+	"github.com/ticker-io/ticker/internal/natstest"
+	"github.com/ticker-io/ticker/market"
 )
 
 // ledger records what every client saw at each (epoch, symbol, seq): the

@@ -4,8 +4,8 @@ import (
 	"hash/maphash"
 	"time"
 
-	"ticker/protocol"
-	"ticker/ws"
+	"github.com/ticker-io/ticker/protocol"
+	"github.com/ticker-io/ticker/ws"
 )
 
 // sameSymbols reports whether f carries exactly syms, in order.

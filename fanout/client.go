@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"ticker/ws"
+	"github.com/ticker-io/ticker/ws"
 )
 
 // Client is one connection as the engine sees it: an outbound queue bounded

@@ -5,7 +5,7 @@ import (
 
 	"github.com/klauspost/compress/flate"
 
-	"ticker/ws"
+	"github.com/ticker-io/ticker/ws"
 )
 
 // minCompressBytes: smaller payloads go out uncompressed, as RFC 7692 allows

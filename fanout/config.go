@@ -5,8 +5,8 @@ import (
 
 	"github.com/klauspost/compress/flate"
 
-	"ticker/internal/field"
-	"ticker/market"
+	"github.com/ticker-io/ticker/internal/field"
+	"github.com/ticker-io/ticker/market"
 )
 
 // Config tunes an Engine. The zero value of a field means its default.

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 func (e *Engine) flush(now time.Time) {

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // ErrStopped is returned by the command methods once Run has returned.

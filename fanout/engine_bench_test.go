@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"ticker/market"
-	"ticker/protocol"
+	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/protocol"
 )
 
 // benchEngine builds an engine with symbols and clients each subscribed to k

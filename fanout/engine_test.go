@@ -14,8 +14,8 @@ import (
 
 	"github.com/klauspost/compress/flate"
 
-	"ticker/market"
-	"ticker/ws"
+	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/ws"
 )
 
 // wsFrame is one decoded server frame.

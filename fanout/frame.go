@@ -4,7 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"ticker/ws"
+	"github.com/ticker-io/ticker/ws"
 )
 
 // maxHeaderLen is room for the longest server frame header (never masked).

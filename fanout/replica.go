@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // ErrNotReplica is returned by PushVersion on an engine that versions its

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // recordTap keeps the full quote of every version a source engine

@@ -3,7 +3,7 @@ package fanout
 import (
 	"time"
 
-	"ticker/ws"
+	"github.com/ticker-io/ticker/ws"
 )
 
 // resync sends c a snapshot of everything it subscribes to once its writer

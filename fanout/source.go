@@ -1,6 +1,6 @@
 package fanout
 
-import "ticker/market"
+import "github.com/ticker-io/ticker/market"
 
 // source is where an engine's versions come from. The engine holds one and
 // asks it, at the few points where the two kinds of engine differ, instead

@@ -3,7 +3,7 @@ package fanout
 import (
 	"sync/atomic"
 
-	"ticker/stats"
+	"github.com/ticker-io/ticker/stats"
 )
 
 // Stats are the engine's counters, safe to read from any goroutine.

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"time"
 
-	"ticker/market"
-	"ticker/protocol"
+	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/protocol"
 )
 
 func (e *Engine) subscribe(c *Client, id []byte, names []string) {

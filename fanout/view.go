@@ -1,7 +1,7 @@
 package fanout
 
 import (
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // Symbols returns every known symbol (declared or delivered), sorted.

@@ -11,7 +11,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fastjson"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // Binance is a feed of Binance spot market data: the public WebSocket

@@ -11,7 +11,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fastjson"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // Coinbase is a feed of Coinbase Advanced Trade market data: the public

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"ticker/market"
-	"ticker/stats"
+	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/stats"
 )
 
 // Feed is one source of quotes.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // collectSink records what a feed delivers.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"ticker/market"
-	"ticker/protocol"
+	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/protocol"
 )
 
 // maxLineBytes bounds one fixture line; a longer line is malformed.

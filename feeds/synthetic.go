@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // instrument describes how one synthetic symbol moves: prices are whole

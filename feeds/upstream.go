@@ -13,8 +13,8 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"ticker/market"
-	"ticker/stats"
+	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/stats"
 )
 
 // venue is what an upstream session needs from one exchange's adapter: how

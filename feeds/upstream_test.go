@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"ticker/feeds/venuetest"
+	"github.com/ticker-io/ticker/feeds/venuetest"
 )
 
 // TestUpstreamAckIsNotDelivery: a venue that acknowledges the subscription

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"ticker/feeds/venuetest"
-	"ticker/market"
+	"github.com/ticker-io/ticker/feeds/venuetest"
+	"github.com/ticker-io/ticker/market"
 )
 
 // describe renders a quote for comparison: "SYM ts=… field=value …".

@@ -3,7 +3,7 @@ package protocol
 import (
 	"strconv"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // Error codes of ticker.v1: the "code" of an error message.

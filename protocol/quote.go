@@ -7,7 +7,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // ErrSkip is returned by ParseLine for a blank or comment line.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 func TestParseLine(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"ticker/market"
+	"github.com/ticker-io/ticker/market"
 )
 
 // Request is a parsed client message.

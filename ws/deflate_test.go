@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"ticker/internal/rawws"
+	"github.com/ticker-io/ticker/internal/rawws"
 )
 
 // TestNegotiateDeflate: RFC 7692 §5 and §7.1, offer by offer.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"ticker/internal/rawws"
+	"github.com/ticker-io/ticker/internal/rawws"
 )
 
 // TestHeaderRoundTrip writes headers with an encoder written apart from

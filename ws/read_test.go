@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"ticker/internal/rawws"
+	"github.com/ticker-io/ticker/internal/rawws"
 )
 
 var key = &[4]byte{0x37, 0xfa, 0x21, 0x3d}

@@ -29,8 +29,8 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"ticker/feeds"
-	"ticker/market"
+	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/market"
 )
 
 type subscriber struct {

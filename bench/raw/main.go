@@ -29,7 +29,7 @@ import (
 	"syscall"
 	"time"
 
-	"ticker/ws"
+	"github.com/ticker-io/ticker/ws"
 )
 
 type server struct {

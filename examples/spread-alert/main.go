@@ -24,7 +24,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"ticker/client"
+	"github.com/ticker-io/ticker/client"
 )
 
 func main() {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"ticker/internal/testnet"
+	"github.com/ticker-io/ticker/internal/testnet"
 )
 
 // Cluster is n embedded NATS servers with JetStream, clustered on loopback.

@@ -16,10 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"ticker/api"
-	"ticker/fanout"
-	"ticker/feeds"
-	"ticker/market"
+	"github.com/ticker-io/ticker/api"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/market"
 )
 
 // Node is one node's parts, built by the caller, and what runs beside

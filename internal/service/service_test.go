@@ -13,10 +13,10 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"ticker/api"
-	"ticker/fanout"
-	"ticker/feeds"
-	"ticker/market"
+	"github.com/ticker-io/ticker/api"
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/market"
 )
 
 // TestStopOrder: Stop closes the clients with 1001 and waits for them

@@ -17,6 +17,7 @@ import (
 	"github.com/ticker-io/ticker/cluster"
 	"github.com/ticker-io/ticker/fanout"
 	"github.com/ticker-io/ticker/internal/field"
+	"github.com/ticker-io/ticker/market"
 )
 
 // config is everything the flags and environment set. Every flag --name can
@@ -114,13 +115,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.Float64Var(&c.API.RateLimit, "rate-limit", c.API.RateLimit, "client messages per second per connection")
 	fs.IntVar(&c.API.RateBurst, "rate-burst", c.API.RateBurst, "client message burst per connection")
 	fs.IntVar(&c.API.SendBufferBytes, "send-buffer-bytes", c.API.SendBufferBytes, "kernel send buffer per connection (0: the OS's autotuning)")
-	fs.IntVar(&c.RingSize, "ring-size", 65536, "feed-to-engine ring capacity in quotes")
+	fs.IntVar(&c.RingSize, "ring-size", market.DefaultRingCapacity, "feed-to-engine ring capacity in quotes")
 	fs.BoolVar(&c.API.Pprof, "pprof", c.API.Pprof, "serve Go profiles at /debug/pprof/ (keep off on an exposed port)")
 	fs.StringVar(&c.CPUProfile, "cpu-profile", "", "write a CPU profile to `file` from start to shutdown (go tool pprof)")
 	fs.StringVar(&c.Role, "role", "all", "all (one process does everything), ingest (feeds → versioned stream on NATS; one leader, the others standby) or edge (serves clients from the stream)")
 	fs.StringVar(&c.NATS, "nats", "", "comma-separated NATS `URLs` of the cluster (for --role ingest and edge)")
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's name in the cluster (default host name and pid)")
-	fs.DurationVar(&c.LeaseTime, "lease-time", 3*time.Second, "ingest lease: a standby takes over this long after the leader stops renewing")
+	fs.DurationVar(&c.LeaseTime, "lease-time", cluster.DefaultLeaseTime, "ingest lease: a standby takes over this long after the leader stops renewing")
 	fs.StringVar(&c.NATSStorage, "nats-storage", "file", "JetStream storage of the cluster's buckets: file (they survive a NATS restart) or memory")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -256,8 +257,8 @@ func (c *config) validate() error {
 	if err := c.API.WithDefaults().Validate(); err != nil {
 		return flagError(err, apiFlags)
 	}
-	if c.RingSize < 2 || c.RingSize > 1<<24 {
-		return fmt.Errorf("--ring-size %d: want 2 to 16777216", c.RingSize)
+	if err := market.CheckRingCapacity(c.RingSize); err != nil {
+		return flagError(err, map[string]string{"Capacity": "ring-size"})
 	}
 	switch c.Role {
 	case "all":
@@ -274,8 +275,8 @@ func (c *config) validate() error {
 	if c.Storage, err = cluster.ParseStorage(c.NATSStorage); err != nil {
 		return fmt.Errorf("--nats-storage %v", err)
 	}
-	if c.LeaseTime < 300*time.Millisecond || c.LeaseTime > time.Minute {
-		return fmt.Errorf("--lease-time %v: want 300ms to 1m", c.LeaseTime)
+	if err := cluster.CheckLeaseTime(c.LeaseTime); err != nil {
+		return flagError(err, map[string]string{"LeaseTime": "lease-time"})
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)

@@ -22,12 +22,14 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/ticker-io/ticker/api"
+	"github.com/ticker-io/ticker/cluster"
 	"github.com/ticker-io/ticker/fanout"
 	"github.com/ticker-io/ticker/feeds/venuetest"
 	"github.com/ticker-io/ticker/internal/natstest"
 	"github.com/ticker-io/ticker/internal/syncbuf"
 	"github.com/ticker-io/ticker/internal/testcert"
 	"github.com/ticker-io/ticker/internal/testnet"
+	"github.com/ticker-io/ticker/market"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -143,6 +145,18 @@ func TestFlagDefaults(t *testing.T) {
 	}
 	check("fanout", c.Fanout, fanout.DefaultConfig(), fanoutFlags)
 	check("api", c.API, api.DefaultConfig(), apiFlags)
+	if c.RingSize != market.DefaultRingCapacity {
+		t.Errorf("--ring-size defaults to %d, market.DefaultRingCapacity is %d", c.RingSize, market.DefaultRingCapacity)
+	}
+	if c.LeaseTime != cluster.DefaultLeaseTime {
+		t.Errorf("--lease-time defaults to %v, cluster.DefaultLeaseTime is %v", c.LeaseTime, cluster.DefaultLeaseTime)
+	}
+	if err := market.CheckRingCapacity(c.RingSize); err != nil {
+		t.Errorf("the default ring size is refused: %v", err)
+	}
+	if err := cluster.CheckLeaseTime(c.LeaseTime); err != nil {
+		t.Errorf("the default lease time is refused: %v", err)
+	}
 	if c.Coalesce != fanout.DefaultConfig().Window {
 		t.Errorf("coalesce %v, want fanout's window %v", c.Coalesce, fanout.DefaultConfig().Window)
 	}

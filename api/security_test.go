@@ -273,11 +273,12 @@ func waitConns(t *testing.T, ts *testServer, n int) {
 // others, and the server, go on.
 func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	ts := startServer(t, Config{}, fanout.Config{Window: 10 * time.Millisecond}, "synthetic:?symbols=3&rate=300&seed=1")
-	ts.srv.testHook = func(msg []byte) {
+	testHookHandle = func(msg []byte) {
 		if bytes.Contains(msg, []byte("boom")) {
 			panic("injected fault")
 		}
 	}
+	t.Cleanup(func() { testHookHandle = nil })
 	victim := dial(t, ts.wsURL(""), false, nil)
 	bystander := dial(t, ts.wsURL("?symbols=*"), true, nil)
 	bystander.expect("update", 5*time.Second)

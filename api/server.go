@@ -203,11 +203,12 @@ type Server struct {
 	refused    sync.Map // reason → *atomic.Uint64: handshakes refused before the upgrade
 	panics     atomic.Uint64
 	stuck      time.Duration // the engine's StuckTimeout, read once: the writers and the sweeper use it
-
-	// testHook, when set by a test, sees every client message before it is
-	// handled (to inject faults).
-	testHook func(msg []byte)
 }
+
+// testHookHandle, when a test sets it, sees every client message before it
+// is handled (to inject a fault), as net/http's testHook variables do: it
+// stays nil outside tests and is no part of a Server.
+var testHookHandle func(msg []byte)
 
 // New builds the server. ring is read only for metrics.
 func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, log *slog.Logger) (*Server, error) {

@@ -357,7 +357,7 @@ func (c *conn) engineFailed(op string, err error) {
 }
 
 func (c *conn) handle(ctx context.Context, msg []byte) {
-	if h := c.s.testHook; h != nil {
+	if h := testHookHandle; h != nil {
 		h(msg)
 	}
 	req, perr := protocol.ParseRequest(&c.parser, msg)

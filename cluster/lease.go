@@ -55,8 +55,8 @@ func openLeaseBucket(ctx context.Context, nc *nats.Conn, ttl time.Duration, stor
 // NewLease returns node id's lease in kv, the lease bucket of a Store
 // opened with LeaseTime ttl.
 func NewLease(kv jetstream.KeyValue, id string, ttl time.Duration) (*Lease, error) {
-	if ttl < 300*time.Millisecond {
-		return nil, fmt.Errorf("lease time %v: want at least 300ms", ttl)
+	if err := CheckLeaseTime(ttl); err != nil {
+		return nil, err
 	}
 	if kv == nil {
 		return nil, errors.New("no lease bucket: open the store with a lease time")

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticker-io/ticker/internal/field"
 )
 
 // ParseStorage reads --nats-storage: "file" (the buckets outlive a NATS
@@ -21,6 +23,31 @@ func ParseStorage(s string) (jetstream.StorageType, error) {
 		return jetstream.MemoryStorage, nil
 	}
 	return 0, fmt.Errorf("%q: want file or memory", s)
+}
+
+// The ingest lease's time: a standby takes over this long after the
+// leader stops renewing. Zero in a StoreConfig means no lease (an edge).
+const (
+	DefaultLeaseTime = 3 * time.Second
+	MinLeaseTime     = 300 * time.Millisecond
+	MaxLeaseTime     = time.Minute
+)
+
+// CheckLeaseTime reports a lease time out of range as a *field.Error
+// naming "LeaseTime".
+func CheckLeaseTime(d time.Duration) error {
+	if d < MinLeaseTime || d > MaxLeaseTime {
+		return field.New("LeaseTime", d, fmt.Sprintf("%v to %v", MinLeaseTime, MaxLeaseTime))
+	}
+	return nil
+}
+
+// Validate reports a field out of range as a *field.Error.
+func (c StoreConfig) Validate() error {
+	if c.LeaseTime != 0 {
+		return CheckLeaseTime(c.LeaseTime)
+	}
+	return nil
 }
 
 // StoreConfig says which buckets a Store keeps and how.
@@ -55,6 +82,9 @@ type Store struct {
 
 // OpenStore opens (or creates) the buckets once; call Run to keep them.
 func OpenStore(ctx context.Context, nc *nats.Conn, cfg StoreConfig, log *slog.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s := &Store{nc: nc, cfg: cfg, log: log, kick: make(chan struct{}, 1)}
 	if err := s.open(ctx); err != nil {
 		return nil, err

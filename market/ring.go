@@ -3,10 +3,30 @@ package market
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/ticker-io/ticker/internal/field"
 )
+
+// The ring's capacity: DefaultRingCapacity unless the operator asks for
+// another, within MinRingCapacity and MaxRingCapacity (CheckRingCapacity).
+const (
+	DefaultRingCapacity = 65536
+	MinRingCapacity     = 2
+	MaxRingCapacity     = 1 << 24
+)
+
+// CheckRingCapacity reports a capacity NewRing should not be given, as a
+// *field.Error naming "Capacity".
+func CheckRingCapacity(n int) error {
+	if n < MinRingCapacity || n > MaxRingCapacity {
+		return field.New("Capacity", n, fmt.Sprintf("%d to %d", MinRingCapacity, MaxRingCapacity))
+	}
+	return nil
+}
 
 // ErrRingClosed is returned by Push once the ring is closed.
 var ErrRingClosed = errors.New("ring closed")

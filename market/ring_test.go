@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ticker-io/ticker/internal/field"
 )
 
 func TestRingOrderAndWrap(t *testing.T) {
@@ -170,4 +172,20 @@ func BenchmarkRingContended(b *testing.B) {
 	})
 	close(stop)
 	<-done
+}
+
+func TestCheckRingCapacity(t *testing.T) {
+	for _, tt := range []struct {
+		n  int
+		ok bool
+	}{{-1, false}, {0, false}, {1, false}, {2, true}, {DefaultRingCapacity, true}, {MaxRingCapacity, true}, {MaxRingCapacity + 1, false}} {
+		err := CheckRingCapacity(tt.n)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckRingCapacity(%d) = %v, want ok=%v", tt.n, err, tt.ok)
+		}
+		var fe *field.Error
+		if err != nil && (!errors.As(err, &fe) || fe.Field != "Capacity") {
+			t.Errorf("CheckRingCapacity(%d) = %#v, want a field.Error naming Capacity", tt.n, err)
+		}
+	}
 }

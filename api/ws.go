@@ -366,11 +366,11 @@ func (c *conn) handle(ctx context.Context, msg []byte) {
 		return
 	}
 	switch req.Op {
-	case "ping":
+	case protocol.OpPing:
 		c.reply(ctx, protocol.AppendPong(nil, req.ID, time.Now().UnixMicro()))
-	case "subscribe":
+	case protocol.OpSubscribe:
 		c.engineFailed("subscribe", c.s.engine.Subscribe(ctx, c.client, req.ID, req.Symbols))
-	case "unsubscribe":
+	case protocol.OpUnsubscribe:
 		c.engineFailed("unsubscribe", c.s.engine.Unsubscribe(ctx, c.client, req.ID, req.Symbols))
 	}
 }

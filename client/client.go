@@ -34,6 +34,8 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/shopspring/decimal"
+	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/protocol"
 	"github.com/valyala/fastjson"
 )
 
@@ -191,7 +193,7 @@ func (c *Client) Subscribe(symbols ...string) error {
 		}
 	}
 	c.mu.Unlock()
-	return c.send("subscribe", symbols)
+	return c.send(protocol.OpSubscribe, symbols)
 }
 
 // Unsubscribe removes symbols and drops them from the book.
@@ -202,7 +204,7 @@ func (c *Client) Unsubscribe(symbols ...string) error {
 		delete(c.book, s)
 	}
 	c.mu.Unlock()
-	return c.send("unsubscribe", symbols)
+	return c.send(protocol.OpUnsubscribe, symbols)
 }
 
 // ErrNotConnected is returned by Subscribe and Unsubscribe between
@@ -218,19 +220,11 @@ func (c *Client) send(op string, symbols []string) error {
 	if ws == nil {
 		return ErrNotConnected
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, `{"op":%q,"id":%d,"symbols":[`, op, id)
-	for i, s := range symbols {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, "%q", s)
-	}
-	b.WriteString("]}")
+	msg := protocol.AppendRequest(nil, op, uint64(id), symbols)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return ws.WriteMessage(websocket.TextMessage, []byte(b.String()))
+	return ws.WriteMessage(websocket.TextMessage, msg)
 }
 
 // Run connects, and reconnects, until ctx ends; it returns ctx's error.
@@ -363,10 +357,10 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 		return false, fmt.Errorf("server sent bad JSON: %v", err)
 	}
 	switch typ := string(v.GetStringBytes("type")); typ {
-	case "subscribed":
+	case protocol.TypeSubscribed:
 		r.epoch(v.GetUint64("epoch"))
 		return false, nil
-	case "snapshot":
+	case protocol.TypeSnapshot:
 		reason := string(v.GetStringBytes("reason"))
 		r.epoch(v.GetUint64("epoch"))
 		for _, qv := range v.GetArray("quotes") {
@@ -384,7 +378,7 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 			}
 		}
 		return true, nil
-	case "update":
+	case protocol.TypeUpdate:
 		var gapped []string
 		for _, dv := range v.GetArray("quotes") {
 			d, err := decodeQuote(dv)
@@ -419,15 +413,15 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 			if r.c.opts.OnStatus != nil {
 				r.c.opts.OnStatus(Status{Kind: Resyncing, Symbols: gapped})
 			}
-			if err := r.c.send("unsubscribe", gapped); err != nil {
+			if err := r.c.send(protocol.OpUnsubscribe, gapped); err != nil {
 				return true, err
 			}
-			if err := r.c.send("subscribe", gapped); err != nil {
+			if err := r.c.send(protocol.OpSubscribe, gapped); err != nil {
 				return true, err
 			}
 		}
 		return true, nil
-	case "error":
+	case protocol.TypeError:
 		if r.c.opts.OnError != nil {
 			e := ServerError{Code: string(v.GetStringBytes("code")), Message: string(v.GetStringBytes("message"))}
 			for _, s := range v.GetArray("symbols") {
@@ -439,10 +433,9 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 	return false, nil
 }
 
-var fieldNames = [...]string{"bid", "bid_size", "ask", "ask_size", "last", "last_size", "volume"}
-
-func (q *Quote) fields() [7]*decimal.NullDecimal {
-	return [7]*decimal.NullDecimal{&q.Bid, &q.BidSize, &q.Ask, &q.AskSize, &q.Last, &q.LastSize, &q.Volume}
+// fields are q's decimals in market's wire order (market.Bid … market.Volume).
+func (q *Quote) fields() [market.NumFields]*decimal.NullDecimal {
+	return [market.NumFields]*decimal.NullDecimal{&q.Bid, &q.BidSize, &q.Ask, &q.AskSize, &q.Last, &q.LastSize, &q.Volume}
 }
 
 func decodeQuote(v *fastjson.Value) (Quote, error) {
@@ -454,13 +447,13 @@ func decodeQuote(v *fastjson.Value) (Quote, error) {
 		q.Time = time.UnixMicro(ts)
 	}
 	for i, f := range q.fields() {
-		b := v.GetStringBytes(fieldNames[i])
+		b := v.GetStringBytes(market.Field(i).Name())
 		if b == nil {
 			continue
 		}
 		d, err := decimal.NewFromString(string(b))
 		if err != nil {
-			return q, fmt.Errorf("%s %s: %v", q.Symbol, fieldNames[i], err)
+			return q, fmt.Errorf("%s %s: %v", q.Symbol, market.Field(i).Name(), err)
 		}
 		*f = decimal.NullDecimal{Decimal: d, Valid: true}
 	}

@@ -107,7 +107,7 @@ func sameBook(c *Client, want []market.Quote) (bool, string) {
 		for i, f := range q.fields() {
 			v, has := w.Get(market.Field(i))
 			if f.Valid != has || (has && !f.Decimal.Equal(v.Big())) {
-				return false, w.Symbol + " " + fieldNames[i]
+				return false, w.Symbol + " " + market.Field(i).Name()
 			}
 		}
 	}

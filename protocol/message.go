@@ -51,7 +51,7 @@ func AppendAck(dst []byte, typ string, id []byte, symbols []string) []byte {
 // that a client learns the epoch even when no snapshot follows (no quote
 // yet).
 func AppendSubscribed(dst []byte, id []byte, symbols []string, epoch uint64) []byte {
-	dst = AppendAck(dst, "subscribed", id, symbols)
+	dst = AppendAck(dst, TypeSubscribed, id, symbols)
 	if epoch == 0 {
 		return dst
 	}

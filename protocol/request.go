@@ -45,54 +45,54 @@ func ParseRequest(p *fastjson.Parser, msg []byte) (Request, *Error) {
 	// fastjson's parser is lenient (it takes \x41 escapes and raw control
 	// characters in strings); its validator follows RFC 8259
 	if fastjson.ValidateBytes(msg) != nil {
-		return r, &Error{Code: "bad_request", Message: "message is not JSON"}
+		return r, &Error{Code: CodeBadRequest, Message: "message is not JSON"}
 	}
 	if !pairedSurrogates(msg) {
 		// valid JSON syntax, but no Unicode text: decoders disagree on it
-		return r, &Error{Code: "bad_request", Message: `message has a \u escape of an unpaired UTF-16 surrogate`}
+		return r, &Error{Code: CodeBadRequest, Message: `message has a \u escape of an unpaired UTF-16 surrogate`}
 	}
 	v, err := p.ParseBytes(msg)
 	if err != nil {
-		return r, &Error{Code: "bad_request", Message: "message is not JSON"}
+		return r, &Error{Code: CodeBadRequest, Message: "message is not JSON"}
 	}
 	o, err := v.Object()
 	if err != nil {
-		return r, &Error{Code: "bad_request", Message: "message is not a JSON object"}
+		return r, &Error{Code: CodeBadRequest, Message: "message is not a JSON object"}
 	}
 	if r.ID, perr = parseID(o); perr != nil {
 		return r, perr
 	}
 	opv := o.Get("op")
 	if opv == nil {
-		return r, &Error{Code: "bad_request", Message: `missing "op"`, ID: r.ID}
+		return r, &Error{Code: CodeBadRequest, Message: `missing "op"`, ID: r.ID}
 	}
 	op, err := opv.StringBytes()
 	if err != nil {
-		return r, &Error{Code: "bad_request", Message: `"op" must be a string`, ID: r.ID}
+		return r, &Error{Code: CodeBadRequest, Message: `"op" must be a string`, ID: r.ID}
 	}
 	switch string(op) {
-	case "subscribe", "unsubscribe":
+	case OpSubscribe, OpUnsubscribe:
 		r.Op = string(op)
 		sv := o.Get("symbols")
 		if sv == nil {
-			return r, &Error{Code: "bad_request", Message: `missing "symbols"`, ID: r.ID}
+			return r, &Error{Code: CodeBadRequest, Message: `missing "symbols"`, ID: r.ID}
 		}
 		arr, err := sv.Array()
 		if err != nil || len(arr) == 0 {
-			return r, &Error{Code: "bad_request", Message: `"symbols" must be a non-empty array of strings`, ID: r.ID}
+			return r, &Error{Code: CodeBadRequest, Message: `"symbols" must be a non-empty array of strings`, ID: r.ID}
 		}
 		r.Symbols = make([]string, 0, len(arr))
 		for _, s := range arr {
 			b, err := s.StringBytes()
 			if err != nil {
-				return r, &Error{Code: "bad_request", Message: `"symbols" must be a non-empty array of strings`, ID: r.ID}
+				return r, &Error{Code: CodeBadRequest, Message: `"symbols" must be a non-empty array of strings`, ID: r.ID}
 			}
 			r.Symbols = append(r.Symbols, string(b))
 		}
-	case "ping":
-		r.Op = "ping"
+	case OpPing:
+		r.Op = OpPing
 	default:
-		return r, &Error{Code: "unknown_op", Message: "unknown op " + truncate(string(op), 32) + "; want subscribe, unsubscribe or ping", ID: r.ID}
+		return r, &Error{Code: CodeUnknownOp, Message: "unknown op " + truncate(string(op), 32) + "; want subscribe, unsubscribe or ping", ID: r.ID}
 	}
 	return r, nil
 }
@@ -103,7 +103,7 @@ func parseID(o *fastjson.Object) ([]byte, *Error) {
 	if idv == nil {
 		return nil, nil
 	}
-	tooLong := &Error{Code: "bad_request", Message: "id must be a number or a string of at most 64 bytes"}
+	tooLong := &Error{Code: CodeBadRequest, Message: "id must be a number or a string of at most 64 bytes"}
 	var id []byte
 	switch idv.Type() {
 	case fastjson.TypeNumber:
@@ -115,14 +115,14 @@ func parseID(o *fastjson.Object) ([]byte, *Error) {
 		// re-encoded rather than echoed raw, so the echo is always valid JSON
 		b, _ := idv.StringBytes()
 		if !utf8.Valid(b) {
-			return nil, &Error{Code: "bad_request", Message: "id is not valid UTF-8"}
+			return nil, &Error{Code: CodeBadRequest, Message: "id is not valid UTF-8"}
 		}
 		if len(b) > MaxIDBytes { // the string's own bytes, quotes not counted
 			return nil, tooLong
 		}
 		id = market.AppendJSONString(nil, string(b))
 	default:
-		return nil, &Error{Code: "bad_request", Message: "id must be a number or a string"}
+		return nil, &Error{Code: CodeBadRequest, Message: "id must be a number or a string"}
 	}
 	if !json.Valid(id) {
 		return nil, tooLong

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/ticker-io/ticker/bars"
 	"github.com/ticker-io/ticker/fanout"
 	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/internal/service"
 	"github.com/ticker-io/ticker/market"
 	"github.com/ticker-io/ticker/protocol"
 )
@@ -99,32 +99,19 @@ func startServerOn(t testing.TB, ln net.Listener, cfg Config, fcfg fanout.Config
 		ln.Close()
 		t.Fatal(err)
 	}
-	engineCtx, stopEngine := context.WithCancel(context.Background())
-	go engine.Run(engineCtx)
-	feedCtx, stopFeeds := context.WithCancel(context.Background())
-	if startFeeds {
-		set.Start(feedCtx, ring)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	// started and stopped in main's order, by the service main uses
+	n := &service.Node{Engine: engine, Feeds: set, Ring: ring, Server: srv, Log: log, DeferFeeds: !startFeeds}
+	n.Start(ln)
 	ts := &testServer{t: t, srv: srv, engine: engine, set: set, ring: ring, addr: ln.Addr().String()}
 	var once sync.Once
 	ts.stop = func() {
 		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(ctx); err != nil {
+			if err := n.Stop(); err != nil {
 				t.Errorf("shutdown: %v", err)
 			}
-			<-served
-			stopFeeds()
-			ring.Close()
-			set.Wait()
-			stopEngine()
-			<-engine.Done()
 		})
 	}
-	ts.startFeeds = func() { set.Start(feedCtx, ring) }
+	ts.startFeeds = n.StartFeeds
 	t.Cleanup(ts.stop)
 	return ts
 }

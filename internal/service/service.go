@@ -16,19 +16,40 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ticker-io/ticker/api"
-	"github.com/ticker-io/ticker/fanout"
 	"github.com/ticker-io/ticker/feeds"
 	"github.com/ticker-io/ticker/market"
+)
+
+// The parts a Node runs, by what it asks of them: a *fanout.Engine, a
+// *feeds.Set and an *api.Server. Asking no more than this keeps service
+// free of api, so that api's own tests run their nodes with it too.
+type (
+	// Engine is the fanout engine: Run until its context ends, Done once
+	// it has returned.
+	Engine interface {
+		Run(ctx context.Context) error
+		Done() <-chan struct{}
+	}
+	// Feeds push into the ring from Start until their context ends; Wait
+	// returns once every feed has returned.
+	Feeds interface {
+		Start(ctx context.Context, ring feeds.Pusher)
+		Wait()
+	}
+	// Server serves clients on a listener until Shutdown.
+	Server interface {
+		Serve(ln net.Listener) error
+		Shutdown(ctx context.Context) error
+	}
 )
 
 // Node is one node's parts, built by the caller, and what runs beside
 // them. Set the fields, then call Start once and Stop once.
 type Node struct {
-	Engine *fanout.Engine
-	Feeds  *feeds.Set
+	Engine Engine
+	Feeds  Feeds
 	Ring   *market.Ring // the feeds' output and the engine's input
-	Server *api.Server
+	Server Server
 	Log    *slog.Logger // nil: slog.Default()
 
 	// DeferFeeds leaves the feeds to StartFeeds (an ingest node starts them

@@ -232,3 +232,41 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCommittedRecording: fixtures/synthetic.ndjson is what `ticker
+// record` writes: recording its replay gives back every quote line as it
+// is in the file.
+func TestCommittedRecording(t *testing.T) {
+	const committed = "../fixtures/synthetic.ndjson"
+	out := filepath.Join(t.TempDir(), "again.ndjson")
+	r, err := New(Config{Path: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := r.Run(context.Background(), set(t, "replay:"+committed+"?speed=0"), quiet)
+	if err != nil || sum.Ended != "feeds finished" {
+		t.Fatalf("%v, ended %q", err, sum.Ended)
+	}
+	quoteLines := func(path string) []string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, l := range strings.SplitAfter(string(b), "\n") {
+			if l != "" && !strings.HasPrefix(l, "#") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	want, got := quoteLines(committed), quoteLines(out)
+	if len(want) != 2000 || len(got) != len(want) {
+		t.Fatalf("%d quote lines committed, %d recorded again", len(want), len(got))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("line %d: committed %q, recorded again %q", i+1, want[i], got[i])
+		}
+	}
+}

@@ -64,6 +64,7 @@ func (f *feedList) Set(s string) error { *f = append(*f, s); return nil }
 const usageHead = `ticker serves live market data over WebSockets (ticker.v1).
 
 Usage: ticker [flags]
+       ticker record --out FILE [flags]   write feeds into a fixture (ticker record --help)
 
 Every flag can also be set in the environment as TICKER_<NAME>, e.g.
 TICKER_ADDR=:9000 or TICKER_FEED="synthetic replay:fixtures/crypto.ndjson"

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -235,6 +236,23 @@ func TestOpenAPIDocument(t *testing.T) {
 	for p := range paths {
 		if code, _ := ts.get(strings.Replace(p, "{symbol}", "AAPL", 1)); code != 200 {
 			t.Errorf("documented GET %s answers %d", p, code)
+		}
+	}
+	// a documented 431 is what the path answers to headers past 4 KiB
+	for p, item := range paths {
+		responses, _ := lookup(item.(map[string]any), "#/get/responses").(map[string]any)
+		if responses["431"] == nil {
+			continue
+		}
+		req, _ := http.NewRequest("GET", ts.url(strings.Replace(p, "{symbol}", "AAPL", 1)), nil)
+		req.Header.Set("X-Padding", strings.Repeat("a", 5000))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 431 {
+			t.Errorf("GET %s documents 431; with 5000 bytes of headers it answers %d", p, resp.StatusCode)
 		}
 	}
 }

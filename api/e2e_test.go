@@ -451,7 +451,7 @@ func TestREST(t *testing.T) {
 	}
 	for _, name := range []string{"ticker_connections ", "ticker_subscriptions ", "ticker_updates_sent_total ", "ticker_bytes_sent_total ",
 		"ticker_drops_total ", `ticker_snapshots_sent_total{reason="resync"}`, `ticker_feed_quotes_total{feed="replay:testdata/slash.ndjson?speed=0"} 3`,
-		`ticker_feed_errors_total{feed="replay:testdata/slash.ndjson?speed=0"} 1`, "ticker_window_flush_seconds_bucket", "go_goroutines", "ticker_queued_bytes "} {
+		`ticker_feed_errors_total{feed="replay:testdata/slash.ndjson?speed=0"} 1`, "ticker_window_flush_seconds_bucket", "ticker_window_interval_seconds_bucket", "go_goroutines", "ticker_queued_bytes "} {
 		if !strings.Contains(body, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}

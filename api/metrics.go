@@ -37,6 +37,7 @@ var (
 	descDeflateIn       = desc("deflate_in_bytes_total", "Payload bytes compressed.")
 	descDeflateOut      = desc("deflate_out_bytes_total", "Compressed frame bytes produced.")
 	descFlush           = desc("window_flush_seconds", "Time to publish and fan out one coalescing window.")
+	descInterval        = desc("window_interval_seconds", "Time from one window's flush to the next: the coalescing window as clients get it (longer than --coalesce when a flush overruns it).")
 	descRingLen         = desc("ring_length", "Quotes waiting in the feed ring.")
 	descRingFull        = desc("ring_full_waits_total", "Feed pushes that found the ring full and waited.")
 	descFeedQuotes      = desc("feed_quotes_total", "Quotes delivered by a feed.", "feed")
@@ -52,7 +53,7 @@ var (
 )
 
 // allDescs is every metric the collector may export, samples yet or not.
-var allDescs = []*prometheus.Desc{descConnections, descConnsTotal, descQueued, descClients, descSubscriptions, descUpdates, descSnapshots, descBytes, descDrops, descSlow, descCloses, descQuotesIn, descQuotesRejected, descVersions, descFramesBuilt, descFramesShared, descFramesDeflated, descFramesAssembled, descDeflateIn, descDeflateOut, descFlush, descRingLen, descRingFull, descFeedQuotes, descFeedErrors, descRefused, descPanics, descFeedUp, descFeedConnected, descFeedMessages, descFeedReconnects, descFeedSeqGaps, descFeedLag}
+var allDescs = []*prometheus.Desc{descConnections, descConnsTotal, descQueued, descClients, descSubscriptions, descUpdates, descSnapshots, descBytes, descDrops, descSlow, descCloses, descQuotesIn, descQuotesRejected, descVersions, descFramesBuilt, descFramesShared, descFramesDeflated, descFramesAssembled, descDeflateIn, descDeflateOut, descFlush, descInterval, descRingLen, descRingFull, descFeedQuotes, descFeedErrors, descRefused, descPanics, descFeedUp, descFeedConnected, descFeedMessages, descFeedReconnects, descFeedSeqGaps, descFeedLag}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
@@ -100,6 +101,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDeflateOut, st.DeflateOut.Load())
 	buckets, count, sum := st.Flush.Snapshot()
 	ch <- prometheus.MustNewConstHistogram(descFlush, count, sum, buckets)
+	buckets, count, sum = st.Interval.Snapshot()
+	ch <- prometheus.MustNewConstHistogram(descInterval, count, sum, buckets)
 	if s.ring != nil {
 		gauge(descRingLen, float64(s.ring.Len()))
 		counter(descRingFull, s.ring.FullWaits())

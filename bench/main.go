@@ -38,6 +38,7 @@ type loadConfig struct {
 	Rate          float64       `json:"feed_rate"`
 	Coalesce      time.Duration `json:"coalesce"`
 	Deflate       bool          `json:"deflate"`
+	Inflate       bool          `json:"inflate_all,omitempty"`     // every connection inflates every frame, as a real client does
 	RawFrameBytes int           `json:"raw_frame_bytes,omitempty"` // the raw limit's frame (--vs-raw): ticker's average wire message
 	Duration      time.Duration `json:"duration"`
 	Ramp          float64       `json:"ramp_per_sec"`
@@ -85,6 +86,7 @@ func run(args []string) error {
 	fs.Float64Var(&c.Rate, "rate", 2000, "feed quote changes per second")
 	fs.DurationVar(&c.Coalesce, "coalesce", 50*time.Millisecond, "server coalescing window")
 	fs.BoolVar(&c.Deflate, "deflate", true, "offer permessage-deflate")
+	fs.BoolVar(&c.Inflate, "inflate", false, "every connection inflates every compressed frame, as a real client does (default: only the sampled ones; the others count frames)")
 	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "measured time, after the ramp and warm-up")
 	fs.Float64Var(&c.Ramp, "ramp", 2000, "connections opened per second")
 	fs.DurationVar(&c.Warmup, "warmup", 3*time.Second, "time between the last connection and measuring")
@@ -348,7 +350,7 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 		if i < c.Stallers%nWorkers {
 			stallers++
 		}
-		wc := workerConfig{ID: i, HostPort: addr, HostPorts: edges, Conns: n, FirstIndex: first, SampleMod: sampleMod, Deflate: c.Deflate,
+		wc := workerConfig{ID: i, HostPort: addr, HostPorts: edges, Conns: n, FirstIndex: first, SampleMod: sampleMod, Deflate: c.Deflate, Inflate: c.Inflate,
 			Ramp: c.Ramp / float64(nWorkers), Stallers: stallers, K: c.K, Skew: c.Skew, SourceIPs: c.SourceIPs,
 			MeasureAt: measureAt.UnixNano(), MeasureEnd: end.UnixNano(), Seed: 7, StrictSeq: kind == "ticker"}
 		cfg, _ := json.Marshal(wc)
@@ -488,6 +490,11 @@ func scrapeMetrics(addr string) map[string]float64 {
 	for _, name := range []string{"ticker_drops_total", `ticker_snapshots_sent_total{reason="resync"}`, "ticker_slow_consumer_closes_total", "ticker_frames_built_total", "ticker_frames_deflated_total", "ticker_frames_assembled_total", "ticker_updates_sent_total",
 		"ticker_subscriptions", "go_goroutines", "go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes"} {
 		if v, ok := all[name]; ok {
+			out[name] = v
+		}
+	}
+	for name, v := range all {
+		if strings.HasPrefix(name, "ticker_window_interval_seconds_bucket") {
 			out[name] = v
 		}
 	}

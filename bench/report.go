@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -108,8 +110,8 @@ func writeReports(dir, name string, c loadConfig, rs []*result) error {
 
 func markdown(c loadConfig, rs []*result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%d subscribers × %d of %d symbols (%s), feed %g changes/s, window %v, deflate %v, %d stalled, measured %v\n\n",
-		c.Conns, c.K, c.Symbols, map[bool]string{false: "uniform", true: "skewed"}[c.Skew], c.Rate, c.Coalesce, c.Deflate, c.Stallers, c.Duration)
+	fmt.Fprintf(&b, "\n%d subscribers × %d of %d symbols (%s), feed %g changes/s, window %v, deflate %v, %s, %d stalled, measured %v\n\n",
+		c.Conns, c.K, c.Symbols, map[bool]string{false: "uniform", true: "skewed"}[c.Skew], c.Rate, c.Coalesce, c.Deflate, clientWork(c), c.Stallers, c.Duration)
 	b.WriteString("| metric |")
 	for _, r := range rs {
 		fmt.Fprintf(&b, " %s |", r.Server)
@@ -186,6 +188,11 @@ func markdown(c loadConfig, rs []*result) string {
 	for _, r := range rs {
 		if r.FirstError != "" {
 			fmt.Fprintf(&b, "\n%s: first client error: %s\n", r.Server, r.FirstError)
+		}
+	}
+	for _, r := range rs {
+		if d := windowLengths(r); d != "" {
+			fmt.Fprintf(&b, "\n%s: window length (flush to flush, measured span): %s\n", r.Server, d)
 		}
 	}
 	for _, r := range rs[1:] {
@@ -284,8 +291,8 @@ func runLabel(c loadConfig) string {
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		commit = "commit " + strings.TrimSpace(string(out))
 	}
-	return fmt.Sprintf("%d conns × %d of %d symbols, %s changes/s, window %v, deflate %v, %v measured; %s",
-		c.Conns, c.K, c.Symbols, compact(c.Rate), c.Coalesce, c.Deflate, c.Duration, commit)
+	return fmt.Sprintf("%d conns × %d of %d symbols, %s changes/s, window %v, deflate %v, %s, %v measured; %s",
+		c.Conns, c.K, c.Symbols, compact(c.Rate), c.Coalesce, c.Deflate, clientWork(c), c.Duration, commit)
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten, for axis ends.
@@ -316,4 +323,63 @@ func compact(v float64) string {
 func axes(b *strings.Builder, pad, top, h, w int) {
 	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`, pad, h-pad, w-pad, h-pad)
 	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`, pad, top, pad, h-pad)
+}
+
+// clientWork says what the load clients do with each frame.
+func clientWork(c loadConfig) string {
+	if c.Inflate {
+		return "every client inflates"
+	}
+	return fmt.Sprintf("%g%% of clients inflate and decode, the others count frames", c.Sample*100)
+}
+
+// windowLengths is the distribution of the server's window lengths over the
+// measured span, from the difference of its ticker_window_interval_seconds
+// histogram after and before: the share of windows at most each bound long,
+// and p50/p99 as the bound of their bucket. "" when the server has none.
+func windowLengths(r *result) string {
+	const prefix = `ticker_window_interval_seconds_bucket{le="`
+	type bucket struct {
+		le float64
+		n  float64
+	}
+	var bs []bucket
+	for k, v := range r.Metrics {
+		if !strings.HasPrefix(k, prefix) || !strings.HasSuffix(k, `"}`) {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(k, prefix), `"}`), 64)
+		if err != nil {
+			continue
+		}
+		bs = append(bs, bucket{le, v - r.MetricsBefore[k]})
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
+	if len(bs) == 0 || bs[len(bs)-1].n <= 0 {
+		return ""
+	}
+	total := bs[len(bs)-1].n // +Inf
+	ms := func(le float64) string {
+		if math.IsInf(le, 1) {
+			return "longer"
+		}
+		return fmt.Sprintf("≤%g ms", le*1000)
+	}
+	quantile := func(q float64) string {
+		for _, b := range bs {
+			if b.n >= q*total {
+				return ms(b.le)
+			}
+		}
+		return "?"
+	}
+	var parts []string
+	prev := 0.0
+	for _, b := range bs {
+		if b.n > prev {
+			parts = append(parts, fmt.Sprintf("%s %.1f %%", ms(b.le), 100*(b.n-prev)/total))
+		}
+		prev = b.n
+	}
+	return fmt.Sprintf("%.0f windows, p50 %s, p99 %s; %s", total, quantile(0.5), quantile(0.99), strings.Join(parts, ", "))
 }

@@ -29,6 +29,7 @@ type workerConfig struct {
 	FirstIndex int      // global index of its first connection
 	SampleMod  int      // connection i is sampled (fully decoded) when i % SampleMod == 0
 	Deflate    bool     // offer permessage-deflate
+	Inflate    bool     // every connection inflates every frame, not only the sampled ones
 	Ramp       float64  // connections per second this worker opens
 	Stallers   int      // how many of its connections never read
 	K          int      // symbols per connection
@@ -228,7 +229,7 @@ func (w *workerState) read(ctx context.Context, c *wsConn, sampled bool) {
 	var p fastjson.Parser
 	seqs := map[string]uint64{}
 	for {
-		f, err := c.next(sampled)
+		f, err := c.next(sampled || w.cfg.Inflate)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.closed.Add(1)

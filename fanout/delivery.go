@@ -9,6 +9,10 @@ import (
 
 func (e *Engine) flush(now time.Time) {
 	start := time.Now()
+	if !e.lastFlush.IsZero() {
+		e.stats.Interval.Observe(start.Sub(e.lastFlush))
+	}
+	e.lastFlush = start
 	e.held = e.holding.Load()
 	e.epoch++
 	e.compressSpent = 0

@@ -48,8 +48,9 @@ type Engine struct {
 	done chan struct{}
 
 	// owned by Run's goroutine
-	src       source // own versions or a replica's (source.go); Promote and Demote swap it
-	held      bool   // Hold, read once per window
+	src       source    // own versions or a replica's (source.go); Promote and Demote swap it
+	held      bool      // Hold, read once per window
+	lastFlush time.Time // when the last window's flush began (Stats.Interval)
 	symbols   map[string]*symbol
 	byID      []*symbol
 	repaired  []*symbol // a replica's symbols restored from a full quote this window

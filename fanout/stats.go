@@ -26,8 +26,16 @@ type Stats struct {
 	Clients         atomic.Int64    // registered clients
 	Subscriptions   atomic.Int64    // explicit symbol subscriptions plus wildcards
 	Flush           stats.Histogram // time to publish and fan out one window
+	Interval        stats.Histogram // time from one window's flush to the next: the window a client really gets
 }
 
-func (s *Stats) init() { s.Flush.Bounds = flushBounds }
+func (s *Stats) init() {
+	s.Flush.Bounds = flushBounds
+	s.Interval.Bounds = intervalBounds
+}
+
+// intervalBounds: the window (50 ms by default) and what an overloaded
+// engine stretches it to.
+var intervalBounds = []float64{0.005, 0.01, 0.02, 0.03, 0.05, 0.06, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2}
 
 var flushBounds = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}

@@ -146,7 +146,7 @@ func (e *Engine) Done() <-chan struct{} { return e.done }
 // called once; it returns nil after ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
 	defer close(e.done)
-	tick := time.NewTicker(e.cfg.Window)
+	tick := e.cfg.clock().NewTicker(e.cfg.Window)
 	defer tick.Stop()
 	const batch = 4096
 	for {
@@ -162,9 +162,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case now := <-tick.C:
+		case now := <-tick.C():
 			e.drain(e.ring.Cap())
 			e.flush(now)
+			tick.Flushed()
 			continue
 		default:
 		}
@@ -176,10 +177,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			e.ring.Disarm()
 			return nil
-		case now := <-tick.C:
+		case now := <-tick.C():
 			e.ring.Disarm()
 			e.drain(e.ring.Cap())
 			e.flush(now)
+			tick.Flushed()
 		case cmd := <-e.cmds:
 			e.ring.Disarm()
 			if e.vers != nil {

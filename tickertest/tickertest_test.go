@@ -365,4 +365,3 @@ func ours() []string {
 	}
 	return out
 }
-

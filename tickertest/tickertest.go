@@ -3,8 +3,8 @@
 // net/http/httptest. The server's market moves only when the test says
 // so, which makes it the same market every run:
 //
-//   - Publish (or PublishLines, or a fixture replayed step by step) puts
-//     quotes into the server, and nothing is sent for them yet;
+//   - Publish (or PublishLines, or a fixture replayed step by step) queues
+//     quotes for the next window, and nothing is sent for them yet;
 //   - Step flushes exactly one coalescing window holding everything
 //     published since the last step, and returns once its messages are in
 //     every subscriber's queue.
@@ -180,9 +180,12 @@ func (s *Server) Addr() string { return s.addr }
 // Now returns the server's clock: its start, or the last step's time.
 func (s *Server) Now() time.Time { return s.step.Now() }
 
-// Publish puts quotes into the server, in order, for the next step's
-// window. A bad symbol or decimal is an error naming it, and nothing of
-// the call is published.
+// Publish queues quotes for the next step's window, in order; nothing is
+// sent for them before the step. At the step they go in with the fixture's
+// lines due, merged by ts (at the same ts, the fixture's line first, so
+// that the test's quote wins). A bad symbol or decimal is an error naming
+// it, and nothing of the call is queued; so is publishing more than 65536
+// quotes between two steps.
 func (s *Server) Publish(qs ...Quote) error {
 	mq := make([]market.Quote, len(qs))
 	for i, q := range qs {
@@ -196,9 +199,7 @@ func (s *Server) Publish(qs ...Quote) error {
 // PublishQuotes is Publish for market quotes (only the fields set in
 // Fields; TsMicros 0 takes the server's clock).
 func (s *Server) PublishQuotes(qs ...market.Quote) error {
-	ctx, cancel := s.context()
-	defer cancel()
-	if err := s.step.Publish(ctx, qs...); err != nil {
+	if err := s.step.Publish(qs...); err != nil {
 		return fmt.Errorf("tickertest: %w", err)
 	}
 	return nil

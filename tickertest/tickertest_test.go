@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -364,4 +366,48 @@ func ours() []string {
 		}
 	}
 	return out
+}
+
+// TestPublishMergesWithTheFixture: in a step, the quotes published since
+// the last one and the fixture's lines due go in merged by ts; at the
+// same ts the published quote wins; a published quote later than the
+// step's time still goes into this window.
+func TestPublishMergesWithTheFixture(t *testing.T) {
+	fixture := filepath.Join(t.TempDir(), "f.ndjson")
+	lines := `{"ts":1000,"s":"AAPL","bid":"1","ask":"10"}
+# the bid at ts 3000 is published by the test too
+{"ts":3000,"s":"AAPL","bid":"3"}
+{"ts":4000,"s":"AAPL","ask":"40"}
+{"ts":9000,"s":"AAPL","ask":"90"}
+`
+	if err := os.WriteFile(fixture, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := tickertest.New(t, tickertest.Options{Fixture: fixture})
+	if got := srv.Now().UnixMicro(); got != 1000 {
+		t.Fatalf("the clock starts at %d, want the fixture's first ts 1000", got)
+	}
+	if err := srv.PublishLines(`{"ts":2000,"s":"AAPL","bid":"2","last":"2"}
+{"ts":3000,"s":"AAPL","bid":"3.5"}
+{"ts":5000,"s":"AAPL","ask":"50"}`); err != nil {
+		t.Fatal(err)
+	}
+	w, err := srv.StepTo(time.UnixMicro(4500))
+	if err != nil || w.Quotes != 6 || !w.More {
+		t.Fatalf("window %+v %v, want the 3 published and 3 fixture lines, one line left", w, err)
+	}
+	// ts order: 1000 fixture, 2000 published, 3000 fixture then published,
+	// 4000 fixture, 5000 published; the 9000 line waits
+	resp, err := http.Get(srv.HTTPURL() + "/api/quotes/AAPL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `{"s":"AAPL","seq":1,"ts":5000,"bid":"3.5","ask":"50","last":"2"}`; string(b) != want {
+		t.Fatalf("AAPL %s, want %s", b, want)
+	}
+	if w, err := srv.StepNext(); err != nil || w.Time.UnixMicro() != 9000 || w.Quotes != 1 || w.More {
+		t.Fatalf("next: %+v %v", w, err)
+	}
 }

@@ -45,9 +45,7 @@ func Control(s *Stepper, e *fanout.Engine) http.Handler {
 			writeError(w, http.StatusBadRequest, err)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), stepTimeout)
-		defer cancel()
-		if err := s.Publish(ctx, qs...); err != nil {
+		if err := s.Publish(qs...); err != nil {
 			writeError(w, http.StatusBadRequest, err)
 			return
 		}
@@ -89,7 +87,13 @@ func Control(s *Stepper, e *fanout.Engine) http.Handler {
 		writeJSON(w, map[string]any{"time": s.Now().UnixMicro(), "more": s.More(), "malformed": s.Malformed(),
 			"clients": e.Stats().Clients.Load(), "subscriptions": e.Stats().Subscriptions.Load()})
 	})
+	methods := map[string]string{"/control/publish": "POST", "/control/step": "POST", "/control/state": "GET"}
 	mux.HandleFunc("/control/", func(w http.ResponseWriter, r *http.Request) {
+		if m, ok := methods[r.URL.Path]; ok {
+			w.Header().Set("Allow", m)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: want %s", r.Method, r.URL.Path, m))
+			return
+		}
 		writeError(w, http.StatusNotFound, fmt.Errorf("%s %s: not a control endpoint (POST /control/publish, POST /control/step, GET /control/state)", r.Method, r.URL.Path))
 	})
 	return loopbackOnly(mux)

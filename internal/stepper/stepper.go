@@ -58,6 +58,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// MaxQueued bounds the quotes published between two steps.
+const MaxQueued = 1 << 16
+
 // Window is what one step flushed.
 type Window struct {
 	Time   time.Time // the clock's time after the step: the "time" of the window's updates
@@ -77,7 +80,7 @@ type Stepper struct {
 	fix       *feeds.Fixture
 	next      market.Quote // the fixture's next line, when haveNext
 	haveNext  bool
-	pending   int // quotes published since the last step
+	queued    []market.Quote // published since the last step, at most MaxQueued
 	malformed uint64
 	symbols   []string
 }
@@ -155,10 +158,11 @@ func (s *Stepper) Malformed() uint64 {
 	return s.malformed
 }
 
-// Publish puts quotes into the ring, in order, for the next step's window.
-// A quote without a ts (0) takes the clock's time. An invalid symbol is an
-// error, and nothing of the call is published.
-func (s *Stepper) Publish(ctx context.Context, qs ...market.Quote) error {
+// Publish queues quotes for the next step's window, in order. A quote
+// without a ts (0) takes the clock's time. An invalid symbol, a quote with
+// no field, or more than MaxQueued quotes waiting is an error, and nothing
+// of the call is queued.
+func (s *Stepper) Publish(qs ...market.Quote) error {
 	for i := range qs {
 		if err := market.ValidateSymbol(qs[i].Symbol); err != nil {
 			return fmt.Errorf("quote %d: %w", i+1, err)
@@ -169,16 +173,15 @@ func (s *Stepper) Publish(ctx context.Context, qs ...market.Quote) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := range qs {
-		q := qs[i]
+	if len(s.queued)+len(qs) > MaxQueued {
+		return fmt.Errorf("%d quotes published since the last step, at most %d: step first", len(s.queued)+len(qs), MaxQueued)
+	}
+	for _, q := range qs {
 		q.Seq = 0
 		if q.TsMicros == 0 {
 			q.TsMicros = s.now.UnixMicro()
 		}
-		if err := s.ring.Push(ctx, &q); err != nil {
-			return err
-		}
-		s.pending++
+		s.queued = append(s.queued, q)
 	}
 	return nil
 }
@@ -221,15 +224,40 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// stepTo publishes the fixture's lines up to t, then flushes the window.
+// stepTo puts into the ring the quotes published since the last step and
+// the fixture's lines up to t, merged in ts order (each in its own order;
+// at the same ts the fixture's line first, so that the test's quote wins),
+// then flushes the window.
 func (s *Stepper) stepTo(ctx context.Context, t time.Time) (Window, error) {
-	for s.haveNext && s.next.TsMicros <= t.UnixMicro() {
-		if err := s.ring.Push(ctx, &s.next); err != nil {
+	n, i := 0, 0
+	defer func() {
+		// what was not pushed (ctx ended) waits for the next step
+		rest := copy(s.queued, s.queued[i:])
+		clear(s.queued[rest:])
+		s.queued = s.queued[:rest]
+	}()
+	for {
+		due := s.haveNext && s.next.TsMicros <= t.UnixMicro()
+		var q *market.Quote
+		switch {
+		case due && (i == len(s.queued) || s.next.TsMicros <= s.queued[i].TsMicros):
+			q = &s.next
+		case i < len(s.queued):
+			q = &s.queued[i]
+		}
+		if q == nil {
+			break
+		}
+		if err := s.ring.Push(ctx, q); err != nil {
 			return Window{}, err
 		}
-		s.pending++
-		if err := s.peek(); err != nil {
-			return Window{}, err
+		n++
+		if q == &s.next {
+			if err := s.peek(); err != nil {
+				return Window{}, err
+			}
+		} else {
+			i++
 		}
 	}
 	if err := s.clock.Step(ctx, t); err != nil {
@@ -239,9 +267,7 @@ func (s *Stepper) stepTo(ctx context.Context, t time.Time) (Window, error) {
 		return Window{}, err
 	}
 	s.now = t
-	w := Window{Time: t, Quotes: s.pending, More: s.haveNext}
-	s.pending = 0
-	return w, nil
+	return Window{Time: t, Quotes: n, More: s.haveNext}, nil
 }
 
 // peek reads the fixture's next valid line.

@@ -118,18 +118,30 @@ func stepSession(t *testing.T, bin string) []string {
 		time.Sleep(5 * time.Millisecond)
 	}
 	var log []string
-	read := func() {
+	pings := 0
+	// barrier pings and reads every text message up to the pong, which the
+	// server queues after everything queued before it
+	barrier := func() {
+		t.Helper()
+		pings++
+		if err := conn.WriteText(fmt.Sprintf(`{"op":"ping","id":%d}`, pings)); err != nil {
+			t.Fatal(err)
+		}
 		for {
-			m, err := conn.ReadMessage(300 * time.Millisecond)
+			m, err := conn.ReadMessage(10 * time.Second)
 			if err != nil {
-				return
+				t.Fatalf("reading up to pong %d: %v (after %v)", pings, err, log)
 			}
-			if m.Op == rawws.OpText {
-				log = append(log, string(m.Payload))
+			if m.Op != rawws.OpText {
+				continue
+			}
+			log = append(log, string(m.Payload))
+			if strings.HasPrefix(string(m.Payload), fmt.Sprintf(`{"type":"pong","id":%d,`, pings)) {
+				return
 			}
 		}
 	}
-	read() // the ack; nothing else comes without a step, whatever the replay's speed
+	barrier() // the ack; nothing else comes without a step, whatever the replay's speed
 	answer := func(code int, m map[string]any) {
 		delete(m, "more")
 		var kv []string
@@ -152,7 +164,7 @@ func stepSession(t *testing.T, bin string) []string {
 	answer(control(t, "POST", base+"/control/step?to=soon", ""))
 	answer(control(t, "GET", base+"/control/step", ""))
 	answer(control(t, "POST", base+"/control/nope", ""))
-	read()
+	barrier()
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("exit: %v; logs:\n%s", err, p.logs.String())
 	}
@@ -174,16 +186,21 @@ func TestProcessStepControl(t *testing.T) {
 	t.Logf("session:\n%s", strings.Join(run1, "\n"))
 	const t0 = 1763942400000000 // crypto.ndjson's first ts
 	var answers, updates []string
-	for _, l := range run1[1:] {
-		if strings.HasPrefix(l, "-- ") {
+	for _, l := range run1[2:] {
+		switch {
+		case strings.HasPrefix(l, "-- "):
 			answers = append(answers, l)
-		} else {
+		case strings.HasPrefix(l, `{"type":"update"`):
 			updates = append(updates, l)
 		}
 	}
-	// nothing but the ack before the first step, however fast the replay's speed
-	if run1[0] != `{"type":"subscribed","symbols":["BTC-USD","ETH-USD"],"epoch":1763942400000}` || !strings.HasPrefix(run1[1], "-- ") {
-		t.Errorf("before the first step: %v", run1[:2])
+	// nothing but the ack before the first step, however fast the replay's
+	// speed; the pong's time is the server's clock
+	if want := []string{`{"type":"subscribed","symbols":["BTC-USD","ETH-USD"],"epoch":1763942400000}`, `{"type":"pong","id":1,"time":1763942400000000}`}; !reflect.DeepEqual(run1[:2], want) || !strings.HasPrefix(run1[2], "-- ") {
+		t.Errorf("before the first step: %v, want %v", run1[:3], want)
+	}
+	if last := run1[len(run1)-1]; last != `{"type":"pong","id":2,"time":1763942400500001}` {
+		t.Errorf("last message %s, want the second pong at the clock's time", last)
 	}
 	want := []string{
 		fmt.Sprintf("-- 200 quotes=1 time=%d", t0), // the fixture's first ts: its one line

@@ -160,3 +160,8 @@ func (t manualTicker) Flushed() {
 }
 
 func (t manualTicker) Stop() { t.c.stop.Do(func() { close(t.c.stopped) }) }
+
+// Now returns the time of the engine's clock (Config.Clock): the wall's,
+// or a manual clock's, for the "time" of a message the engine does not
+// build (a pong).
+func (e *Engine) Now() time.Time { return e.cfg.clock().Now() }

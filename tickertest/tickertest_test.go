@@ -153,19 +153,30 @@ func rawSession(t *testing.T, deflate bool) []string {
 		t.Fatal(err)
 	}
 	var msgs []string
-	read := func() {
+	pings := 0
+	// barrier pings and reads every text message up to the pong: the server
+	// queues the pong after everything queued before it
+	barrier := func() {
 		t.Helper()
+		pings++
+		if err := conn.WriteText(fmt.Sprintf(`{"op":"ping","id":%d}`, pings)); err != nil {
+			t.Fatal(err)
+		}
 		for {
-			m, err := conn.ReadMessage(300 * time.Millisecond)
+			m, err := conn.ReadMessage(10 * time.Second)
 			if err != nil {
-				return // nothing more queued for now
+				t.Fatalf("reading up to pong %d: %v (after %v)", pings, err, msgs)
 			}
-			if m.Op == rawws.OpText {
-				msgs = append(msgs, string(m.Payload))
+			if m.Op != rawws.OpText {
+				continue
+			}
+			msgs = append(msgs, string(m.Payload))
+			if strings.HasPrefix(string(m.Payload), fmt.Sprintf(`{"type":"pong","id":%d,`, pings)) {
+				return
 			}
 		}
 	}
-	read() // the subscribed ack; no quote yet, so no snapshot
+	barrier() // the subscribed ack; no quote yet, so no snapshot
 	for i := 0; i < 3; i++ {
 		w, err := srv.StepNext()
 		if err != nil {
@@ -183,7 +194,7 @@ func rawSession(t *testing.T, deflate bool) []string {
 		t.Fatal(err)
 	}
 	msgs = append(msgs, fmt.Sprintf("-- to: %d quotes at %d, more %v", w.Quotes, w.Time.UnixMicro(), w.More))
-	read()
+	barrier()
 	return msgs
 }
 
@@ -203,6 +214,7 @@ func TestFixtureStepsAreTheSameBytes(t *testing.T) {
 	const t0 = 1763942400000000
 	want := []string{
 		`{"type":"subscribed","symbols":["BTC-USD","ETH-USD"],"epoch":1763942400000}`,
+		fmt.Sprintf(`{"type":"pong","id":1,"time":%d}`, t0), // the server's clock, not the wall's
 		fmt.Sprintf("-- next: 1 quotes at %d", t0),
 		fmt.Sprintf("-- next: 1 quotes at %d", t0+320),
 		fmt.Sprintf("-- next: 1 quotes at %d", t0+375),

@@ -1,7 +1,7 @@
 // Package stepper drives a ticker node on a manual clock, for tests of
-// bots: quotes go into the engine's ring only when published (by the test,
-// or from a fixture as the clock reaches their ts), and a window is
-// flushed only when stepped. The same quotes published and stepped the
+// bots: the quotes a test publishes, and a fixture's lines as the clock
+// reaches their ts, go into the engine's ring only at a step, which then
+// flushes exactly one window. The same quotes published and stepped the
 // same way give the same messages, byte for byte, every run.
 //
 // It is the one implementation behind the tickertest package and ticker
@@ -68,7 +68,8 @@ type Window struct {
 	More   bool      // the fixture has lines the clock has not reached
 }
 
-// Stepper publishes quotes into a node's ring and steps its clock.
+// Stepper queues published quotes, reads a fixture, and at each step puts
+// them into a node's ring and steps its clock.
 type Stepper struct {
 	ring   *market.Ring
 	clock  *fanout.ManualClock

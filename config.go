@@ -46,6 +46,7 @@ type config struct {
 	LeaseTime      time.Duration
 	NATSStorage    string
 	Storage        jetstream.StorageType // from NATSStorage
+	StepControl    bool                  // --step-control: a stepped market for tests (stepcontrol.go)
 
 	// Effective is every flag's value after flags and environment, in
 	// flag order, secrets redacted: the startup log prints it.
@@ -78,6 +79,10 @@ Feed specs (KIND:TARGET?opt=v&opt=v):
   binance:btcusdt,ethusdt                  Binance spot, live (internet; symbols become BTC-USDT)
   coinbase:BTC-USD,ETH-USD                 Coinbase Advanced Trade, live (internet)
   (options of every kind: docs/feeds.md)
+
+Testing bots (docs/testing-bots.md): --step-control serves a market that
+moves only when a test says so, from a replay feed or from quotes posted
+to /control/publish, one window per POST /control/step; loopback only.
 
 Security (docs/security.md): --tls-cert/--tls-key, --allowed-origins,
 --auth-tokens (SIGHUP rereads tokens and certificate), --max-conns,
@@ -124,6 +129,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's name in the cluster (default host name and pid)")
 	fs.DurationVar(&c.LeaseTime, "lease-time", cluster.DefaultLeaseTime, "ingest lease: a standby takes over this long after the leader stops renewing")
 	fs.StringVar(&c.NATSStorage, "nats-storage", "file", "JetStream storage of the cluster's buckets: file (they survive a NATS restart) or memory")
+	fs.BoolVar(&c.StepControl, "step-control", false, stepControlUsage)
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 
@@ -170,7 +176,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return c, errors.New("--feed: an edge runs no feeds (they run on --role ingest)")
 	}
 	c.Feeds = feedsFlag
-	if len(c.Feeds) == 0 && c.Role != "edge" {
+	if len(c.Feeds) == 0 && c.Role != "edge" && !c.StepControl {
 		c.Feeds = []string{"synthetic"}
 	}
 	c.Coalesce = c.Fanout.Window
@@ -272,6 +278,9 @@ func (c *config) validate() error {
 		}
 	default:
 		return fmt.Errorf("--role %q: want all, ingest or edge", c.Role)
+	}
+	if err := c.validateStepControl(); err != nil {
+		return err
 	}
 	if c.Storage, err = cluster.ParseStorage(c.NATSStorage); err != nil {
 		return fmt.Errorf("--nats-storage %v", err)

@@ -25,6 +25,7 @@ import (
 	"github.com/ticker-io/ticker/fanout"
 	"github.com/ticker-io/ticker/feeds"
 	"github.com/ticker-io/ticker/internal/service"
+	"github.com/ticker-io/ticker/internal/stepper"
 	"github.com/ticker-io/ticker/market"
 )
 
@@ -86,6 +87,16 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	if cfg.Role == "all" {
 		cfg.Fanout.Epoch = cluster.NewEpoch(0) // a restart is a new stream
 	}
+	declared := set.Symbols()
+	var step *stepper.Stepper // --step-control (stepcontrol.go)
+	if cfg.StepControl {
+		if step, set, err = newStepMode(&cfg, fl, ring, log); err != nil {
+			fmt.Fprintf(stderr, "ticker: %v\n", err)
+			return 2
+		}
+		defer step.Close()
+		declared = step.Symbols()
+	}
 	agg := bars.New() // the bars of what this engine versions (all, or an ingest leader)
 	cfg.Fanout.Tap = agg
 	cfg.API.Bars = agg
@@ -106,10 +117,13 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 		cfg.API.Bars = cluster.NewBarClient(node.nc) // from the ingest leader, whichever node it is
 	}
-	engine, err := fanout.New(cfg.Fanout, ring, set.Symbols(), log)
+	engine, err := fanout.New(cfg.Fanout, ring, declared, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "ticker: %v\n", err)
 		return 2
+	}
+	if step != nil {
+		cfg.API.Control = stepper.Control(step, engine)
 	}
 	if node != nil {
 		status = edgeStatus{node.recv}

@@ -60,6 +60,7 @@ type Config struct {
 	Collectors []prometheus.Collector // more metrics for /metrics (a cluster node's)
 	Quotes     QuoteSource            // answers /api/quotes when the engine does not hold every symbol (an edge); nil: the engine alone
 	Bars       BarSource              // answers /api/bars: the node's bars.Aggregator, or an edge's requests to the ingest side; nil: 503
+	Control    http.Handler           // serves /control/… (ticker --step-control, a test aid); nil: 404 there (control.go)
 }
 
 // BarSource answers GET /api/bars/{symbol}: a symbol's newest bars of an
@@ -382,6 +383,7 @@ func (s *Server) routes() {
 		return c.Send(q.AppendJSON(nil))
 	})
 	app.Get("/api/bars/*", s.barsHandler)
+	app.Use("/control", s.control())
 	app.Get("/ws", s.upgradeCheck, s.upgrade)
 	app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(static.Files), Index: "index.html"}))
 }

@@ -367,7 +367,7 @@ func (c *conn) handle(ctx context.Context, msg []byte) {
 	}
 	switch req.Op {
 	case protocol.OpPing:
-		c.reply(ctx, protocol.AppendPong(nil, req.ID, time.Now().UnixMicro()))
+		c.reply(ctx, protocol.AppendPong(nil, req.ID, c.s.engine.Now().UnixMicro()))
 	case protocol.OpSubscribe:
 		c.engineFailed("subscribe", c.s.engine.Subscribe(ctx, c.client, req.ID, req.Symbols))
 	case protocol.OpUnsubscribe:

@@ -41,6 +41,9 @@ type Config struct {
 	// replica takes its epoch from its versions (Version.Epoch), a promoted
 	// one from Promote.
 	Epoch uint64
+	// Clock ends the windows and gives messages their time; nil: the
+	// system clock, a window ticker. See Clock and ManualClock.
+	Clock Clock
 }
 
 // Tap receives the versions an engine publishes, on the engine's

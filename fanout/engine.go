@@ -147,7 +147,7 @@ func (e *Engine) Done() <-chan struct{} { return e.done }
 // called once; it returns nil after ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
 	defer close(e.done)
-	tick := time.NewTicker(e.cfg.Window)
+	tick := e.cfg.clock().NewTicker(e.cfg.Window)
 	defer tick.Stop()
 	const batch = 4096
 	for {
@@ -163,9 +163,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case now := <-tick.C:
+		case now := <-tick.C():
 			e.drain(e.ring.Cap())
 			e.flush(now)
+			tick.Flushed()
 			continue
 		default:
 		}
@@ -177,10 +178,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			e.ring.Disarm()
 			return nil
-		case now := <-tick.C:
+		case now := <-tick.C():
 			e.ring.Disarm()
 			e.drain(e.ring.Cap())
 			e.flush(now)
+			tick.Flushed()
 		case cmd := <-e.cmds:
 			e.ring.Disarm()
 			if e.vers != nil {

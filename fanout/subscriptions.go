@@ -3,7 +3,6 @@ package fanout
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/ticker-io/ticker/market"
 	"github.com/ticker-io/ticker/protocol"
@@ -76,7 +75,7 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 	case !c.wildcard:
 		snap = fresh
 	}
-	if f := e.snapshotFrame(snap, "subscribe", time.Now().UnixMicro()); f != nil {
+	if f := e.snapshotFrame(snap, "subscribe", e.cfg.clock().Now().UnixMicro()); f != nil {
 		e.offerData(c, f, &e.stats.SnapshotsQueued)
 		f.release()
 	}

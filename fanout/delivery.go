@@ -95,6 +95,7 @@ func (e *Engine) flush(now time.Time) {
 			e.deliver(c, nil, tm, now)
 		}
 	}
+	e.compressDeferred()
 	e.dropFrames()
 	clear(touched)
 	e.touched = touched[:0]
@@ -112,7 +113,11 @@ func (e *Engine) deliver(c *Client, syms []*symbol, tm int64, now time.Time) {
 	if len(syms) == 0 {
 		return
 	}
-	e.offerData(c, e.updateFrame(syms, tm), &e.stats.UpdatesQueued)
+	f := e.updateFrame(syms, tm)
+	if e.deferOffer(c, f) {
+		return
+	}
+	e.offerData(c, f, &e.stats.UpdatesQueued)
 }
 
 // offerData queues a snapshot or update, first building the form the client

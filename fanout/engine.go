@@ -65,6 +65,9 @@ type Engine struct {
 	stream    uint64 // the stream's epoch (Config.Epoch)
 	newStream bool   // the stream's epoch changed: every client gets a snapshot at the next flush
 	comp      *compressor
+	comps     []*compressor     // the other compressors a flush's workers use (parallel.go); none with one core
+	jobs      []*Frame          // this window's frames waiting for compressDeferred
+	deferred  []deferredOffer   // and the updates owed to deflate clients, in order
 	frames    map[uint64]*Frame // this window's updates by the hash of their symbols, chained by next
 	seed      maphash.Seed
 
@@ -118,6 +121,9 @@ func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*E
 	e.compressBudget = cfg.CompressBudget
 	if e.compressBudget <= 0 {
 		e.compressBudget = 1<<63 - 1
+	}
+	for range compressWorkers() - 1 {
+		e.comps = append(e.comps, newCompressor(cfg.DeflateLevel))
 	}
 	e.tailPiece = e.comp.piece(nil, []byte("]}"))
 	e.stats.init()

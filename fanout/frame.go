@@ -39,6 +39,7 @@ type Frame struct {
 	timeMicros int64
 
 	pooled bool
+	jobbed bool // waiting in the engine's jobs for compressDeferred
 	refs   atomic.Int32
 	pbuf   []byte // backing array of plain, kept across reuse
 	dbuf   []byte // backing array of deflated, kept across reuse

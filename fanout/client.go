@@ -29,8 +29,9 @@ type Client struct {
 	closed     bool        // writer has taken closeFrame
 	closing    atomic.Bool // closeFrame is set; read by the engine without the lock
 	lastTake   time.Time
-	dropped    int    // data frames dropped, since the engine last looked
-	notify     func() // called, under mu, when there is something to write (SetNotify)
+	dropped    int                      // data frames dropped, since the engine last looked
+	notify     func()                   // called, under mu, when there is something to write (SetNotify)
+	allow      func(symbol string) bool // Restrict's; nil: every symbol
 
 	// pending counts the client's subscribe and unsubscribe commands sent
 	// to the engine and not yet handled (see Engine.Reply).
@@ -62,6 +63,25 @@ func (c *Client) Deflate() bool { return c.deflate }
 // with the client's lock held: it must not block or call back into the
 // client; starting a goroutine is fine. Call it before the client is used.
 func (c *Client) SetNotify(f func()) { c.notify = f }
+
+// Restrict limits the client to the symbols allow reports true for (its
+// token's entitlements): a subscribe to any other gets a forbidden error,
+// and "*" delivers only the allowed symbols, present and future. allow is
+// called on the engine's goroutine and must be fast and never change its
+// answer. Call it before the client is registered; nil allows everything.
+func (c *Client) Restrict(allow func(symbol string) bool) { c.allow = allow }
+
+// allowed returns the symbols of syms that c may see, in c.windowSyms.
+func (c *Client) allowed(syms []*symbol) []*symbol {
+	out := c.windowSyms[:0]
+	for _, s := range syms {
+		if c.allow(s.name) {
+			out = append(out, s)
+		}
+	}
+	c.windowSyms = out
+	return out
+}
 
 func (c *Client) signal() {
 	if c.notify != nil {

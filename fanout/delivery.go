@@ -83,6 +83,10 @@ func (e *Engine) flush(now time.Time) {
 	if len(changed) > 0 {
 		for c := range e.wildcards {
 			c.mark = e.epoch
+			if c.allow != nil {
+				e.deliver(c, c.allowed(changed), tm, now) // a restricted "*": its symbols only
+				continue
+			}
 			e.deliver(c, changed, tm, now)
 		}
 	}

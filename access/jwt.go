@@ -245,6 +245,9 @@ func (k *JWTKeys) Verify(token string, now time.Time) (*Grant, error) {
 	case err != nil:
 		return nil, ErrInvalidToken
 	}
+	if claims.ExpiresAt == nil { // WithExpirationRequired's job; checked here too, as everything rests on it
+		return nil, ErrInvalidToken
+	}
 	g, err := ParseGrant(claims.Symbols)
 	if err != nil {
 		return nil, ErrInvalidToken

@@ -39,14 +39,9 @@ import (
 
 // Options configure a Client. URL is required.
 type Options struct {
-	URL   string // the server's WebSocket endpoint, ws://host:port/ws or wss://…
-	Token string // sent as "Authorization: Bearer" when set
-	// TokenFunc, when set, is called before every connection (and Bars
-	// request) for the token to send, in place of Token: for short-lived
-	// JWTs, whose connection the server closes with 4001 "token expired"
-	// at their exp. An error fails that attempt, which is retried.
-	TokenFunc func(ctx context.Context) (string, error)
-	Symbols   []string // subscribed on every connection; "*" for every symbol
+	URL     string   // the server's WebSocket endpoint, ws://host:port/ws or wss://…
+	Token   string   // sent as "Authorization: Bearer" when set
+	Symbols []string // subscribed on every connection; "*" for every symbol
 	// NoDeflate turns permessage-deflate off (it is on by default).
 	NoDeflate bool
 	// MinBackoff and MaxBackoff bound the wait before a reconnect: it
@@ -57,6 +52,11 @@ type Options struct {
 	// IdleTimeout closes a connection that received nothing (data or
 	// ping) this long; the server pings every 15 s. Default 45s.
 	IdleTimeout time.Duration
+	// TokenFunc, when set, is called before every connection (and Bars
+	// request) for the token to send, in place of Token: for short-lived
+	// JWTs, whose connection the server closes with 4001 "token expired"
+	// at their exp. An error fails that attempt, which is retried.
+	TokenFunc func(ctx context.Context) (string, error)
 
 	OnUpdate func(Update)      // a symbol's quote changed (snapshot or update)
 	OnStatus func(Status)      // connected, disconnected, resyncing

@@ -2,6 +2,8 @@ package access
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,12 +22,13 @@ type Grant struct {
 	all      bool
 	exact    map[string]struct{}
 	prefixes []string
+	key      string    // the patterns, canonical: sorted, deduplicated, joined by ","
 	expiry   time.Time // zero: never
 }
 
 // Everything is the grant of an open server and of a token-file token
 // listed without patterns: every symbol, no expiry.
-var Everything = &Grant{all: true}
+var Everything = &Grant{all: true, key: "*"}
 
 // Nothing is a grant of no symbol: what a request that was never
 // authenticated may see.
@@ -50,6 +53,12 @@ func ParseGrant(patterns []string) (*Grant, error) {
 	if g.all {
 		return Everything, nil
 	}
+	keys := slices.Collect(maps.Keys(g.exact))
+	for _, p := range g.prefixes {
+		keys = append(keys, p+"*")
+	}
+	slices.Sort(keys)
+	g.key = strings.Join(slices.Compact(keys), ",")
 	return g, nil
 }
 
@@ -114,14 +123,27 @@ func (g *Grant) Expired(now time.Time) bool {
 	return !e.IsZero() && !now.Before(e)
 }
 
-// Filter returns the function a subscriber's wildcard is filtered with
-// (fanout.Client.Restrict), or nil when the grant covers everything and
+// Key names the symbols the grant covers: grants with the same key (and
+// only those) cover the same symbols. Symbols cannot hold ",", so it is
+// the sorted patterns joined by ","; "*" for everything, "" for Nothing.
+func (g *Grant) Key() string {
+	if g == nil {
+		return "*"
+	}
+	return g.key
+}
+
+// Filter returns what a subscriber is restricted with
+// (fanout.Client.Restrict): the grant, or nil when it covers everything and
 // nothing needs filtering.
-func (g *Grant) Filter() func(symbol string) bool {
+func (g *Grant) Filter() interface {
+	Allows(symbol string) bool
+	Key() string
+} {
 	if g.All() {
 		return nil
 	}
-	return g.Allows
+	return g
 }
 
 // Split divides requested symbols into those the grant covers and those it

@@ -54,6 +54,36 @@ func TestParseGrant(t *testing.T) {
 	}
 }
 
+// TestGrantKey: grants of the same patterns, in any order and with
+// repeats, share a key; any other set of patterns has another.
+func TestGrantKey(t *testing.T) {
+	key := func(ps ...string) string {
+		g, err := ParseGrant(ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.Key()
+	}
+	if a, b := key("BTC-*", "AAPL", "ETH-USD"), key("ETH-USD", "AAPL", "BTC-*", "AAPL"); a != b || a != "AAPL,BTC-*,ETH-USD" {
+		t.Errorf("same patterns: %q, %q", a, b)
+	}
+	for _, other := range [][]string{{"BTC-*", "AAPL"}, {"BTC", "AAPL", "ETH-USD"}, {"BTC-*", "AAPL", "ETH-USD*"}} {
+		if key(other...) == key("BTC-*", "AAPL", "ETH-USD") {
+			t.Errorf("%q shares the key of another set", other)
+		}
+	}
+	if key("*") != "*" || key("AAPL", "*") != "*" || Everything.Key() != "*" || Nothing.Key() == "*" {
+		t.Error("the key of everything")
+	}
+	exp := time.Now()
+	if g, _ := ParseGrant([]string{"AAPL"}); g.WithExpiry(exp).Key() != g.Key() {
+		t.Error("an expiry changed the key")
+	}
+	if Everything.Filter() != nil {
+		t.Error("Everything is filtered")
+	}
+}
+
 func TestGrantSplit(t *testing.T) {
 	g, _ := ParseGrant([]string{"BTC-*", "AAPL"})
 	allowed, forbidden := g.Split([]string{"AAPL", "NVDA", "*", "BTC-USD", "ETH-USD"})

@@ -29,9 +29,8 @@ type Client struct {
 	closed     bool        // writer has taken closeFrame
 	closing    atomic.Bool // closeFrame is set; read by the engine without the lock
 	lastTake   time.Time
-	dropped    int                      // data frames dropped, since the engine last looked
-	notify     func()                   // called, under mu, when there is something to write (SetNotify)
-	allow      func(symbol string) bool // Restrict's; nil: every symbol
+	dropped    int    // data frames dropped, since the engine last looked
+	notify     func() // called, under mu, when there is something to write (SetNotify)
 
 	// pending counts the client's subscribe and unsubscribe commands sent
 	// to the engine and not yet handled (see Engine.Reply).
@@ -45,6 +44,8 @@ type Client struct {
 	resyncSince time.Time
 	mark        uint64    // window epoch the client was last touched in
 	windowSyms  []*symbol // scratch: its symbols that changed this window
+
+	allow Restriction // Restrict's, set before Register; nil: every symbol
 }
 
 // NewClient returns a client whose queue holds at most queueBytes of frames
@@ -64,18 +65,27 @@ func (c *Client) Deflate() bool { return c.deflate }
 // client; starting a goroutine is fine. Call it before the client is used.
 func (c *Client) SetNotify(f func()) { c.notify = f }
 
-// Restrict limits the client to the symbols allow reports true for (its
-// token's entitlements): a subscribe to any other gets a forbidden error,
-// and "*" delivers only the allowed symbols, present and future. allow is
-// called on the engine's goroutine and must be fast and never change its
-// answer. Call it before the client is registered; nil allows everything.
-func (c *Client) Restrict(allow func(symbol string) bool) { c.allow = allow }
+// Restriction is the set of symbols a client may see (its token's
+// entitlements, access.Grant). Its methods are called on the engine's
+// goroutine: they must be fast, and never change their answers.
+type Restriction interface {
+	Allows(symbol string) bool
+	// Key names the set: two restrictions with the same key must allow the
+	// same symbols. The engine filters a window's symbols once per key.
+	Key() string
+}
+
+// Restrict limits the client to the symbols r allows: a subscribe to any
+// other gets a forbidden error, and "*" delivers only the allowed symbols,
+// present and future. Call it before the client is registered; nil allows
+// everything.
+func (c *Client) Restrict(r Restriction) { c.allow = r }
 
 // allowed returns the symbols of syms that c may see, in c.windowSyms.
 func (c *Client) allowed(syms []*symbol) []*symbol {
 	out := c.windowSyms[:0]
 	for _, s := range syms {
-		if c.allow(s.name) {
+		if c.allow.Allows(s.name) {
 			out = append(out, s)
 		}
 	}

@@ -84,7 +84,7 @@ func (e *Engine) flush(now time.Time) {
 		for c := range e.wildcards {
 			c.mark = e.epoch
 			if c.allow != nil {
-				e.deliver(c, c.allowed(changed), tm, now) // a restricted "*": its symbols only
+				e.deliver(c, e.allowedFor(c, changed), tm, now) // a restricted "*": its symbols only
 				continue
 			}
 			e.deliver(c, changed, tm, now)
@@ -96,6 +96,7 @@ func (e *Engine) flush(now time.Time) {
 		}
 	}
 	e.dropFrames()
+	e.trimFiltered()
 	clear(touched)
 	e.touched = touched[:0]
 	e.stats.Flush.Observe(time.Since(start))

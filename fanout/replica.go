@@ -291,7 +291,7 @@ func (e *Engine) sendRepaired(tm int64) {
 			}
 		}
 		for c := range e.wildcards {
-			if c.allow == nil || c.allow(s.name) {
+			if c.allow == nil || c.allow.Allows(s.name) {
 				give(c)
 			}
 		}

@@ -11,6 +11,12 @@ import (
 	"github.com/ticker-io/ticker/protocol"
 )
 
+// prefixOnly restricts a client to the symbols with its prefix.
+type prefixOnly string
+
+func (p prefixOnly) Allows(s string) bool { return strings.HasPrefix(s, string(p)) }
+func (p prefixOnly) Key() string          { return string(p) + "*" }
+
 func quoteSyms(m msg) []string {
 	var out []string
 	for _, q := range m.Quotes {
@@ -27,10 +33,12 @@ func quoteSyms(m msg) []string {
 // symbol that appears later included) and in a resync snapshot.
 func TestRestrictedWildcard(t *testing.T) {
 	e := newTestEngine(t, Config{StuckTimeout: time.Hour}, "A1", "A2", "B1")
-	onlyA := func(s string) bool { return strings.HasPrefix(s, "A") }
 	c := NewClient(false, 1<<20)
-	c.Restrict(onlyA)
+	c.Restrict(prefixOnly("A"))
 	e.handle(command{kind: cmdRegister, c: c})
+	cb := NewClient(false, 1<<20) // another restriction, filtered apart in the same windows
+	cb.Restrict(prefixOnly("B"))
+	e.handle(command{kind: cmdRegister, c: cb})
 	for _, s := range []string{"A1", "A2", "B1"} {
 		push(t, e, s, 1, "bid", "1")
 	}
@@ -43,6 +51,8 @@ func TestRestrictedWildcard(t *testing.T) {
 		msgs[2].Type != "subscribed" || !slices.Equal(msgs[2].Symbols, []string{"A1"}) || msgs[3].Type != "snapshot" {
 		t.Fatalf("subscribe: %+v", msgs)
 	}
+	subscribe(e, cb, "", "*")
+	take(t, cb)
 	subscribe(e, c, "2", "*")
 	msgs, _, _ = take(t, c)
 	if len(msgs) != 2 || msgs[0].Type != "subscribed" || !slices.Equal(quoteSyms(msgs[1]), []string{"A2"}) {
@@ -57,6 +67,10 @@ func TestRestrictedWildcard(t *testing.T) {
 		msgs, _, _ = take(t, c)
 		if len(msgs) != 1 || msgs[0].Type != "update" || !slices.Equal(quoteSyms(msgs[0]), []string{"A1", "A9"}) {
 			t.Fatalf("window %d: %+v", w, msgs)
+		}
+		msgs, _, _ = take(t, cb)
+		if len(msgs) != 1 || !slices.Equal(quoteSyms(msgs[0]), []string{"B1", "B9"}) {
+			t.Fatalf("window %d, the B client: %+v", w, msgs)
 		}
 	}
 

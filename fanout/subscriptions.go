@@ -26,7 +26,7 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 			accepted = append(accepted, name)
 			continue
 		}
-		if c.allow != nil && !c.allow(name) {
+		if c.allow != nil && !c.allow.Allows(name) {
 			forbidden = append(forbidden, name) // before unknown: it tells nothing of what exists
 			continue
 		}
@@ -78,7 +78,7 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 			if _, had := c.subs[s]; had && !slices.Contains(fresh, s) {
 				continue
 			}
-			if c.allow != nil && !c.allow(s.name) {
+			if c.allow != nil && !c.allow.Allows(s.name) {
 				continue
 			}
 			snap = append(snap, s)

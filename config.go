@@ -33,6 +33,7 @@ type config struct {
 	TLSKey         string
 	AllowedOrigins string
 	AuthTokens     string
+	JWTKeys        string
 	TrustedProxies string
 	RingSize       int
 	Fanout         fanout.Config
@@ -85,8 +86,14 @@ moves only when a test says so, from a replay feed or from quotes posted
 to /control/publish, one window per POST /control/step; loopback only.
 
 Security (docs/security.md): --tls-cert/--tls-key, --allowed-origins,
---auth-tokens (SIGHUP rereads tokens and certificate), --max-conns,
---max-conns-per-ip, --trusted-proxies.
+--auth-tokens, --jwt-keys (SIGHUP rereads tokens, keys and certificate),
+--max-conns, --max-conns-per-ip, --trusted-proxies.
+
+Entitlements (docs/entitlements.md): a token-file line is a token followed
+by the symbol patterns it may see (BTC-* AAPL; none: everything); a JWT
+(HS256, EdDSA or RS256, verified with --jwt-keys) needs "exp" and lists its
+patterns in the claim "symbols". Subscribing outside them gets the error
+"forbidden"; a connection is closed with 4001 "token expired" at its exp.
 
 Flags:
 `
@@ -106,7 +113,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate `file` for HTTPS/WSS (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "private key `file` for HTTPS/WSS (with --tls-cert)")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated `origins` (scheme://host[:port]) accepted on /ws; list the dashboard's own (default any)")
-	fs.StringVar(&c.AuthTokens, "auth-tokens", "", "`file` of accepted bearer tokens, one per line, reread on SIGHUP (default open)")
+	fs.StringVar(&c.AuthTokens, "auth-tokens", "", "`file` of accepted bearer tokens, one a line, each optionally followed by the symbol patterns it may see; reread on SIGHUP (default open)")
+	fs.StringVar(&c.JWTKeys, "jwt-keys", "", "`file` of keys that verify JWT bearer tokens: \"hs256 [kid] BASE64SECRET\" lines and PEM Ed25519/RSA public keys; reread on SIGHUP")
 	fs.IntVar(&c.API.MaxConns, "max-conns", c.API.MaxConns, "WebSocket connections in total (0: the open-file limit less 256)")
 	fs.IntVar(&c.API.MaxConnsPerIP, "max-conns-per-ip", c.API.MaxConnsPerIP, "WebSocket connections per client address (0: no limit)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated proxy `addresses` or CIDRs whose X-Forwarded-For names the client")

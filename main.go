@@ -67,6 +67,12 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if cfg.JWTKeys != "" {
+		if cfg.API.JWTKeys, err = access.LoadJWTKeys(cfg.JWTKeys); err != nil {
+			fmt.Fprintf(stderr, "ticker: --jwt-keys: %v\n", err)
+			return 2
+		}
+	}
 	cfg.autoMaxConns(autoMaxConns)
 
 	var fl []feeds.Feed
@@ -189,7 +195,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 	}
 	n.Start(ln)
-	stopReload := reloadOnHangup(log, cfg.API.Tokens, cert)
+	stopReload := reloadOnHangup(log, cfg.API.Tokens, cfg.API.JWTKeys, cert)
 	defer stopReload()
 	scheme := "http"
 	if cert != nil {
@@ -198,7 +204,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	log.Info("config", cfg.Effective...)
 	log.Info("ticker serving", "role", cfg.Role, "nats", redact(cfg.NATS), "addr", ln.Addr().String(), "feeds", cfg.Feeds, "coalesce", cfg.Coalesce,
 		"dashboard", scheme+"://"+dashboardHost(ln.Addr())+"/", "tls", cert != nil,
-		"allowed_origins", cfg.API.Origins.List(), "auth_tokens", cfg.API.Tokens.Count(),
+		"allowed_origins", cfg.API.Origins.List(), "auth_tokens", cfg.API.Tokens.Count(), "jwt_keys", cfg.API.JWTKeys.Count(),
 		"max_conns", cfg.API.MaxConns, "max_conns_per_ip", cfg.API.MaxConnsPerIP)
 
 	code := 0
@@ -221,10 +227,10 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	return code
 }
 
-// reloadOnHangup rereads the token file and the TLS certificate on SIGHUP,
+// reloadOnHangup rereads the token file, the JWT keys and the TLS certificate on SIGHUP,
 // keeping what is in force when a file is bad, until the returned stop is
 // called. Open connections are not touched.
-func reloadOnHangup(log *slog.Logger, tokens *access.Tokens, cert *certFiles) (stop func()) {
+func reloadOnHangup(log *slog.Logger, tokens *access.Tokens, keys *access.JWTKeys, cert *certFiles) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -242,6 +248,13 @@ func reloadOnHangup(log *slog.Logger, tokens *access.Tokens, cert *certFiles) (s
 					log.Error("SIGHUP: token file not reloaded; the previous tokens stay", "err", err)
 				} else {
 					log.Info("SIGHUP: tokens reloaded", "tokens", tokens.Count())
+				}
+			}
+			if keys != nil {
+				if err := keys.Reload(); err != nil {
+					log.Error("SIGHUP: JWT keys not reloaded; the previous keys stay", "err", err)
+				} else {
+					log.Info("SIGHUP: JWT keys reloaded", "keys", keys.Count())
 				}
 			}
 			if cert != nil {

@@ -3,21 +3,24 @@ package access
 import (
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // tokenFileError is every error parseTokens may give: none quotes a line.
-var tokenFileError = regexp.MustCompile(`^tokens\.txt(:\d+: a token may not contain spaces|: no tokens \(one per line; # starts a comment\)|: bufio\.Scanner: token too long)$`)
+var tokenFileError = regexp.MustCompile(`^tokens\.txt(:\d+: pattern \d+ is not a symbol pattern \(a symbol, a symbol prefix followed by "\*", or "\*" alone\)|:\d+: the token of line \d+ again|: no tokens \(one a line, then its symbol patterns if any; # starts a comment\)|: bufio\.Scanner: token too long)$`)
 
-// FuzzParseTokens: any token file is read into digests of exactly its
-// tokens, or refused with an error that quotes none of it.
+// FuzzParseTokens: any token file is read into exactly its tokens, each
+// with the grant its patterns describe (everything without one), or
+// refused with an error that quotes none of it.
 func FuzzParseTokens(f *testing.F) {
-	for _, s := range []string{"alpha\nbeta\n", "# c\n\n  t1  \r\nt2", "a b\n", "", "#only\n", "x\x00y\n"} {
+	for _, s := range []string{"alpha\nbeta\n", "# c\n\n  t1  \r\nt2", "a b\n", "", "#only\n", "x\x00y\n",
+		"desk BTC-* ETH-USD\napp AAPL,MSFT # comment\nall *\n", "t b*d\n", "t a\nt b\n", "t ,,\n", "t EUR/USD,^GSPC\tES=F\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		digests, err := parseTokens("tokens.txt", data)
+		entries, err := parseTokens("tokens.txt", data)
 		if err != nil {
 			if !tokenFileError.MatchString(err.Error()) {
 				t.Fatalf("error %q is not one of the known forms (it may quote a token)", err)
@@ -25,27 +28,64 @@ func FuzzParseTokens(f *testing.F) {
 			return
 		}
 		tok := &Tokens{}
-		tok.digests.Store(&digests)
-		inFile := map[string]bool{}
+		tok.entries.Store(&entries)
+		lines := map[string][]string{} // token → its patterns
 		n := 0
 		for _, line := range strings.Split(string(data), "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") {
+			words := strings.Fields(line)
+			for i, w := range words {
+				if strings.HasPrefix(w, "#") {
+					words = words[:i]
+					break
+				}
+			}
+			if len(words) == 0 {
 				continue
 			}
 			n++
-			inFile[line] = true
-		}
-		for line := range inFile {
-			if !tok.Valid(line) {
-				t.Fatalf("token %q from the file is not accepted", line)
+			var pats []string
+			for _, w := range words[1:] {
+				for _, p := range strings.Split(w, ",") {
+					if p != "" {
+						pats = append(pats, p)
+					}
+				}
 			}
-			if more := line + "x"; !inFile[more] && tok.Valid(more) {
-				t.Fatalf("token %q with a byte more is accepted", line)
-			}
+			lines[words[0]] = pats
 		}
-		if n != len(digests) {
-			t.Fatalf("%d tokens in the file, %d digests", n, len(digests))
+		if n != len(entries) {
+			t.Fatalf("%d tokens in the file, %d entries", n, len(entries))
+		}
+		for token, pats := range lines {
+			g, ok := tok.Lookup(token)
+			if !ok {
+				t.Fatalf("token %q from the file is not accepted", token)
+			}
+			if _, listed := lines[token+"x"]; !listed && tok.Valid(token+"x") {
+				t.Fatalf("token %q with a byte more is accepted", token)
+			}
+			if g.Allows("~") != slices.Contains(pats, "*") && len(pats) > 0 {
+				t.Fatalf("token %q with patterns %q sees a symbol none of them names", token, pats)
+			}
+			if len(pats) == 0 && !g.All() {
+				t.Fatalf("token %q without patterns does not see everything", token)
+			}
+			for _, p := range pats {
+				switch {
+				case p == "*":
+					if !g.All() {
+						t.Fatalf("token %q with * does not see everything", token)
+					}
+				case strings.HasSuffix(p, "*"):
+					if pre := strings.TrimSuffix(p, "*"); !g.Allows(pre) || !g.Allows(pre+"Z9") {
+						t.Fatalf("token %q: pattern %q does not cover its prefix", token, p)
+					}
+				default:
+					if !g.Allows(p) {
+						t.Fatalf("token %q: pattern %q does not cover itself", token, p)
+					}
+				}
+			}
 		}
 	})
 }

@@ -11,5 +11,11 @@
 // bounded by a deadline; the handler waits for it before returning. One
 // goroutine of the Server, started by Serve (New starts none), pings every
 // connection. Server.Shutdown closes every connection with 1001 and waits
-// for the handlers and the pinger.
+// for the handlers and the pinger. A connection opened with a JWT also has
+// a timer (entitle.go) that closes it with 4001 at the token's exp; its
+// handler stops it on return.
+//
+// Entitlements live in entitle.go: every request's token goes through
+// authenticate once, and the *access.Grant it yields limits what the
+// request or connection sees (docs/entitlements.md).
 package api

@@ -51,7 +51,8 @@ type Config struct {
 
 	TLS            *tls.Config     // serve HTTPS/WSS; nil: plain HTTP
 	Origins        *access.Origins // Origins accepted on /ws; nil: any
-	Tokens         *access.Tokens  // bearer tokens required on /ws; nil: open
+	Tokens         *access.Tokens  // bearer tokens required on /ws and /api, with their symbols; nil: open
+	JWTKeys        *access.JWTKeys // keys of the JWTs accepted as tokens (entitle.go); nil: none
 	MaxConns       int             // WebSocket connections in total; 0: no limit
 	MaxConnsPerIP  int             // WebSocket connections per client address; 0: no limit
 	TrustedProxies []netip.Prefix  // peers whose X-Forwarded-For names the client
@@ -344,7 +345,7 @@ func (s *Server) routes() {
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 	app.Use("/api", s.requireToken)
 	app.Get("/api/symbols", func(c *fiber.Ctx) error {
-		return c.JSON(fiber.Map{"symbols": s.engine.Symbols()})
+		return c.JSON(fiber.Map{"symbols": entitledSymbols(grantOf(c), s.engine.Symbols())})
 	})
 	app.Get("/api/quotes", func(c *fiber.Ctx) error {
 		ctx, cancel := context.WithTimeout(c.UserContext(), quoteTimeout)
@@ -353,6 +354,7 @@ func (s *Server) routes() {
 		if err != nil {
 			return s.quotesUnavailable(c, err)
 		}
+		qs = entitledQuotes(grantOf(c), qs)
 		buf := []byte(`{"quotes":[`)
 		for i, q := range qs {
 			if i > 0 {
@@ -369,6 +371,9 @@ func (s *Server) routes() {
 		sym, err := url.PathUnescape(c.Params("*"))
 		if err != nil {
 			sym = c.Params("*")
+		}
+		if !grantOf(c).Allows(sym) {
+			return forbidden(c, sym)
 		}
 		ctx, cancel := context.WithTimeout(c.UserContext(), quoteTimeout)
 		defer cancel()
@@ -393,6 +398,9 @@ func (s *Server) barsHandler(c *fiber.Ctx) error {
 	sym, err := url.PathUnescape(c.Params("*"))
 	if err != nil {
 		sym = c.Params("*")
+	}
+	if !grantOf(c).Allows(sym) {
+		return forbidden(c, sym)
 	}
 	iv, err := bars.ParseInterval(c.Query("interval", "1s"))
 	if err != nil {
@@ -457,9 +465,11 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 		s.refuse("origin")
 		return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "origin not allowed"})
 	}
-	if !s.authorized(c) {
-		return s.unauthorized(c)
+	g, err := s.authenticate(c)
+	if err != nil {
+		return s.unauthorized(c, err)
 	}
+	c.Locals(grantKey, g)
 	ip := s.clientAddr(c)
 	if err := s.limiter.Check(ip); err != nil {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
@@ -499,6 +509,7 @@ func (s *Server) upgrade(c *fiber.Ctx) error {
 	proto := ws.SelectProtocol(values("Sec-WebSocket-Protocol"), "ticker.v1")
 	syms, _ := c.Locals("symbols").([]string)
 	ip, _ := c.Locals("ip").(netip.Addr)
+	grant := grantOf(c)
 	c.Status(fiber.StatusSwitchingProtocols)
 	c.Set(fiber.HeaderUpgrade, "websocket")
 	c.Set(fiber.HeaderConnection, "Upgrade")
@@ -516,30 +527,9 @@ func (s *Server) upgrade(c *fiber.Ctx) error {
 				s.log.Error("websocket handler panic", "panic", r)
 			}
 		}()
-		s.serveWS(hc, deflate, syms, ip)
+		s.serveWS(hc, deflate, syms, ip, grant)
 	})
 	return nil
-}
-
-// authorized reports whether the request carries a valid token (always,
-// when no token file is configured).
-func (s *Server) authorized(c *fiber.Ctx) bool {
-	return s.cfg.Tokens.Valid(access.FromRequest(c.Get(fiber.HeaderAuthorization), c.Query("token")))
-}
-
-// unauthorized answers 401 and counts the refusal.
-func (s *Server) unauthorized(c *fiber.Ctx) error {
-	s.refuse("token")
-	c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="ticker"`)
-	return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": "missing or invalid token"})
-}
-
-// requireToken guards the REST market data with the same tokens as /ws.
-func (s *Server) requireToken(c *fiber.Ctx) error {
-	if !s.authorized(c) {
-		return s.unauthorized(c)
-	}
-	return c.Next()
 }
 
 // clientAddr is the address a request counts under for the limits.

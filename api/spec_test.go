@@ -167,7 +167,7 @@ func TestAsyncAPIDocument(t *testing.T) {
 	for _, v := range enum.([]any) {
 		listed = append(listed, v.(string))
 	}
-	for _, code := range []string{protocol.CodeBadRequest, protocol.CodeUnknownOp, protocol.CodeUnknownSymbol, protocol.CodeTooManySymbols, protocol.CodeRateLimited} {
+	for _, code := range []string{protocol.CodeBadRequest, protocol.CodeUnknownOp, protocol.CodeUnknownSymbol, protocol.CodeTooManySymbols, protocol.CodeRateLimited, protocol.CodeForbidden} {
 		if !slices.Contains(listed, code) {
 			t.Errorf("error code %q is not in the document", code)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/ticker-io/ticker/access"
 	"github.com/ticker-io/ticker/fanout"
 	"github.com/ticker-io/ticker/protocol"
 	"github.com/ticker-io/ticker/ws"
@@ -53,12 +54,13 @@ const readBufferBytes = 512
 
 // serveWS runs one upgraded connection, on the goroutine fasthttp hands
 // the hijacked connection to, until it has ended; hc is that connection.
-func (s *Server) serveWS(hc net.Conn, deflate bool, syms []string, ip netip.Addr) {
+func (s *Server) serveWS(hc net.Conn, deflate bool, syms []string, ip netip.Addr, grant *access.Grant) {
 	hc.SetDeadline(time.Time{}) // the HTTP server's deadlines end with the handshake
 	c := &conn{s: s, sock: socketsOf(hc), br: bufio.NewReaderSize(hc, readBufferBytes), client: s.engine.NewClient(deflate),
 		limit: newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst), done: make(chan struct{}), lastPing: time.Now()}
 	c.watch.progressAt = c.lastPing
 	c.client.SetNotify(c.kick)
+	c.client.Restrict(grant.Filter())
 
 	// the limits were checked before the upgrade; taking the slot here
 	// settles races between handshakes that arrived together
@@ -93,6 +95,7 @@ func (s *Server) serveWS(hc net.Conn, deflate bool, syms []string, ip netip.Addr
 		c.sock.nc.Write(ws.CloseFrame(ws.CloseGoingAway, "server shutting down"))
 		return
 	}
+	defer s.atExpiry(grant, c.tokenExpired)()
 	if len(syms) > 0 {
 		c.engineFailed("subscribe", s.engine.Subscribe(ctx, c.client, nil, syms))
 	}

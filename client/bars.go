@@ -23,7 +23,7 @@ type Bar struct {
 }
 
 // Bars fetches symbol's newest bars, oldest first, from the server's REST
-// API (the host of Options.URL, with Options.Token): interval "1s" (the
+// API (the host of Options.URL, with Options.Token or TokenFunc): interval "1s" (the
 // last 15 minutes) or "1m" (the last 24 hours), at most limit of them (0:
 // as many as the server keeps). It does not need Run.
 func (c *Client) Bars(ctx context.Context, symbol, interval string, limit int) ([]Bar, error) {
@@ -47,8 +47,12 @@ func (c *Client) Bars(ctx context.Context, symbol, interval string, limit int) (
 	if err != nil {
 		return nil, fmt.Errorf("bars of %s: %w", symbol, err)
 	}
-	if c.opts.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.opts.Token)
+	tok, err := c.token(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bars of %s: %w", symbol, err)
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

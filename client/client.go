@@ -54,6 +54,11 @@ type Options struct {
 	// IdleTimeout closes a connection that received nothing (data or
 	// ping) this long; the server pings every 15 s. Default 45s.
 	IdleTimeout time.Duration
+	// TokenFunc, when set, is called before every connection (and Bars
+	// request) for the token to send, in place of Token: for short-lived
+	// JWTs, whose connection the server closes with 4001 "token expired"
+	// at their exp. An error fails that attempt, which is retried.
+	TokenFunc func(ctx context.Context) (string, error)
 
 	OnUpdate func(Update)      // a symbol's quote changed (snapshot or update)
 	OnStatus func(Status)      // connected, disconnected, resyncing
@@ -268,6 +273,18 @@ func backoff(lo, hi time.Duration, n int) time.Duration {
 	return time.Duration(rand.Int64N(int64(d) + 1))
 }
 
+// token returns the token to send: TokenFunc's, else Token.
+func (c *Client) token(ctx context.Context) (string, error) {
+	if c.opts.TokenFunc == nil {
+		return c.opts.Token, nil
+	}
+	tok, err := c.opts.TokenFunc(ctx)
+	if err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	return tok, nil
+}
+
 // HandshakeError is a refused WebSocket handshake.
 type HandshakeError struct {
 	Status int
@@ -293,8 +310,12 @@ func (c *Client) connection(ctx context.Context) (delivered bool, err error) {
 		u += sep + "symbols=" + url.QueryEscape(strings.Join(syms, ","))
 	}
 	h := http.Header{}
-	if c.opts.Token != "" {
-		h.Set("Authorization", "Bearer "+c.opts.Token)
+	tok, err := c.token(ctx)
+	if err != nil {
+		return false, err
+	}
+	if tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
 	}
 	d := websocket.Dialer{EnableCompression: !c.opts.NoDeflate, Subprotocols: []string{"ticker.v1"}, HandshakeTimeout: 10 * time.Second}
 	ws, resp, err := d.DialContext(ctx, u, h)

@@ -44,6 +44,8 @@ type Client struct {
 	resyncSince time.Time
 	mark        uint64    // window epoch the client was last touched in
 	windowSyms  []*symbol // scratch: its symbols that changed this window
+
+	allow Restriction // Restrict's, set before Register; nil: every symbol
 }
 
 // NewClient returns a client whose queue holds at most queueBytes of frames
@@ -62,6 +64,34 @@ func (c *Client) Deflate() bool { return c.deflate }
 // with the client's lock held: it must not block or call back into the
 // client; starting a goroutine is fine. Call it before the client is used.
 func (c *Client) SetNotify(f func()) { c.notify = f }
+
+// Restriction is the set of symbols a client may see (its token's
+// entitlements, access.Grant). Its methods are called on the engine's
+// goroutine: they must be fast, and never change their answers.
+type Restriction interface {
+	Allows(symbol string) bool
+	// Key names the set: two restrictions with the same key must allow the
+	// same symbols. The engine filters a window's symbols once per key.
+	Key() string
+}
+
+// Restrict limits the client to the symbols r allows: a subscribe to any
+// other gets a forbidden error, and "*" delivers only the allowed symbols,
+// present and future. Call it before the client is registered; nil allows
+// everything.
+func (c *Client) Restrict(r Restriction) { c.allow = r }
+
+// allowed returns the symbols of syms that c may see, in c.windowSyms.
+func (c *Client) allowed(syms []*symbol) []*symbol {
+	out := c.windowSyms[:0]
+	for _, s := range syms {
+		if c.allow.Allows(s.name) {
+			out = append(out, s)
+		}
+	}
+	c.windowSyms = out
+	return out
+}
 
 func (c *Client) signal() {
 	if c.notify != nil {

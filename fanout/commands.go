@@ -59,8 +59,9 @@ func (e *Engine) Unregister(ctx context.Context, c *Client) error {
 }
 
 // Subscribe subscribes c to symbols ("*" for every symbol, present and
-// future). The client receives, in order: an error per kind of refused
-// symbol (unknown_symbol, too_many_symbols), a "subscribed" ack listing the
+// future, that Restrict allows). The client receives, in order: an error
+// per kind of refused symbol (forbidden, unknown_symbol, too_many_symbols),
+// a "subscribed" ack listing the
 // accepted symbols, and a "subscribe" snapshot of the newly subscribed
 // symbols that have a quote. id is the request's raw JSON id, or nil.
 // A symbol listed twice counts, and is acked, once.

@@ -87,6 +87,10 @@ func (e *Engine) flush(now time.Time) {
 	if len(changed) > 0 {
 		for c := range e.wildcards {
 			c.mark = e.epoch
+			if c.allow != nil {
+				e.deliver(c, e.allowedFor(c, changed), tm, now) // a restricted "*": its symbols only
+				continue
+			}
 			e.deliver(c, changed, tm, now)
 		}
 	}
@@ -97,6 +101,7 @@ func (e *Engine) flush(now time.Time) {
 	}
 	e.compressDeferred()
 	e.dropFrames()
+	e.trimFiltered()
 	clear(touched)
 	e.touched = touched[:0]
 	e.stats.Flush.Observe(time.Since(start))

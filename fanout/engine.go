@@ -71,6 +71,8 @@ type Engine struct {
 	frames    map[uint64]*Frame // this window's updates by the hash of their symbols, chained by next
 	seed      maphash.Seed
 
+	filtered map[string]*filteredWindow // restricted wildcards' symbols of a window, by Restriction key (restrict.go)
+
 	compressBudget time.Duration // per window (Config.CompressBudget)
 	compressSpent  time.Duration // this window
 	headPiece      []byte        // this window's update envelope, as a piece

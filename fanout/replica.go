@@ -291,7 +291,9 @@ func (e *Engine) sendRepaired(tm int64) {
 			}
 		}
 		for c := range e.wildcards {
-			give(c)
+			if c.allow == nil || c.allow.Allows(s.name) {
+				give(c)
+			}
 		}
 		f.release()
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func (e *Engine) subscribe(c *Client, id []byte, names []string) {
-	var accepted, unknown, excess []string
+	var accepted, forbidden, unknown, excess []string
 	var fresh []*symbol
 	wildcardNew := false
 	for _, name := range names {
@@ -23,6 +23,10 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 				}
 			}
 			accepted = append(accepted, name)
+			continue
+		}
+		if c.allow != nil && !c.allow.Allows(name) {
+			forbidden = append(forbidden, name) // before unknown: it tells nothing of what exists
 			continue
 		}
 		s := e.symbols[name]
@@ -47,6 +51,9 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 		accepted = append(accepted, name)
 		fresh = append(fresh, s)
 	}
+	if len(forbidden) > 0 {
+		e.reply(c, protocol.AppendError(nil, id, protocol.CodeForbidden, "your token does not entitle you to these symbols; they were not subscribed", forbidden))
+	}
 	if len(unknown) > 0 {
 		e.reply(c, protocol.AppendError(nil, id, protocol.CodeUnknownSymbol, "no feed declares or has delivered these symbols", unknown))
 	}
@@ -68,6 +75,9 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 		// every symbol with a quote that the client was not already getting
 		for _, s := range e.byID {
 			if _, had := c.subs[s]; had && !slices.Contains(fresh, s) {
+				continue
+			}
+			if c.allow != nil && !c.allow.Allows(s.name) {
 				continue
 			}
 			snap = append(snap, s)
@@ -155,6 +165,9 @@ func (e *Engine) forget(s *symbol) {
 // subscribed returns the symbols c subscribes to, in id order.
 func (e *Engine) subscribed(c *Client) []*symbol {
 	if c.wildcard {
+		if c.allow != nil {
+			return slices.Clone(c.allowed(e.byID))
+		}
 		return e.byID
 	}
 	syms := make([]*symbol, 0, len(c.subs))

@@ -17,6 +17,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 var (
 	descConnections     = desc("connections", "Open WebSocket connections.")
+	descStreams         = desc("streams", "Open event streams (GET /stream); they count in ticker_connections too.")
 	descConnsTotal      = desc("connections_total", "WebSocket connections accepted.")
 	descQueued          = desc("queued_bytes", "Bytes waiting in all connections' outbound queues.")
 	descClients         = desc("clients", "Clients registered with the fanout engine.")
@@ -52,7 +53,7 @@ var (
 )
 
 // allDescs is every metric the collector may export, samples yet or not.
-var allDescs = []*prometheus.Desc{descConnections, descConnsTotal, descQueued, descClients, descSubscriptions, descUpdates, descSnapshots, descBytes, descDrops, descSlow, descCloses, descQuotesIn, descQuotesRejected, descVersions, descFramesBuilt, descFramesShared, descFramesDeflated, descFramesAssembled, descDeflateIn, descDeflateOut, descFlush, descRingLen, descRingFull, descFeedQuotes, descFeedErrors, descRefused, descPanics, descFeedUp, descFeedConnected, descFeedMessages, descFeedReconnects, descFeedSeqGaps, descFeedLag}
+var allDescs = []*prometheus.Desc{descConnections, descStreams, descConnsTotal, descQueued, descClients, descSubscriptions, descUpdates, descSnapshots, descBytes, descDrops, descSlow, descCloses, descQuotesIn, descQuotesRejected, descVersions, descFramesBuilt, descFramesShared, descFramesDeflated, descFramesAssembled, descDeflateIn, descDeflateOut, descFlush, descRingLen, descRingFull, descFeedQuotes, descFeedErrors, descRefused, descPanics, descFeedUp, descFeedConnected, descFeedMessages, descFeedReconnects, descFeedSeqGaps, descFeedLag}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
@@ -70,6 +71,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
 	}
 	gauge(descConnections, float64(s.Connections()))
+	gauge(descStreams, float64(s.streams.Load()))
 	counter(descConnsTotal, s.connsTotal.Load())
 	gauge(descQueued, float64(s.QueuedBytes()))
 	gauge(descClients, float64(st.Clients.Load()))

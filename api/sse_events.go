@@ -138,8 +138,13 @@ func (e *events) text(s string) {
 // with an id, every message with its type as the event's name.
 func (e *events) message(p []byte) {
 	typ := messageType(p)
-	if typ == "snapshot" || typ == "subscribed" {
+	switch typ {
+	case "snapshot":
 		if ep, ok := headNumber(p, `"epoch":`); ok {
+			e.epoch = ep
+		}
+	case "subscribed": // its epoch follows its symbols (which hold no quote)
+		if ep, ok := headNumber(p[bytes.LastIndexByte(p, ']')+1:], `"epoch":`); ok {
 			e.epoch = ep
 		}
 	}
@@ -176,10 +181,24 @@ func messageType(p []byte) string {
 		return ""
 	}
 	end := bytes.IndexByte(p[len(key):], '"')
-	if end < 0 || end > 32 {
+	if end < 0 {
 		return ""
 	}
-	return string(p[len(key) : len(key)+end])
+	switch t := p[len(key) : len(key)+end]; string(t) { // no allocation: the names are constants
+	case "snapshot":
+		return "snapshot"
+	case "update":
+		return "update"
+	case "subscribed":
+		return "subscribed"
+	case "unsubscribed":
+		return "unsubscribed"
+	case "error":
+		return "error"
+	case "pong":
+		return "pong"
+	}
+	return ""
 }
 
 // headNumber reads the unsigned integer after key in the head of a message

@@ -66,9 +66,12 @@ func openStreamLine(t testing.TB, addr, requestLine string, header ...string) *s
 		book: &client{t: t, book: map[string]map[string]string{}}}
 }
 
-// next reads the next event or comment block, within timeout.
+// next reads the next event or comment block, within timeout (with a
+// connection).
 func (s *streamClient) next(timeout time.Duration) (sseEvent, error) {
-	s.nc.SetReadDeadline(time.Now().Add(timeout))
+	if s.nc != nil {
+		s.nc.SetReadDeadline(time.Now().Add(timeout))
+	}
 	ev := sseEvent{Retry: -1}
 	var data []string
 	lines := 0

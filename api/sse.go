@@ -74,7 +74,8 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	if c.Method() == fiber.MethodHead {
 		c.Set(fiber.HeaderContentType, "text/event-stream")
 		c.Set(fiber.HeaderCacheControl, "no-cache")
-		return c.SendStatus(fiber.StatusOK)
+		c.Status(fiber.StatusOK)
+		return nil
 	}
 	// the response head is the stream's to write: fasthttp would give it a
 	// Content-Length

@@ -281,3 +281,45 @@ func TestProcessStreamSlowConsumer(t *testing.T) {
 		t.Errorf("the reading stream got %d updates meanwhile", n)
 	}
 }
+
+// TestProcessStreamSlowReader: a stream client that reads slowly but
+// steadily (16 KiB every 100 ms from a 4 KiB receive buffer, while the
+// stream sends several times that) is not closed: its queue overflows and
+// it gets resync snapshots, as a WebSocket client would.
+func TestProcessStreamSlowReader(t *testing.T) {
+	const stuck = 2 * time.Second
+	proc, addr := startBinary(t, "--feed", "synthetic:?symbols=200&rate=4000&seed=5", "--stuck-timeout", stuck.String(),
+		"--send-buffer-bytes", "65536", "--queue-bytes", "131072")
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /stream?symbols=* HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	var stream []byte
+	buf := make([]byte, 16<<10)
+	for start := time.Now(); time.Since(start) < 3*stuck; time.Sleep(100 * time.Millisecond) {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v\n%s", len(stream), err, proc.logs.String())
+		}
+		stream = append(stream, buf[:n]...)
+	}
+	text := string(stream)
+	resyncs := strings.Count(text, `data: {"type":"snapshot","reason":"resync"`)
+	if resyncs == 0 || strings.Contains(text, ": closed ") {
+		t.Errorf("%d resync snapshots, closed %v, in %d bytes", resyncs, strings.Contains(text, ": closed "), len(stream))
+	}
+	if n := metric(addr, "ticker_slow_consumer_closes_total"); n != 0 {
+		t.Errorf("ticker_slow_consumer_closes_total = %v", n)
+	}
+	t.Logf("read %d bytes: %d resync snapshots, drops %v", len(stream), resyncs, metric(addr, "ticker_drops_total"))
+}

@@ -313,8 +313,9 @@
   }
 
   // --- the fallback: Server-Sent Events from /stream (sse.js) ---
-  // After WS_TRIES WebSocket attempts that never opened, or at once without
-  // WebSocket, the page takes the same messages from /stream. A stream
+  // After WS_TRIES WebSocket attempts in a row that never opened while the
+  // server answered HTTP, or at once without WebSocket, the page takes the
+  // same messages from /stream (for the rest of its life). A stream
   // cannot take requests: a change of the watchlist (or a gap) reopens it.
   const WS_TRIES = 3;
   let wsFailures = 0, viaStream = false, stream = null, resubscribing = false;
@@ -402,6 +403,7 @@
     let opened = false;
     ws.onopen = () => {
       opened = true;
+      wsFailures = 0;
       status.connects++;
       subscribeAll();
       loadSymbols();
@@ -418,9 +420,11 @@
       if (!opened) {
         // a refused handshake looks the same as a dead server to a page
         // (1006); /api/symbols needs the same token and says 401 plainly
-        probeToken().then((needs) => {
+        probe().then(({ needs, up }) => {
           if (needs) { askToken(); return; }
-          if (++wsFailures >= WS_TRIES) viaStream = true; // fall back to /stream (sse.js)
+          // the server answers HTTP but no WebSocket opens: something between
+          // refuses it; after WS_TRIES of those, fall back to /stream (sse.js)
+          if (up && ++wsFailures >= WS_TRIES) viaStream = true;
           retry();
         });
       } else retry();
@@ -464,8 +468,10 @@
   }
   setInterval(showRetry, 200); // the countdown counts
 
-  function probeToken() {
-    return fetch(withToken("/api/symbols")).then((r) => r.status === 401, () => false);
+  function probeToken() { return probe().then((p) => p.needs); }
+  // probe asks /api/symbols: whether the server needs a token, and whether it answers at all
+  function probe() {
+    return fetch(withToken("/api/symbols")).then((r) => ({ needs: r.status === 401, up: true }), () => ({ needs: false, up: false }));
   }
   function askToken() {
     setStatus("token", "token needed");

@@ -16,14 +16,15 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	descConnections     = desc("connections", "Open WebSocket connections.")
-	descConnsTotal      = desc("connections_total", "WebSocket connections accepted.")
+	descConnections     = desc("connections", "Open WebSocket connections and event streams.")
+	descStreams         = desc("streams", "Open event streams (GET /stream); they count in ticker_connections too.")
+	descConnsTotal      = desc("connections_total", "WebSocket connections and event streams accepted.")
 	descQueued          = desc("queued_bytes", "Bytes waiting in all connections' outbound queues.")
 	descClients         = desc("clients", "Clients registered with the fanout engine.")
 	descSubscriptions   = desc("subscriptions", "Symbol subscriptions (wildcards count once).")
 	descUpdates         = desc("updates_sent_total", "Update messages queued to connections.")
 	descSnapshots       = desc("snapshots_sent_total", "Snapshot messages queued, by reason.", "reason")
-	descBytes           = desc("bytes_sent_total", "Bytes written to WebSocket connections (wire bytes, compressed where negotiated).")
+	descBytes           = desc("bytes_sent_total", "Bytes written to WebSocket connections and event streams (wire bytes, compressed where negotiated).")
 	descDrops           = desc("drops_total", "Data frames dropped from overflowing connection queues.")
 	descSlow            = desc("slow_consumer_closes_total", "Connections closed 1008 as slow consumers.")
 	descCloses          = desc("closes_total", "Connections closed by the server with a close code, by code (counted when the frame went out, or when the socket had to be cut before it could).", "code")
@@ -42,7 +43,7 @@ var (
 	descRingFull        = desc("ring_full_waits_total", "Feed pushes that found the ring full and waited.")
 	descFeedQuotes      = desc("feed_quotes_total", "Quotes delivered by a feed.", "feed")
 	descFeedErrors      = desc("feed_errors_total", "Malformed inputs a feed skipped.", "feed")
-	descRefused         = desc("handshakes_refused_total", "WebSocket handshakes refused before the upgrade, by reason (origin, token, limit_total, limit_address; limit_race: closed 1013 right after).", "reason")
+	descRefused         = desc("handshakes_refused_total", "WebSocket handshakes and event stream requests refused before the upgrade or stream, by reason (origin, token, limit_total, limit_address; limit_race: closed 1013, or 503 for a stream, right after).", "reason")
 	descPanics          = desc("connection_panics_total", "Panics recovered while handling one connection (it was closed 1011).")
 	descFeedUp          = desc("feed_up", "1 while a feed runs, 0 once it has finished or failed.", "feed")
 	descFeedConnected   = desc("feed_connected", "Venue feeds: 1 while connected and receiving, 0 while reconnecting.", "feed")
@@ -53,7 +54,7 @@ var (
 )
 
 // allDescs is every metric the collector may export, samples yet or not.
-var allDescs = []*prometheus.Desc{descConnections, descConnsTotal, descQueued, descClients, descSubscriptions, descUpdates, descSnapshots, descBytes, descDrops, descSlow, descCloses, descQuotesIn, descQuotesRejected, descVersions, descFramesBuilt, descFramesShared, descFramesDeflated, descFramesAssembled, descDeflateIn, descDeflateOut, descFlush, descInterval, descRingLen, descRingFull, descFeedQuotes, descFeedErrors, descRefused, descPanics, descFeedUp, descFeedConnected, descFeedMessages, descFeedReconnects, descFeedSeqGaps, descFeedLag}
+var allDescs = []*prometheus.Desc{descConnections, descStreams, descConnsTotal, descQueued, descClients, descSubscriptions, descUpdates, descSnapshots, descBytes, descDrops, descSlow, descCloses, descQuotesIn, descQuotesRejected, descVersions, descFramesBuilt, descFramesShared, descFramesDeflated, descFramesAssembled, descDeflateIn, descDeflateOut, descFlush, descInterval, descRingLen, descRingFull, descFeedQuotes, descFeedErrors, descRefused, descPanics, descFeedUp, descFeedConnected, descFeedMessages, descFeedReconnects, descFeedSeqGaps, descFeedLag}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
@@ -71,6 +72,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
 	}
 	gauge(descConnections, float64(s.Connections()))
+	gauge(descStreams, float64(s.streams.Load()))
 	counter(descConnsTotal, s.connsTotal.Load())
 	gauge(descQueued, float64(s.QueuedBytes()))
 	gauge(descClients, float64(st.Clients.Load()))

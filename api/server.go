@@ -200,6 +200,7 @@ type Server struct {
 	limiter *access.Limiter
 
 	connsTotal atomic.Uint64
+	streams    atomic.Int64 // the connections that are event streams (sse.go)
 	bytesSent  atomic.Uint64
 	closes     sync.Map // close code → *atomic.Uint64
 	refused    sync.Map // reason → *atomic.Uint64: handshakes refused before the upgrade
@@ -390,6 +391,7 @@ func (s *Server) routes() {
 	app.Get("/api/bars/*", s.barsHandler)
 	app.Use("/control", s.control())
 	app.Get("/ws", s.upgradeCheck, s.upgrade)
+	app.Get("/stream", s.stream)
 	app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(static.Files), Index: "index.html"}))
 }
 

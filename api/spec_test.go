@@ -234,6 +234,9 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	waitQuote(t, ts, "AAPL")
 	for p := range paths {
+		if p == "/stream" {
+			continue // an endless response: TestOpenAPIStream
+		}
 		if code, _ := ts.get(strings.Replace(p, "{symbol}", "AAPL", 1)); code != 200 {
 			t.Errorf("documented GET %s answers %d", p, code)
 		}

@@ -47,6 +47,7 @@ type conn struct {
 	closeSent  atomic.Bool // the close frame was written (and counted)
 	answering  bool        // the reader's: the peer is talking, so its close reply is worth waiting for
 	engineErr  bool        // the handler's: an engine command failed and was logged
+	events     *events     // an event stream's encoder (sse.go); nil for a WebSocket
 }
 
 // readBufferBytes buffers a connection's reads: client messages are small.
@@ -147,6 +148,9 @@ func (c *conn) flush() {
 	for {
 		var closing bool
 		c.bufs, closing = c.client.Take(c.bufs[:0])
+		if c.events != nil {
+			c.bufs = c.events.encode(c.bufs)
+		}
 		if len(c.bufs) > 0 {
 			err := c.write(closing)
 			clear(c.bufs)

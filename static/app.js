@@ -307,7 +307,45 @@
   }
 
   // --- protocol ---
-  function send(msg) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(msg)); }
+  function send(msg) {
+    if (stream) { streamResubscribe(); return; }
+    if (ws && ws.readyState === 1) ws.send(JSON.stringify(msg));
+  }
+
+  // --- the fallback: Server-Sent Events from /stream (sse.js) ---
+  // After WS_TRIES WebSocket attempts in a row that never opened while the
+  // server answered HTTP, or at once without WebSocket, the page takes the
+  // same messages from /stream (for the rest of its life). A stream
+  // cannot take requests: a change of the watchlist (or a gap) reopens it.
+  const WS_TRIES = 3;
+  let wsFailures = 0, viaStream = false, stream = null, resubscribing = false;
+  function watched() { return watch === null ? ["*"] : watch; }
+  function connectStream() {
+    setStatus("connecting", attempt ? "reconnecting…" : "connecting… (SSE fallback)");
+    import("./sse.js").then((sse) => {
+      if (stream) stream.close();
+      let opened = false;
+      stream = sse.connectStream({
+        symbols: watched(), token: pageToken, onMessage,
+        onOpen: () => { opened = true; status.connects++; loadSymbols(); },
+        onDown: ({ closed }) => {
+          closeCode = 0;
+          if (!closed) { setStatus("connecting", "reconnecting… (SSE fallback)"); return; }
+          stream = null;
+          if (!opened) probeToken().then((needs) => { if (needs) askToken(); else retry(); });
+          else retry();
+        },
+      });
+    }, () => retry());
+  }
+  function streamResubscribe() {
+    if (resubscribing) return; // an unsubscribe and a subscribe together: one new stream
+    resubscribing = true;
+    queueMicrotask(() => {
+      resubscribing = false;
+      if (stream && watched().length) stream.setSymbols(watched());
+    });
+  }
 
   // a trade changed: last, last_size or volume is in the delta
   const traded = (d) => d.last !== undefined || d.last_size !== undefined || d.volume !== undefined;
@@ -358,38 +396,23 @@
   function connect() {
     clearTimeout(reconnectTimer);
     retryAt = 0;
+    if (viaStream || typeof WebSocket === "undefined") { connectStream(); return; }
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" + tokenQuery;
     setStatus("connecting", attempt ? "reconnecting…" : "connecting…");
     ws = new WebSocket(url, "ticker.v1");
     let opened = false;
     ws.onopen = () => {
       opened = true;
+      wsFailures = 0;
       status.connects++;
       subscribeAll();
       loadSymbols();
       // "live" waits for the first snapshot (or first quote, when none is due)
     };
     ws.onmessage = (ev) => {
-      const arrived = Date.now();
       let m;
       try { m = JSON.parse(ev.data); } catch (_) { return; }
-      if (m.time) { latencySum += arrived - m.time / 1000; latencyN++; }
-      if ((m.type === "snapshot" || m.type === "subscribed") && m.epoch) {
-        if (epoch && m.epoch !== epoch) {
-          // a new stream: its seqs start again, so every quote held is dropped
-          epochs++;
-          for (const e of quotes.values()) e.q = null;
-        }
-        epoch = m.epoch;
-      }
-      if (m.type === "snapshot") {
-        attempt = 0;
-        status.snapshots++;
-        applySnapshot(m.quotes);
-        goLive();
-      }
-      else if (m.type === "update") { updatesInSecond++; totalUpdates++; applyUpdate(m.quotes); goLive(); }
-      else if (m.type === "error") console.warn("ticker:", m.code, m.message, m.symbols || "");
+      onMessage(m);
     };
     ws.onclose = (ev) => {
       ws = null;
@@ -397,11 +420,38 @@
       if (!opened) {
         // a refused handshake looks the same as a dead server to a page
         // (1006); /api/symbols needs the same token and says 401 plainly
-        probeToken().then((needs) => { if (needs) askToken(); else retry(); });
+        probe().then(({ needs, up }) => {
+          if (needs) { askToken(); return; }
+          // the server answers HTTP but no WebSocket opens: something between
+          // refuses it; after WS_TRIES of those, fall back to /stream (sse.js)
+          if (up && ++wsFailures >= WS_TRIES) viaStream = true;
+          retry();
+        });
       } else retry();
     };
   }
-  function goLive() { if (status.state !== "live") setStatus("live", "live"); }
+  // onMessage handles one ticker.v1 message, from the WebSocket or the stream
+  function onMessage(m) {
+    const arrived = Date.now();
+    if (m.time) { latencySum += arrived - m.time / 1000; latencyN++; }
+    if ((m.type === "snapshot" || m.type === "subscribed") && m.epoch) {
+      if (epoch && m.epoch !== epoch) {
+        // a new stream: its seqs start again, so every quote held is dropped
+        epochs++;
+        for (const e of quotes.values()) e.q = null;
+      }
+      epoch = m.epoch;
+    }
+    if (m.type === "snapshot") {
+      attempt = 0;
+      status.snapshots++;
+      applySnapshot(m.quotes);
+      goLive();
+    }
+    else if (m.type === "update") { updatesInSecond++; totalUpdates++; applyUpdate(m.quotes); goLive(); }
+    else if (m.type === "error") console.warn("ticker:", m.code, m.message, m.symbols || "");
+  }
+  function goLive() { if (status.state !== "live") setStatus("live", stream ? "live · SSE fallback" : "live"); }
 
   // exponential backoff with jitter: 0.5s, 1s, 2s … capped at 30s
   function retry() {
@@ -418,8 +468,10 @@
   }
   setInterval(showRetry, 200); // the countdown counts
 
-  function probeToken() {
-    return fetch(withToken("/api/symbols")).then((r) => r.status === 401, () => false);
+  function probeToken() { return probe().then((p) => p.needs); }
+  // probe asks /api/symbols: whether the server needs a token, and whether it answers at all
+  function probe() {
+    return fetch(withToken("/api/symbols")).then((r) => ({ needs: r.status === 401, up: true }), () => ({ needs: false, up: false }));
   }
   function askToken() {
     setStatus("token", "token needed");
@@ -553,6 +605,7 @@
     status: () => status.state,
     statusText: () => $("status").textContent,
     connects: () => status.connects,
+    transport: () => (stream ? "sse" : ws ? "ws" : "none"),
     gaps: () => gaps,
     epoch: () => epoch,
     epochs: () => epochs,

@@ -7,5 +7,5 @@ import "embed"
 
 // Files holds the dashboard, rooted at this folder.
 //
-//go:embed index.html app.js style.css vendor
+//go:embed index.html *.js style.css vendor
 var Files embed.FS

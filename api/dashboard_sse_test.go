@@ -1,0 +1,132 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/ws"
+)
+
+// noWebSocketProxy is a reverse proxy in front of ts that cannot do
+// WebSockets (as some corporate proxies cannot): an upgrade gets 502,
+// everything else is passed on, streamed. It records the Last-Event-ID
+// of each /stream request.
+type noWebSocketProxy struct {
+	*httptest.Server
+	mu      sync.Mutex
+	streams []string // each /stream request's Last-Event-ID
+	refused int      // WebSocket handshakes refused
+}
+
+func newNoWebSocketProxy(t *testing.T, ts *testServer) *noWebSocketProxy {
+	target, _ := url.Parse("http://" + ts.addr)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.FlushInterval = -1
+	p := &noWebSocketProxy{}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		if ws.HasToken(r.Header.Get("Connection"), "upgrade") {
+			p.refused++
+			p.mu.Unlock()
+			http.Error(w, "this proxy does not pass WebSockets", http.StatusBadGateway)
+			return
+		}
+		if r.URL.Path == "/stream" {
+			p.streams = append(p.streams, r.Header.Get("Last-Event-ID"))
+		}
+		p.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { p.CloseClientConnections(); p.Close() })
+	return p
+}
+
+func (p *noWebSocketProxy) seen() (refused int, streams []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused, append([]string(nil), p.streams...)
+}
+
+// TestDashboardStreamFallback: behind a proxy that refuses WebSockets the
+// dashboard gives up on /ws after its tries and fills its rows from
+// /stream (Server-Sent Events, static/sse.js), saying so in its status;
+// removing a symbol opens a new stream without it; when the stream is cut,
+// the browser's EventSource reconnects by itself with the Last-Event-ID it
+// was given. A browser without WebSocket takes the stream at once.
+func TestDashboardStreamFallback(t *testing.T) {
+	chromiumPath(t)
+	ts := startServer(t, Config{RetryAfter: time.Second}, fanout.Config{Epoch: 1764000000000}, "synthetic:?symbols=16&rate=400&seed=5")
+	proxy := newNoWebSocketProxy(t, ts)
+	ctx := newBrowser(t, 1400, 820, proxy.URL+"/")
+	waitPage(t, ctx, "live from the stream", `__ticker.transport() === "sse" && __ticker.status() === "live" && __ticker.rows() === 16 && __ticker.updates() > 20`, 40*time.Second)
+	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`__ticker.statusText()`)); st != "live · SSE fallback" {
+		t.Errorf("status %q, want it to say it is on the fallback", st)
+	}
+	refused, streams := proxy.seen()
+	if refused != 3 || len(streams) != 1 || streams[0] != "" {
+		t.Errorf("the proxy refused %d WebSocket handshakes and passed streams %q; want 3, then one stream", refused, streams)
+	}
+	if n := ts.srv.streams.Load(); n != 1 {
+		t.Errorf("%d streams open on the server, want 1", n)
+	}
+	gaps := func() int {
+		n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`__ticker.gaps()`))
+		return n
+	}
+	if g := gaps(); g != 0 {
+		t.Errorf("%d gaps on the stream", g)
+	}
+
+	// a stream takes no requests: removing a symbol opens a new one without it
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`document.querySelector('tr[data-symbol="MSFT"] button.rm').click()`)); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "MSFT removed", `!__ticker.symbols().includes("MSFT") && __ticker.watchlist().length === 15 && __ticker.connects() === 2`, 10*time.Second)
+	waitFor(t, "one stream open again", func() bool { return ts.srv.streams.Load() == 1 })
+	before, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`__ticker.updates()`))
+	waitPage(t, ctx, "updates flow on the new stream", `__ticker.updates() > `+strconv.Itoa(before+20)+` && __ticker.rows() === 15`, 10*time.Second)
+	_, streams = proxy.seen()
+	if len(streams) != 2 || streams[1] != "" {
+		t.Errorf("streams %q: the new one is a new stream (no Last-Event-ID)", streams)
+	}
+
+	// cut the stream: EventSource reconnects after the retry hint (1s), with its last id
+	proxy.CloseClientConnections()
+	waitPage(t, ctx, "reconnected by EventSource", `__ticker.connects() === 3 && __ticker.status() === "live"`, 15*time.Second)
+	_, streams = proxy.seen()
+	if len(streams) != 3 || !regexp.MustCompile(`^1764000000000:\d+$`).MatchString(streams[2]) {
+		t.Errorf("streams %q: the reconnect should carry the last id, epoch:time", streams)
+	}
+	before, _ = chromedp.Run(ctx, chromedp.Evaluate[int](`__ticker.updates()`))
+	waitPage(t, ctx, "updates flow after the reconnect", `__ticker.updates() > `+strconv.Itoa(before+20)+` && __ticker.rows() === 15`, 10*time.Second)
+	if g := gaps(); g != 0 {
+		t.Errorf("%d gaps after the resync", g)
+	}
+
+	// no WebSocket at all: the stream at once, straight from the server
+	bare := newBrowser(t, 1000, 700, "about:blank")
+	if err := chromedp.Do(bare, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `delete window.WebSocket`})
+		return err
+	}), chromedp.Navigate("http://"+ts.addr+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, bare, "live from the stream without WebSocket", `__ticker.transport() === "sse" && __ticker.connects() === 1 && __ticker.status() === "live" && __ticker.rows() === 16`, 20*time.Second)
+	if st, _ := chromedp.Run(bare, chromedp.Evaluate[string](`typeof WebSocket + " " + __ticker.statusText()`)); !strings.HasPrefix(st, "undefined live") {
+		t.Errorf("without WebSocket: %q", st)
+	}
+}

@@ -63,7 +63,8 @@ type feedList []string
 func (f *feedList) String() string     { return strings.Join(*f, " ") }
 func (f *feedList) Set(s string) error { *f = append(*f, s); return nil }
 
-const usageHead = `ticker serves live market data over WebSockets (ticker.v1).
+const usageHead = `ticker serves live market data over WebSockets (ticker.v1, at /ws) and as
+Server-Sent Events (GET /stream?symbols=…), with REST and a dashboard.
 
 Usage: ticker [flags]
        ticker record --out FILE [flags]   write feeds into a fixture (ticker record --help)
@@ -112,11 +113,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.Fanout.Window, "coalesce", c.Fanout.Window, "coalescing window, 1ms to 10s")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate `file` for HTTPS/WSS (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "private key `file` for HTTPS/WSS (with --tls-cert)")
-	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated `origins` (scheme://host[:port]) accepted on /ws; list the dashboard's own (default any)")
+	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated `origins` (scheme://host[:port]) accepted on /ws and /stream; list the dashboard's own (default any)")
 	fs.StringVar(&c.AuthTokens, "auth-tokens", "", "`file` of accepted bearer tokens, one a line, each optionally followed by the symbol patterns it may see; reread on SIGHUP (default open)")
 	fs.StringVar(&c.JWTKeys, "jwt-keys", "", "`file` of keys that verify JWT bearer tokens: \"hs256 [kid] BASE64SECRET\" lines and PEM Ed25519/RSA public keys; reread on SIGHUP")
-	fs.IntVar(&c.API.MaxConns, "max-conns", c.API.MaxConns, "WebSocket connections in total (0: the open-file limit less 256)")
-	fs.IntVar(&c.API.MaxConnsPerIP, "max-conns-per-ip", c.API.MaxConnsPerIP, "WebSocket connections per client address (0: no limit)")
+	fs.IntVar(&c.API.MaxConns, "max-conns", c.API.MaxConns, "WebSocket connections and event streams in total (0: the open-file limit less 256)")
+	fs.IntVar(&c.API.MaxConnsPerIP, "max-conns-per-ip", c.API.MaxConnsPerIP, "WebSocket connections and event streams per client address (0: no limit)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated proxy `addresses` or CIDRs whose X-Forwarded-For names the client")
 	fs.IntVar(&c.Fanout.MaxSymbolsPerClient, "max-symbols", c.Fanout.MaxSymbolsPerClient, "symbols one connection may subscribe to")
 	fs.IntVar(&c.Fanout.QueueBytes, "queue-bytes", c.Fanout.QueueBytes, "per-connection outbound queue limit in bytes")

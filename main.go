@@ -20,11 +20,9 @@ import (
 
 	"github.com/ticker-io/ticker/access"
 	"github.com/ticker-io/ticker/api"
-	"github.com/ticker-io/ticker/bars"
 	"github.com/ticker-io/ticker/cluster"
-	"github.com/ticker-io/ticker/fanout"
 	"github.com/ticker-io/ticker/feeds"
-	"github.com/ticker-io/ticker/internal/service"
+	"github.com/ticker-io/ticker/internal/assemble"
 	"github.com/ticker-io/ticker/internal/stepper"
 	"github.com/ticker-io/ticker/market"
 )
@@ -93,7 +91,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	if cfg.Role == "all" {
 		cfg.Fanout.Epoch = cluster.NewEpoch(0) // a restart is a new stream
 	}
-	declared := set.Symbols()
+	var declared []string     // nil: the feeds'
 	var step *stepper.Stepper // --step-control (stepcontrol.go)
 	if cfg.StepControl {
 		if step, set, err = newStepMode(&cfg, fl, ring, log); err != nil {
@@ -103,60 +101,35 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		defer step.Close()
 		declared = step.Symbols()
 	}
-	agg := bars.New() // the bars of what this engine versions (all, or an ingest leader)
-	cfg.Fanout.Tap = agg
-	cfg.API.Bars = agg
 	var node *clusterNode
-	var status api.FeedStatus = set
 	if cfg.Role != "all" {
 		if node, err = dialCluster(cfg, log); err != nil {
 			fmt.Fprintf(stderr, "ticker: %v\n", err)
 			return 1
 		}
-		defer node.nc.Close()
-		cfg.Fanout.Replica = true // an edge always; an ingest node until it leads
-		node.recv = cluster.NewReceiver(node.nc, node.kv, log)
-		cfg.Fanout.Interest = node.recv.Interest
-		if cfg.Role == "ingest" {
-			node.pub = cluster.NewPublisher(node.nc, log)
-			cfg.Fanout.Tap = fanout.Taps{node.pub, agg}
-		}
-		cfg.API.Bars = cluster.NewBarClient(node.nc) // from the ingest leader, whichever node it is
+		node.configure(&cfg)
 	}
-	engine, err := fanout.New(cfg.Fanout, ring, declared, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "ticker: %v\n", err)
-		return 2
-	}
-	if step != nil {
-		cfg.API.Control = stepper.Control(step, engine)
-	}
-	if node != nil {
-		status = edgeStatus{node.recv}
-		if cfg.Role == "ingest" {
-			node.recv.ReceiveAll()
-			node.ingest = &cluster.Ingest{Engine: engine, Receiver: node.recv, Lease: node.lease, Publisher: node.pub, Log: log}
-			status = ingestStatus{set: set, recv: node.recv, ingest: node.ingest}
-			node.store.OnDisconnect(node.ingest.Disconnected)
-			node.store.OnReopen(node.ingest.Reopened)
-			sub, err := cluster.ServeBars(node.nc, agg, node.ingest.Leader)
-			if err != nil {
-				fmt.Fprintf(stderr, "ticker: %v\n", err)
-				return 1
+	built, err := assemble.Build(assemble.Options{Feeds: set, Ring: ring, Declared: declared, Fanout: cfg.Fanout, API: cfg.API, Log: log,
+		Wire: func(b *assemble.Built, acfg *api.Config, status *api.FeedStatus) error {
+			if step != nil {
+				acfg.Control = stepper.Control(step, b.Engine)
 			}
-			defer sub.Unsubscribe()
-		}
-		node.store.OnReopen(node.recv.Reopened)
-		cfg.API.Collectors = cluster.Collectors(cfg.Role, node.pub, node.recv, node.ingest)
-		if cfg.Role == "edge" {
-			cfg.API.Quotes = cluster.NewEdgeQuotes(engine, node.kv) // REST for symbols no client here wants
-		}
+			if node != nil {
+				return node.wire(cfg.Role, set, b, acfg, status)
+			}
+			return nil
+		}})
+	if node != nil {
+		defer node.close()
 	}
-	srv, err := api.New(cfg.API, engine, status, ring, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "ticker: %v\n", err)
+		if node != nil && node.failed {
+			return 1 // NATS, not the configuration
+		}
 		return 2
 	}
+	engine := built.Engine
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "ticker: --addr: %v\n", err)
@@ -176,7 +149,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 
 	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	n := &service.Node{Engine: engine, Feeds: set, Ring: ring, Server: srv, Log: log}
+	n := built.Node
 	if node != nil {
 		n.Background = []func(context.Context){node.store.Run}
 		n.Role = func(ctx context.Context) error { return node.recv.Run(ctx, engine) }

@@ -10,8 +10,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ticker-io/ticker/api"
 	"github.com/ticker-io/ticker/cluster"
 	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/internal/assemble"
 )
 
 // clusterNode is what --role ingest or edge adds to a process: the NATS
@@ -24,6 +26,60 @@ type clusterNode struct {
 	recv   *cluster.Receiver
 	ingest *cluster.Ingest
 	lease  *cluster.Lease
+	bars   *nats.Subscription // an ingest node's answers to the edges' bar requests
+	failed bool               // wire failed on NATS
+	log    *slog.Logger
+}
+
+// configure sets what the engine and the server of a cluster node take
+// before they are built: a replica engine (an edge always, an ingest node
+// until it leads) that tells the receiver which symbols it wants, an
+// ingest node's publisher tapped on it, and the bars of the ingest leader,
+// whichever node it is.
+func (n *clusterNode) configure(cfg *config) {
+	cfg.Fanout.Replica = true
+	n.recv = cluster.NewReceiver(n.nc, n.kv, n.log)
+	cfg.Fanout.Interest = n.recv.Interest
+	if cfg.Role == "ingest" {
+		n.pub = cluster.NewPublisher(n.nc, n.log)
+		cfg.Fanout.Tap = n.pub // the node's bars are tapped beside it
+	}
+	cfg.API.Bars = cluster.NewBarClient(n.nc)
+}
+
+// wire adds the cluster's parts to a node being built (assemble's Wire):
+// its readiness, an ingest node's lease-driven publishing and its bars
+// served to the edges, the cluster's metrics, and an edge's REST for the
+// symbols no client of its own wants.
+func (n *clusterNode) wire(role string, set *feeds.Set, b *assemble.Built, acfg *api.Config, status *api.FeedStatus) error {
+	*status = edgeStatus{n.recv}
+	if role == "ingest" {
+		n.recv.ReceiveAll()
+		n.ingest = &cluster.Ingest{Engine: b.Engine, Receiver: n.recv, Lease: n.lease, Publisher: n.pub, Log: n.log}
+		*status = ingestStatus{set: set, recv: n.recv, ingest: n.ingest}
+		n.store.OnDisconnect(n.ingest.Disconnected)
+		n.store.OnReopen(n.ingest.Reopened)
+		sub, err := cluster.ServeBars(n.nc, b.Bars, n.ingest.Leader)
+		if err != nil {
+			n.failed = true
+			return err
+		}
+		n.bars = sub
+	}
+	n.store.OnReopen(n.recv.Reopened)
+	acfg.Collectors = cluster.Collectors(role, n.pub, n.recv, n.ingest)
+	if role == "edge" {
+		acfg.Quotes = cluster.NewEdgeQuotes(b.Engine, n.kv) // REST for symbols no client here wants
+	}
+	return nil
+}
+
+// close ends what dialCluster and wire opened, once the node has stopped.
+func (n *clusterNode) close() {
+	if n.bars != nil {
+		n.bars.Unsubscribe()
+	}
+	n.nc.Close()
 }
 
 // dialCluster connects to NATS and opens the bucket of latest quotes (and,
@@ -61,7 +117,7 @@ func dialCluster(cfg config, log *slog.Logger) (*clusterNode, error) {
 		log.Warn("NATS not reachable yet", "url", urls, "err", err)
 		time.Sleep(500 * time.Millisecond)
 	}
-	n := &clusterNode{nc: nc}
+	n := &clusterNode{nc: nc, log: log}
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		n.store, err = cluster.OpenStore(ctx, nc, storeCfg, log)

@@ -18,10 +18,9 @@ import (
 
 	"github.com/ticker-io/ticker/access"
 	"github.com/ticker-io/ticker/api"
-	"github.com/ticker-io/ticker/bars"
 	"github.com/ticker-io/ticker/fanout"
 	"github.com/ticker-io/ticker/feeds"
-	"github.com/ticker-io/ticker/internal/service"
+	"github.com/ticker-io/ticker/internal/assemble"
 	"github.com/ticker-io/ticker/internal/testnet"
 	"github.com/ticker-io/ticker/market"
 )
@@ -45,19 +44,13 @@ func startServer(t *testing.T, addr string, cfg api.Config, spec string) *server
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring := market.NewRing(1 << 14)
-	agg := bars.New()
-	cfg.Bars = agg
-	engine, err := fanout.New(fanout.Config{Window: 10 * time.Millisecond, Tap: agg}, ring, set.Symbols(), log)
+	b, err := assemble.Build(assemble.Options{Feeds: set, RingSize: 1 << 14, Fanout: fanout.Config{Window: 10 * time.Millisecond}, API: cfg, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(cfg, engine, set, ring, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine := b.Engine
 	ln := testnet.Listen(t, addr)
-	n := &service.Node{Engine: engine, Feeds: set, Ring: ring, Server: srv, Log: log}
+	n := b.Node
 	n.Start(ln)
 	var once sync.Once
 	s := &server{engine: engine, set: set, addr: ln.Addr().String()}

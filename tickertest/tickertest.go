@@ -39,9 +39,8 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/ticker-io/ticker/api"
-	"github.com/ticker-io/ticker/bars"
 	"github.com/ticker-io/ticker/fanout"
-	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/internal/assemble"
 	"github.com/ticker-io/ticker/internal/service"
 	"github.com/ticker-io/ticker/internal/stepper"
 	"github.com/ticker-io/ticker/market"
@@ -140,28 +139,19 @@ func Start(opts Options) (*Server, error) {
 }
 
 func start(opts Options, fcfg fanout.Config, ring *market.Ring, st *stepper.Stepper, log *slog.Logger) (*Server, error) {
-	set, err := feeds.NewSet(log) // none: the stepper publishes
-	if err != nil {
-		return nil, err
-	}
-	agg := bars.New()
-	fcfg.Clock, fcfg.Epoch, fcfg.Tap = st.Clock(), st.Epoch(), agg
-	engine, err := fanout.New(fcfg, ring, st.Symbols(), log)
+	fcfg.Clock, fcfg.Epoch = st.Clock(), st.Epoch()
+	b, err := assemble.Build(assemble.Options{Ring: ring, Declared: st.Symbols(), Fanout: fcfg, API: api.DefaultConfig(), Log: log}) // no feed: the stepper publishes
 	if err != nil {
 		return nil, fmt.Errorf("options: %w", err)
 	}
-	acfg := api.DefaultConfig()
-	acfg.Bars = agg
-	srv, err := api.New(acfg, engine, set, ring, log)
-	if err != nil {
-		return nil, err
-	}
+	engine := b.Engine
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{step: st, engine: engine, addr: ln.Addr().String(),
-		node: &service.Node{Engine: engine, Feeds: set, Ring: ring, Server: srv, Log: log, ShutdownTimeout: 5 * time.Second}}
+		node: b.Node}
+	s.node.ShutdownTimeout = 5 * time.Second
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.node.Start(ln)
 	return s, nil

@@ -27,6 +27,8 @@ func TestQuoteAppendJSON(t *testing.T) {
 			`{"s":"BTC-USD","seq":8812,"ts":1764000000123456,"bid":"64000.1","bid_size":"0.5","ask":"64000.2","ask_size":"1.25","last":"64000.15","last_size":"0.01","volume":"1234.5678"}`},
 		{"delta", quoteOf("AAPL", 2, 5, "last", "189.13"), `{"s":"AAPL","seq":2,"ts":5,"last":"189.13"}`},
 		{"empty delta", quoteOf("AAPL", 3, 6), `{"s":"AAPL","seq":3,"ts":6}`},
+		{"stale full quote", Quote{Symbol: "AAPL", Seq: 4, TsMicros: 6, Staleness: Stale}, `{"s":"AAPL","seq":4,"ts":6,"stale":true}`},
+		{"delta turning fresh", Quote{Symbol: "AAPL", Seq: 5, TsMicros: 7, Staleness: Fresh}, `{"s":"AAPL","seq":5,"ts":7,"stale":false}`},
 		{"escape", Quote{Symbol: "a\"b\\c\n\x01"}, `{"s":"a\"b\\c\n\u0001","seq":0,"ts":0}`},
 	}
 	for _, tt := range tests {

@@ -136,4 +136,3 @@ func TestVenueBlipWithinStaleAfter(t *testing.T) {
 		t.Errorf("update after a blip: %s", m.Raw)
 	}
 }
-

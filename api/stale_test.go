@@ -110,6 +110,24 @@ func TestVenueDownMarksStale(t *testing.T) {
 	if got := metric(body, `ticker_feed_quotes_total{feed="coinbase:BTC-USD,ETH-USD,SOL-USD"}`); got != 3 {
 		t.Errorf("ticker_feed_quotes_total %v, want 3 (stale marks are not quotes)", got)
 	}
+
+	// both API documents describe every key of these quotes
+	var keys []string
+	for _, raw := range append(snap.Quotes, m.Quotes[0]) {
+		var q map[string]any
+		json.Unmarshal(raw, &q)
+		for k := range q {
+			keys = append(keys, k)
+		}
+	}
+	for _, path := range []string{"/asyncapi.yaml", "/openapi.yaml"} {
+		props, _ := lookup(fetchYAML(t, ts, path), "#/components/schemas/Quote/properties").(map[string]any)
+		for _, k := range keys {
+			if _, ok := props[k]; !ok {
+				t.Errorf("%s: Quote lacks %q", path, k)
+			}
+		}
+	}
 }
 
 // TestVenueBlipWithinStaleAfter: a connection lost and replaced, with a

@@ -60,7 +60,10 @@ func TestClientStale(t *testing.T) {
 
 	c2 := venue.Next(t, 5*time.Second)
 	c2.Send([]byte(`{"channel":"ticker","timestamp":"2025-11-24T16:00:02Z","sequence_num":0,"events":[{"type":"update","tickers":[{"product_id":"BTC-USD","price":"97261"}]}]}`))
-	eventually(t, "BTC-USD fresh", 10*time.Second, func() bool { q, _ := c.Quote("BTC-USD"); return !q.Stale && q.Seq == before["BTC-USD"].Seq+2 && inSync() })
+	eventually(t, "BTC-USD fresh", 10*time.Second, func() bool {
+		q, _ := c.Quote("BTC-USD")
+		return !q.Stale && q.Seq == before["BTC-USD"].Seq+2 && inSync()
+	})
 	if q, _ := c.Quote("ETH-USD"); !q.Stale {
 		t.Errorf("ETH-USD fresh without a quote: %+v", q)
 	}

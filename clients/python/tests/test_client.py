@@ -362,22 +362,26 @@ def test_stale_while_the_venue_is_down(server_factory: Callable[..., Server]) ->
             await until(lambda: len(rest_quotes(srv.addr)) == 2, 10, "both quotes on the server")
             c = Client(srv.url, ["BTC-USD", "ETH-USD"], on_update=got.append)
             task = asyncio.create_task(c.run())
-            await until(lambda: len(c.book()) == 2, 10, "the snapshot")
-            before = c.book()
-            assert all(not q.stale for q in before.values()), before
-            drop.set()
-            await until(lambda: all(q.stale for q in c.book().values()), 10, "both stale")
-            for sym, q in c.book().items():
-                assert q.seq == before[sym].seq + 1 and q.ts == before[sym].ts and q.last == before[sym].last, (q, before[sym])
-            assert all(q.stale is True for q in rest_quotes(srv.addr).values())
-            resume.set()
-            await until(lambda: c.book()["BTC-USD"].last == Decimal("97261"), 10, "BTC-USD's next quote")
-            btc, eth = c.book()["BTC-USD"], c.book()["ETH-USD"]
-            assert btc.stale is False and btc.seq == before["BTC-USD"].seq + 2, btc
-            assert eth.stale is True and eth.seq == before["ETH-USD"].seq + 1, eth
-            assert c.gaps == 0
-            await c.close()
-            await task
+            try:
+                await until(lambda: len(c.book()) == 2, 10, "the snapshot")
+                before = c.book()
+                assert all(not q.stale for q in before.values()), before
+                drop.set()
+                await until(lambda: all(q.stale for q in c.book().values()), 10, "both stale")
+                for sym, q in c.book().items():
+                    assert q.seq == before[sym].seq + 1 and q.ts == before[sym].ts and q.last == before[sym].last, (q, before[sym])
+                assert all(q.stale is True for q in rest_quotes(srv.addr).values())
+                resume.set()
+                await until(lambda: c.book()["BTC-USD"].last == Decimal("97261"), 10, "BTC-USD's next quote")
+                btc, eth = c.book()["BTC-USD"], c.book()["ETH-USD"]
+                assert btc.stale is False and btc.seq == before["BTC-USD"].seq + 2, btc
+                assert eth.stale is True and eth.seq == before["ETH-USD"].seq + 1, eth
+                assert c.gaps == 0
+            finally:
+                drop.set()  # a failed check must not leave the venue's handlers waiting
+                resume.set()
+                await c.close()
+                await task
 
     run(main())
     deltas = [u.delta for u in got if not u.snapshot]

@@ -3,6 +3,7 @@ package market
 import (
 	"encoding/json"
 	"testing"
+	"unsafe"
 )
 
 func quoteOf(sym string, seq uint64, ts int64, kv ...string) Quote {
@@ -61,5 +62,20 @@ func BenchmarkQuoteAppendJSON(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = q.AppendJSON(buf[:0])
+	}
+}
+
+// TestQuoteSize: Staleness sits in the padding after Fields, so a Quote
+// (copied through the ring and into every State) is no bigger for it.
+func TestQuoteSize(t *testing.T) {
+	type withoutStaleness struct {
+		Symbol   string
+		Seq      uint64
+		TsMicros int64
+		Fields   FieldSet
+		Values   [NumFields]Decimal
+	}
+	if got, want := unsafe.Sizeof(Quote{}), unsafe.Sizeof(withoutStaleness{}); got != want {
+		t.Errorf("Quote is %d bytes, %d without Staleness", got, want)
 	}
 }

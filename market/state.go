@@ -33,8 +33,10 @@ func (s *State) Apply(u *Quote) bool {
 		s.cur.Staleness = Stale
 		return true
 	}
-	changed := s.cur.Staleness == Stale
-	s.cur.Staleness = Unstated
+	changed := false
+	if s.cur.Staleness == Stale {
+		s.cur.Staleness, changed = Unstated, true
+	}
 	for f := Field(0); f < NumFields; f++ {
 		if !u.Fields.Has(f) {
 			continue

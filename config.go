@@ -16,6 +16,7 @@ import (
 	"github.com/ticker-io/ticker/api"
 	"github.com/ticker-io/ticker/cluster"
 	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds"
 	"github.com/ticker-io/ticker/internal/field"
 	"github.com/ticker-io/ticker/market"
 )
@@ -38,6 +39,7 @@ type config struct {
 	RingSize       int
 	Fanout         fanout.Config
 	API            api.Config
+	FeedSet        feeds.Config
 	LogFormat      string
 	LogLevel       string
 	CPUProfile     string
@@ -102,7 +104,7 @@ Flags:
 // parseConfig reads args and the environment (through getenv) into a
 // validated config. Errors name the flag.
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
-	c := config{Fanout: fanout.DefaultConfig(), API: api.DefaultConfig()} // the flags' defaults
+	c := config{Fanout: fanout.DefaultConfig(), API: api.DefaultConfig(), FeedSet: feeds.DefaultConfig()} // the flags' defaults
 	var feedsFlag feedList
 	fs := flag.NewFlagSet("ticker", flag.ContinueOnError)
 	// errors are one line, returned; usage is printed for --help alone
@@ -130,6 +132,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.Float64Var(&c.API.RateLimit, "rate-limit", c.API.RateLimit, "client messages per second per connection")
 	fs.IntVar(&c.API.RateBurst, "rate-burst", c.API.RateBurst, "client message burst per connection")
 	fs.IntVar(&c.API.SendBufferBytes, "send-buffer-bytes", c.API.SendBufferBytes, "kernel send buffer per connection (0: the OS's autotuning)")
+	fs.DurationVar(&c.FeedSet.StaleAfter, "stale-after", c.FeedSet.StaleAfter, "mark a venue feed's symbols stale when it has been down this long (0: at once)")
 	fs.IntVar(&c.RingSize, "ring-size", market.DefaultRingCapacity, "feed-to-engine ring capacity in quotes")
 	fs.BoolVar(&c.API.Pprof, "pprof", c.API.Pprof, "serve Go profiles at /debug/pprof/ (keep off on an exposed port)")
 	fs.StringVar(&c.CPUProfile, "cpu-profile", "", "write a CPU profile to `file` from start to shutdown (go tool pprof)")
@@ -213,9 +216,9 @@ func (c *config) autoMaxConns(auto func() int) {
 	}
 }
 
-// fanoutFlags and apiFlags name the flag that sets each field of
-// fanout.Config and api.Config, for the packages' field errors and the
-// defaults test.
+// fanoutFlags, apiFlags and feedFlags name the flag that sets each field
+// of fanout.Config, api.Config and feeds.Config, for the packages' field
+// errors and the defaults test.
 var (
 	fanoutFlags = map[string]string{
 		"Window":              "coalesce",
@@ -235,6 +238,9 @@ var (
 		"RateBurst":       "rate-burst",
 		"SendBufferBytes": "send-buffer-bytes",
 		"Pprof":           "pprof",
+	}
+	feedFlags = map[string]string{
+		"StaleAfter": "stale-after",
 	}
 )
 
@@ -272,6 +278,9 @@ func (c *config) validate() error {
 	}
 	if err := c.API.WithDefaults().Validate(); err != nil {
 		return flagError(err, apiFlags)
+	}
+	if err := c.FeedSet.Validate(); err != nil {
+		return flagError(err, feedFlags)
 	}
 	if err := market.CheckRingCapacity(c.RingSize); err != nil {
 		return flagError(err, map[string]string{"Capacity": "ring-size"})

@@ -82,7 +82,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 		fl = append(fl, f)
 	}
-	set, err := feeds.NewSet(log, fl...)
+	set, err := feeds.NewSetConfig(cfg.FeedSet, log, fl...)
 	if err != nil {
 		fmt.Fprintf(stderr, "ticker: --feed: %v\n", err)
 		return 2

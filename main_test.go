@@ -24,6 +24,7 @@ import (
 	"github.com/ticker-io/ticker/api"
 	"github.com/ticker-io/ticker/cluster"
 	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/feeds"
 	"github.com/ticker-io/ticker/feeds/venuetest"
 	"github.com/ticker-io/ticker/internal/natstest"
 	"github.com/ticker-io/ticker/internal/syncbuf"
@@ -96,6 +97,8 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--max-symbols", "many"}, nil, `--max-symbols "many": want a whole number`},
 		{[]string{"--rate-limit", "-1"}, nil, "--rate-limit -1: want more than 0"},
 		{[]string{"--stuck-timeout", "1ms"}, nil, "--stuck-timeout 1ms: want at least the coalescing window"},
+		{[]string{"--stale-after", "-1s"}, nil, "--stale-after -1s: want 0 to 10m0s"},
+		{nil, []string{"TICKER_STALE_AFTER", "11m"}, "--stale-after 11m0s: want 0 to 10m0s"},
 	}
 	for _, tt := range bad {
 		var out bytes.Buffer
@@ -113,8 +116,8 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-// TestFlagDefaults: every flag that sets a field of fanout.Config or
-// api.Config defaults to that package's DefaultConfig, and names a field
+// TestFlagDefaults: every flag that sets a field of fanout.Config,
+// api.Config or feeds.Config defaults to that package's DefaultConfig, and names a field
 // there.
 func TestFlagDefaults(t *testing.T) {
 	c, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
@@ -157,6 +160,7 @@ func TestFlagDefaults(t *testing.T) {
 	if err := cluster.CheckLeaseTime(c.LeaseTime); err != nil {
 		t.Errorf("the default lease time is refused: %v", err)
 	}
+	check("feeds", c.FeedSet, feeds.DefaultConfig(), feedFlags)
 	if c.Coalesce != fanout.DefaultConfig().Window {
 		t.Errorf("coalesce %v, want fanout's window %v", c.Coalesce, fanout.DefaultConfig().Window)
 	}

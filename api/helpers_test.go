@@ -68,6 +68,12 @@ func startServerLog(t testing.TB, cfg Config, fcfg fanout.Config, startFeeds boo
 // (an origin list naming the server itself).
 func startServerOn(t testing.TB, ln net.Listener, cfg Config, fcfg fanout.Config, startFeeds bool, log *slog.Logger, specs ...string) *testServer {
 	t.Helper()
+	return startServerSet(t, ln, cfg, fcfg, feeds.DefaultConfig(), startFeeds, log, specs...)
+}
+
+// startServerSet is startServerOn with the feed Set's configuration given.
+func startServerSet(t testing.TB, ln net.Listener, cfg Config, fcfg fanout.Config, setCfg feeds.Config, startFeeds bool, log *slog.Logger, specs ...string) *testServer {
+	t.Helper()
 	var fl []feeds.Feed
 	for _, spec := range specs {
 		f, err := feeds.Parse(spec)
@@ -76,7 +82,7 @@ func startServerOn(t testing.TB, ln net.Listener, cfg Config, fcfg fanout.Config
 		}
 		fl = append(fl, f)
 	}
-	set, err := feeds.NewSet(log, fl...)
+	set, err := feeds.NewSetConfig(setCfg, log, fl...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,6 +320,11 @@ func decodeQuote(raw []byte) (map[string]string, error) {
 		case "seq", "ts":
 			if v.Type() != fastjson.TypeNumber {
 				ferr = fmt.Errorf("%s is not a number in %s", key, raw)
+			}
+			q[key] = v.String()
+		case "stale":
+			if v.Type() != fastjson.TypeTrue && v.Type() != fastjson.TypeFalse {
+				ferr = fmt.Errorf("stale is not a boolean in %s", raw)
 			}
 			q[key] = v.String()
 		default:

@@ -69,9 +69,14 @@ type Options struct {
 // Quote is a symbol's state at a version. A field the feed never gave is
 // not Valid. In a delta, only the fields that changed are Valid.
 type Quote struct {
-	Symbol   string
-	Seq      uint64
-	Time     time.Time // the event time of the latest change (ts)
+	Symbol string
+	Seq    uint64
+	Time   time.Time // the event time of the latest change (ts)
+	// Stale: the feed of the symbol is down, and the values are the last
+	// it gave (Time still says when they changed). A later quote from the
+	// feed clears it. In a Delta it is the staleness after the change,
+	// whether or not the change was to it.
+	Stale    bool
 	Bid      decimal.NullDecimal
 	BidSize  decimal.NullDecimal
 	Ask      decimal.NullDecimal
@@ -406,6 +411,7 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 			if err != nil {
 				return false, err
 			}
+			staleGiven := dv.Get("stale") != nil
 			if r.resyncing[d.Symbol] {
 				continue // its snapshot is on the way
 			}
@@ -422,7 +428,8 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 				r.resyncing[d.Symbol] = true
 				continue
 			}
-			q = apply(q, d)
+			q = apply(q, d, staleGiven)
+			d.Stale = q.Stale
 			r.c.book[d.Symbol] = q
 			r.c.mu.Unlock()
 			if r.c.opts.OnUpdate != nil {
@@ -467,6 +474,7 @@ func decodeQuote(v *fastjson.Value) (Quote, error) {
 	if ts := v.GetInt64("ts"); ts > 0 {
 		q.Time = time.UnixMicro(ts)
 	}
+	q.Stale = v.GetBool("stale")
 	for i, f := range q.fields() {
 		b := v.GetStringBytes(market.Field(i).Name())
 		if b == nil {
@@ -481,9 +489,13 @@ func decodeQuote(v *fastjson.Value) (Quote, error) {
 	return q, nil
 }
 
-// apply folds delta d into q.
-func apply(q, d Quote) Quote {
+// apply folds delta d into q; staleGiven says whether d said "stale" (a
+// delta says it only when it changes).
+func apply(q, d Quote, staleGiven bool) Quote {
 	q.Seq, q.Time = d.Seq, d.Time
+	if staleGiven {
+		q.Stale = d.Stale
+	}
 	qf, df := q.fields(), d.fields()
 	for i := range qf {
 		if df[i].Valid {

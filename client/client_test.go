@@ -94,8 +94,8 @@ func sameBook(c *Client, want []market.Quote) (bool, string) {
 	}
 	for _, w := range want {
 		q := book[w.Symbol]
-		if q.Seq != w.Seq || q.Time.UnixMicro() != w.TsMicros {
-			return false, w.Symbol + ": seq or ts"
+		if q.Seq != w.Seq || q.Time.UnixMicro() != w.TsMicros || q.Stale != w.IsStale() {
+			return false, w.Symbol + ": seq, ts or stale"
 		}
 		for i, f := range q.fields() {
 			v, has := w.Get(market.Field(i))

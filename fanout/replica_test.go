@@ -136,14 +136,15 @@ func TestReplica(t *testing.T) {
 	}
 
 	// promoted with A known to have reached seq 33 elsewhere: its first
-	// own version is 34 and carries every field; then plain deltas follow
+	// own version is 34 and carries every field and its staleness (a
+	// replica may hold the other); then plain deltas follow
 	rep.promote(map[string]uint64{"A": 33}, 0)
 	push(t, rep, "A", 400, "bid", "10")
 	window(rep)
 	push(t, rep, "A", 401, "ask", "11")
 	window(rep)
 	mr, _, _ = take(t, cr)
-	want := []string{`{"s":"A","seq":34,"ts":400,"bid":"10","ask":"2"}`, `{"s":"A","seq":35,"ts":401,"ask":"11"}`}
+	want := []string{`{"s":"A","seq":34,"ts":400,"bid":"10","ask":"2","stale":false}`, `{"s":"A","seq":35,"ts":401,"ask":"11"}`}
 	if got := updates(mr); !slices.Equal(got, want) {
 		t.Fatalf("after promotion: %v, want %v", got, want)
 	}

@@ -88,9 +88,18 @@ type Set struct {
 	starts atomic.Bool
 }
 
-// NewSet checks that names are unique and that no two feeds declare the same
-// symbol (an instrument must have one source), and returns the Set.
+// NewSet is NewSetConfig with DefaultConfig.
 func NewSet(log *slog.Logger, feeds ...Feed) (*Set, error) {
+	return NewSetConfig(DefaultConfig(), log, feeds...)
+}
+
+// NewSetConfig checks cfg, that names are unique and that no two feeds
+// declare the same symbol (an instrument must have one source), and returns
+// the Set.
+func NewSetConfig(cfg Config, log *slog.Logger, feeds ...Feed) (*Set, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -110,6 +119,9 @@ func NewSet(log *slog.Logger, feeds ...Feed) (*Set, error) {
 		}
 		if lf, ok := f.(loggingFeed); ok {
 			lf.SetLogger(log)
+		}
+		if sf, ok := f.(staleFeed); ok {
+			sf.markStale(cfg.StaleAfter, f.Symbols())
 		}
 		s.feeds = append(s.feeds, &feedState{feed: f})
 	}
@@ -197,6 +209,9 @@ type countingSink struct {
 func (c *countingSink) Push(ctx context.Context, q *market.Quote) error {
 	if err := c.out.Push(ctx, q); err != nil {
 		return err
+	}
+	if q.Staleness == market.Stale {
+		return nil // a stale mark (stale.go) is not a quote delivered
 	}
 	c.st.quotes.Add(1)
 	if !c.st.delivered.Load() {

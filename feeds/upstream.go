@@ -69,6 +69,8 @@ type upstream struct {
 	connected  atomic.Bool
 	lastMsg    atomic.Int64 // unix nanoseconds of the last message
 	lag        stats.Histogram
+
+	stale staleness // marks the feed's symbols stale while it is down (stale.go)
 }
 
 // upstreamOptions reads the options every venue feed shares.
@@ -102,6 +104,12 @@ func (u *upstream) options(o *options, defaultURL string, defaultSilence, defaul
 // SetLogger sets the logger for connection events.
 func (u *upstream) SetLogger(l *slog.Logger) { u.log = l }
 
+// markStale makes the feed mark symbols stale once it has been down for
+// after (0: at once). The Set calls it; a feed run without one marks none.
+func (u *upstream) markStale(after time.Duration, symbols []string) {
+	u.stale.after, u.stale.symbols = after, symbols
+}
+
 // Upstream reports the connection's health and counters.
 func (u *upstream) Upstream() UpstreamStatus {
 	st := UpstreamStatus{
@@ -129,11 +137,15 @@ func (u *upstream) gap(what string, want, got uint64) {
 }
 
 // run keeps sessions going until ctx ends. It returns nil then, or the
-// sink's error if pushing failed.
+// sink's error if pushing failed. A connection's end starts the wait before
+// the feed's symbols are marked stale; its next quote ends it.
 func (u *upstream) run(ctx context.Context, sink Sink, v venue) error {
+	u.stale.name, u.stale.log = u.feedName, u.log
+	defer u.stale.close()
+	ss := staleSink{Sink: sink, st: &u.stale}
 	failures := 0
 	for {
-		delivered, err := u.session(ctx, sink, v)
+		delivered, err := u.session(ctx, ss, v)
 		u.connected.Store(false)
 		if ctx.Err() != nil {
 			return nil
@@ -141,6 +153,9 @@ func (u *upstream) run(ctx context.Context, sink Sink, v venue) error {
 		var pe errPush
 		if errors.As(err, &pe) {
 			return pe.err
+		}
+		if err := u.stale.lost(ctx, sink); err != nil {
+			return err
 		}
 		if delivered {
 			failures = 0

@@ -55,13 +55,15 @@ func (s FieldSet) With(f Field) FieldSet { return s | 1<<f }
 // Quote is some or all of a symbol's fields at one moment. A feed emits
 // Quotes holding only the fields it updates; State turns them into full
 // quotes (every field ever given) and deltas (only the fields that changed),
-// all with the same type. Fields says which Values are present.
+// all with the same type. Fields says which Values are present; Staleness
+// whether the symbol's feed is down (stale.go).
 type Quote struct {
-	Symbol   string
-	Seq      uint64 // version; 0 for a feed's update that State has not versioned yet
-	TsMicros int64  // event time of the latest change, Unix microseconds
-	Fields   FieldSet
-	Values   [NumFields]Decimal
+	Symbol    string
+	Seq       uint64 // version; 0 for a feed's update that State has not versioned yet
+	TsMicros  int64  // event time of the latest change, Unix microseconds
+	Fields    FieldSet
+	Staleness Staleness // in the padding after Fields: the Quote is no bigger
+	Values    [NumFields]Decimal
 }
 
 // Set stores v as field f and marks it present.
@@ -74,8 +76,9 @@ func (q *Quote) Set(f Field, v Decimal) {
 func (q *Quote) Get(f Field) (Decimal, bool) { return q.Values[f], q.Fields.Has(f) }
 
 // AppendJSON appends q as the contract's Quote/Delta object:
-// {"s":…,"seq":…,"ts":…,"bid":"…",…} with only the present fields.
-// It does not allocate when dst has room.
+// {"s":…,"seq":…,"ts":…,"bid":"…",…,"stale":true} with only the present
+// fields, and "stale" only when q states it (true, or false in a delta
+// that turns the symbol fresh). It does not allocate when dst has room.
 func (q *Quote) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"s":`...)
 	dst = AppendJSONString(dst, q.Symbol)
@@ -92,6 +95,9 @@ func (q *Quote) AppendJSON(dst []byte) []byte {
 		dst = append(dst, '"', ':', '"')
 		dst = q.Values[f].AppendText(dst)
 		dst = append(dst, '"')
+	}
+	if q.Staleness != Unstated {
+		dst = q.appendStale(dst)
 	}
 	return append(dst, '}')
 }

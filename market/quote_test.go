@@ -3,6 +3,7 @@ package market
 import (
 	"encoding/json"
 	"testing"
+	"unsafe"
 )
 
 func quoteOf(sym string, seq uint64, ts int64, kv ...string) Quote {
@@ -27,6 +28,8 @@ func TestQuoteAppendJSON(t *testing.T) {
 			`{"s":"BTC-USD","seq":8812,"ts":1764000000123456,"bid":"64000.1","bid_size":"0.5","ask":"64000.2","ask_size":"1.25","last":"64000.15","last_size":"0.01","volume":"1234.5678"}`},
 		{"delta", quoteOf("AAPL", 2, 5, "last", "189.13"), `{"s":"AAPL","seq":2,"ts":5,"last":"189.13"}`},
 		{"empty delta", quoteOf("AAPL", 3, 6), `{"s":"AAPL","seq":3,"ts":6}`},
+		{"stale full quote", Quote{Symbol: "AAPL", Seq: 4, TsMicros: 6, Staleness: Stale}, `{"s":"AAPL","seq":4,"ts":6,"stale":true}`},
+		{"delta turning fresh", Quote{Symbol: "AAPL", Seq: 5, TsMicros: 7, Staleness: Fresh}, `{"s":"AAPL","seq":5,"ts":7,"stale":false}`},
 		{"escape", Quote{Symbol: "a\"b\\c\n\x01"}, `{"s":"a\"b\\c\n\u0001","seq":0,"ts":0}`},
 	}
 	for _, tt := range tests {
@@ -59,5 +62,20 @@ func BenchmarkQuoteAppendJSON(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = q.AppendJSON(buf[:0])
+	}
+}
+
+// TestQuoteSize: Staleness sits in the padding after Fields, so a Quote
+// (copied through the ring and into every State) is no bigger for it.
+func TestQuoteSize(t *testing.T) {
+	type withoutStaleness struct {
+		Symbol   string
+		Seq      uint64
+		TsMicros int64
+		Fields   FieldSet
+		Values   [NumFields]Decimal
+	}
+	if got, want := unsafe.Sizeof(Quote{}), unsafe.Sizeof(withoutStaleness{}); got != want {
+		t.Errorf("Quote is %d bytes, %d without Staleness", got, want)
 	}
 }

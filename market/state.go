@@ -20,9 +20,23 @@ func (s *State) Symbol() string { return s.cur.Symbol }
 // Apply folds a feed update into the current quote. Only fields the update
 // carries are touched. The current ts becomes the update's ts when at least one
 // field value changed: ts is the time of the latest change, and an update that
-// repeats known values is not a change. It reports whether anything changed.
+// repeats known values is not a change. A live update also makes a stale
+// symbol fresh (a change too, which takes its ts). A stale mark (Staleness
+// Stale) only marks the symbol stale, keeping its values and ts, so that ts
+// still says how old they are; a symbol with no value yet has nothing to
+// mark. It reports whether anything changed.
 func (s *State) Apply(u *Quote) bool {
+	if u.Staleness == Stale {
+		if s.cur.Staleness == Stale || s.cur.Fields == 0 {
+			return false
+		}
+		s.cur.Staleness = Stale
+		return true
+	}
 	changed := false
+	if s.cur.Staleness == Stale {
+		s.cur.Staleness, changed = Unstated, true
+	}
 	for f := Field(0); f < NumFields; f++ {
 		if !u.Fields.Has(f) {
 			continue
@@ -51,12 +65,14 @@ func Diff(prev, next *Quote) FieldSet {
 
 // Pending reports whether the current quote differs from the published one.
 func (s *State) Pending() bool {
-	return s.cur.TsMicros != s.pub.TsMicros || s.cur.Fields != s.pub.Fields || s.cur.Values != s.pub.Values
+	return s.cur.TsMicros != s.pub.TsMicros || s.cur.Fields != s.pub.Fields ||
+		s.cur.Staleness != s.pub.Staleness || s.cur.Values != s.pub.Values
 }
 
 // Publish makes the current quote the next version if it differs from the
-// published one: seq rises by exactly 1 and delta receives s, seq, ts and the
-// fields changed since seq-1. Values that changed and changed back within one
+// published one: seq rises by exactly 1 and delta receives s, seq, ts, the
+// fields changed since seq-1 and the staleness if it changed (Stale or
+// Fresh). Values that changed and changed back within one
 // window yield a delta with no fields but the new ts, so that ts always equals
 // the time of the latest change. It reports whether a version was published.
 func (s *State) Publish(delta *Quote) bool {
@@ -64,11 +80,12 @@ func (s *State) Publish(delta *Quote) bool {
 		return false
 	}
 	changed := Diff(&s.pub, &s.cur)
+	stale := staleChange(&s.pub, &s.cur)
 	seq := s.pub.Seq + 1
 	s.pub = s.cur
 	s.pub.Seq = seq
 	s.cur.Seq = seq
-	*delta = Quote{Symbol: s.pub.Symbol, Seq: seq, TsMicros: s.pub.TsMicros, Fields: changed}
+	*delta = Quote{Symbol: s.pub.Symbol, Seq: seq, TsMicros: s.pub.TsMicros, Fields: changed, Staleness: stale}
 	for f := Field(0); f < NumFields; f++ {
 		if changed.Has(f) {
 			delta.Values[f] = s.pub.Values[f]
@@ -89,12 +106,15 @@ func (s *State) PublishedRef() *Quote { return &s.pub }
 // both the current and the published quote. Versions continue from q.Seq.
 func (s *State) Restore(q Quote) {
 	q.Symbol = s.cur.Symbol
+	if q.Staleness != Stale {
+		q.Staleness = Unstated
+	}
 	s.cur, s.pub = q, q
 }
 
 // ApplyDelta folds a delta published elsewhere (seq, ts and the changed
-// fields) into the published quote, which must be at d.Seq-1; the current
-// quote follows. It reports false, changing nothing, for any other seq.
+// fields, the staleness if it says one) into the published quote, which must
+// be at d.Seq-1; the current quote follows. It reports false, changing nothing, for any other seq.
 func (s *State) ApplyDelta(d *Quote) bool {
 	if d.Seq != s.pub.Seq+1 {
 		return false
@@ -104,21 +124,30 @@ func (s *State) ApplyDelta(d *Quote) bool {
 			s.pub.Set(f, d.Values[f])
 		}
 	}
+	switch d.Staleness {
+	case Stale:
+		s.pub.Staleness = Stale
+	case Fresh:
+		s.pub.Staleness = Unstated
+	}
 	s.pub.Seq, s.pub.TsMicros = d.Seq, d.TsMicros
 	s.cur = s.pub
 	return true
 }
 
 // PublishAll publishes the current quote as the next version whatever
-// changed, with every field it has in the delta: the first version of a
-// node taking over the stream, which must make every replica whole
-// whatever version it held.
+// changed, with every field it has and its staleness (Fresh if not stale)
+// in the delta: the first version of a node taking over the stream, which
+// must make every replica whole whatever version it held.
 func (s *State) PublishAll(delta *Quote) {
 	seq := s.pub.Seq + 1
 	s.pub = s.cur
 	s.pub.Seq = seq
 	s.cur.Seq = seq
 	*delta = s.pub
+	if delta.Staleness != Stale {
+		delta.Staleness = Fresh
+	}
 }
 
 // SkipTo raises the published seq to seq (keeping the values), so that the

@@ -40,6 +40,87 @@ func TestStatePublish(t *testing.T) {
 	}
 }
 
+func staleMark(sym string, ts int64) Quote { return Quote{Symbol: sym, TsMicros: ts, Staleness: Stale} }
+
+// TestStateStale: a stale mark is one published change (seq + 1, ts kept),
+// a live quote after it turns the symbol fresh with an explicit
+// "stale":false, and a replica folding the deltas holds the same quote.
+func TestStateStale(t *testing.T) {
+	type step struct {
+		apply []Quote
+		delta string // "" when nothing is published
+		full  string // the published quote after the step
+	}
+	steps := []step{
+		{apply: []Quote{staleMark("A", 5)}}, // nothing to mark before a value
+		{apply: []Quote{quoteOf("A", 0, 10, "bid", "1")},
+			delta: `{"s":"A","seq":1,"ts":10,"bid":"1"}`, full: `{"s":"A","seq":1,"ts":10,"bid":"1"}`},
+		{apply: []Quote{staleMark("A", 20)},
+			delta: `{"s":"A","seq":2,"ts":10,"stale":true}`, full: `{"s":"A","seq":2,"ts":10,"bid":"1","stale":true}`},
+		{apply: []Quote{staleMark("A", 30)}, full: `{"s":"A","seq":2,"ts":10,"bid":"1","stale":true}`}, // already stale
+		// the same value again: fresh is a change, and takes the quote's ts
+		{apply: []Quote{quoteOf("A", 0, 40, "bid", "1")},
+			delta: `{"s":"A","seq":3,"ts":40,"stale":false}`, full: `{"s":"A","seq":3,"ts":40,"bid":"1"}`},
+		// a quote then a mark within one window: one version, stale
+		{apply: []Quote{quoteOf("A", 0, 50, "bid", "2"), staleMark("A", 51)},
+			delta: `{"s":"A","seq":4,"ts":50,"bid":"2","stale":true}`, full: `{"s":"A","seq":4,"ts":50,"bid":"2","stale":true}`},
+		// a live quote and a mark again within one window: nothing changed but the ts
+		{apply: []Quote{quoteOf("A", 0, 60, "bid", "2"), staleMark("A", 61)},
+			delta: `{"s":"A","seq":5,"ts":60}`, full: `{"s":"A","seq":5,"ts":60,"bid":"2","stale":true}`},
+		{apply: []Quote{quoteOf("A", 0, 70, "ask", "3")},
+			delta: `{"s":"A","seq":6,"ts":70,"ask":"3","stale":false}`, full: `{"s":"A","seq":6,"ts":70,"bid":"2","ask":"3"}`},
+	}
+	s, replica := NewState("A"), NewState("A")
+	for i, st := range steps {
+		for _, u := range st.apply {
+			s.Apply(&u)
+		}
+		var d Quote
+		published := s.Publish(&d)
+		if published != (st.delta != "") || published && string(d.AppendJSON(nil)) != st.delta {
+			t.Fatalf("step %d: published %v %s, want %s", i, published, d.AppendJSON(nil), st.delta)
+		}
+		if st.full == "" {
+			continue
+		}
+		if got := s.PublishedRef().AppendJSON(nil); string(got) != st.full {
+			t.Fatalf("step %d: published quote %s, want %s", i, got, st.full)
+		}
+		if published && !replica.ApplyDelta(&d) {
+			t.Fatalf("step %d: replica refused %s", i, d.AppendJSON(nil))
+		}
+		if replica.Published() != s.Published() {
+			t.Fatalf("step %d: replica %s, want %s", i, replica.PublishedRef().AppendJSON(nil), st.full)
+		}
+	}
+}
+
+// TestStatePublishAllStale: a node taking the stream over states the
+// staleness in its first versions, so a replica that held the other one
+// is corrected either way; Restore keeps Stale and nothing else.
+func TestStatePublishAllStale(t *testing.T) {
+	for _, stale := range []bool{false, true} {
+		s := NewState("A")
+		s.Restore(Quote{Symbol: "A", Seq: 7, TsMicros: 10, Staleness: Fresh})
+		if s.Published().Staleness != Unstated {
+			t.Fatalf("Restore kept %v", s.Published().Staleness)
+		}
+		u := quoteOf("A", 0, 11, "bid", "1")
+		s.Apply(&u)
+		if stale {
+			m := staleMark("A", 12)
+			s.Apply(&m)
+		}
+		replica := NewState("A")
+		replica.Restore(Quote{Symbol: "A", Seq: 7, TsMicros: 10, Staleness: map[bool]Staleness{false: Stale, true: Unstated}[stale]})
+		var d Quote
+		s.PublishAll(&d)
+		if !replica.ApplyDelta(&d) || replica.Published() != s.Published() {
+			t.Fatalf("stale=%v: replica %s from %s, want %s", stale, replica.PublishedRef().AppendJSON(nil), d.AppendJSON(nil), s.PublishedRef().AppendJSON(nil))
+		}
+	}
+}
+
 // TestDeltasReproduceState applies every published delta to a client-side
 // copy and checks it equals the published quote at every version.
 func TestDeltasReproduceState(t *testing.T) {

@@ -29,6 +29,9 @@ func AppendLine(dst []byte, q *market.Quote) []byte {
 		dst = v.AppendText(dst)
 		dst = append(dst, '"')
 	}
+	if q.IsStale() {
+		dst = append(dst, `,"stale":true`...) // a feed's stale mark, which has no field
+	}
 	return append(dst, '}', '\n')
 }
 

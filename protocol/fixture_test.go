@@ -31,6 +31,7 @@ func TestAppendLine(t *testing.T) {
 		{q("X", 5, "bid", "-1.5"), `{"ts":5,"s":"X","bid":"-1.5"}`},
 		{q("BRK.B", 7), `{"ts":7,"s":"BRK.B"}`},
 		{q("EUR-USD", 8, "bid", "1.10"), `{"ts":8,"s":"EUR-USD","bid":"1.1"}`},
+		{market.Quote{Symbol: "BTC-USD", TsMicros: 9, Seq: 42, Staleness: market.Stale}, `{"ts":9,"s":"BTC-USD","stale":true}`}, // a feed's stale mark
 	}
 	var p fastjson.Parser
 	for _, tt := range tests {

@@ -19,7 +19,9 @@ var ErrSkip = errors.New("blank or comment line")
 //
 // "s" (a valid symbol) and "ts" (Unix microseconds, a positive integer) are
 // required; the Quote fields are optional decimal strings (sizes and volume
-// not negative). Unknown or repeated keys, numbers where strings belong and
+// not negative). "stale":true marks the symbol stale, as a feed that lost
+// its source does, and then stands without any field; "stale":false is a
+// live line like one without it. Unknown or repeated keys, numbers where strings belong and
 // anything that is not one JSON object are errors. A blank line or one
 // starting with "#" returns ErrSkip. p is reused between calls; q does not
 // keep references into line or p.
@@ -36,7 +38,9 @@ func ParseLine(p *fastjson.Parser, line []byte, q *market.Quote) error {
 //
 //	{"s":"AAPL","seq":42,"ts":1764000000000000,"bid":"189.12"}
 //
-// The other rules are ParseLine's; blank and comment lines are errors.
+// "stale" (a boolean) sets q.Staleness: Stale for true, Fresh for false (a
+// delta that turns its symbol fresh). The other rules are ParseLine's, but
+// fields may stand beside "stale":true; blank and comment lines are errors.
 func ParseVersion(p *fastjson.Parser, msg []byte, q *market.Quote) error {
 	return parseQuote(p, msg, q, true)
 }
@@ -52,7 +56,7 @@ func parseQuote(p *fastjson.Parser, trimmed []byte, q *market.Quote, withSeq boo
 	}
 	*q = market.Quote{}
 	var seen uint16
-	const seenS, seenTs, seenSeq = 1 << 14, 1 << 15, 1 << 13
+	const seenS, seenTs, seenSeq, seenStale = 1 << 14, 1 << 15, 1 << 13, 1 << 12
 	var symbol []byte
 	var ferr error
 	o.Visit(func(key []byte, v *fastjson.Value) {
@@ -100,6 +104,23 @@ func parseQuote(p *fastjson.Parser, trimmed []byte, q *market.Quote, withSeq boo
 				return
 			}
 			q.Seq = seq
+		case "stale":
+			if seen&seenStale != 0 {
+				ferr = fmt.Errorf(`repeated key "stale"`)
+				return
+			}
+			seen |= seenStale
+			b, err := v.Bool()
+			if err != nil {
+				ferr = fmt.Errorf(`"stale" must be true or false`)
+				return
+			}
+			switch {
+			case b:
+				q.Staleness = market.Stale
+			case withSeq:
+				q.Staleness = market.Fresh
+			}
 		default:
 			f, ok := market.FieldByName(key)
 			if !ok {
@@ -138,6 +159,9 @@ func parseQuote(p *fastjson.Parser, trimmed []byte, q *market.Quote, withSeq boo
 	}
 	if withSeq && seen&seenSeq == 0 {
 		return fmt.Errorf(`missing "seq"`)
+	}
+	if !withSeq && q.Staleness == market.Stale && q.Fields != 0 {
+		return fmt.Errorf(`"stale":true stands without any field`)
 	}
 	if err := market.ValidateSymbol(string(symbol)); err != nil {
 		return err

@@ -39,6 +39,11 @@ func TestParseLine(t *testing.T) {
 		{`{"s":"X","ts":1,"nope":"1"}`, "error: unknown key"},
 		{`{"s":"X","ts":1,"bid":"1","bid":"2"}`, "error: repeated key"},
 		{`{"s":"X","s":"Y","ts":1}`, "error: repeated key"},
+		{`{"s":"X","ts":1,"stale":true}`, `{"s":"X","seq":0,"ts":1,"stale":true}`},
+		{`{"s":"X","ts":1,"bid":"1","stale":false}`, `{"s":"X","seq":0,"ts":1,"bid":"1"}`},
+		{`{"s":"X","ts":1,"bid":"1","stale":true}`, `error: "stale":true stands without any field`},
+		{`{"s":"X","ts":1,"stale":1}`, `error: "stale" must be true or false`},
+		{`{"s":"X","ts":1,"stale":true,"stale":true}`, `error: repeated key "stale"`},
 	}
 	var p fastjson.Parser
 	for _, tt := range tests {
@@ -119,6 +124,10 @@ func TestParseVersion(t *testing.T) {
 		{`{"s":"A","seq":"7","ts":5}`, "", `"seq" must be a positive integer`},
 		{`{"s":"A","seq":1,"seq":2,"ts":5}`, "", `repeated key "seq"`},
 		{`{"s":"A","seq":1,"ts":5,"bid":1.5}`, "", `must be a decimal string`},
+		{`{"s":"A","seq":2,"ts":5,"stale":true}`, `{"s":"A","seq":2,"ts":5,"stale":true}`, ""},
+		{`{"s":"A","seq":2,"ts":5,"bid":"1","stale":true}`, `{"s":"A","seq":2,"ts":5,"bid":"1","stale":true}`, ""},
+		{`{"s":"A","seq":3,"ts":6,"bid":"1","stale":false}`, `{"s":"A","seq":3,"ts":6,"bid":"1","stale":false}`, ""},
+		{`{"s":"A","seq":3,"ts":6,"stale":"no"}`, "", `"stale" must be true or false`},
 		{``, "", "not JSON"},
 	} {
 		var p fastjson.Parser
@@ -146,6 +155,7 @@ func FuzzParseVersion(f *testing.F) {
 	for _, s := range []string{
 		`{"s":"BTC-USD","seq":8812,"ts":1764000000123456,"bid":"64000.10","ask_size":"1.25"}`,
 		`{"s":"A","seq":1,"ts":5}`, `{"s":"A","seq":18446744073709551615,"ts":5,"volume":"1e3"}`, `{`,
+		`{"s":"A","seq":2,"ts":5,"stale":true}`, `{"s":"A","seq":3,"ts":6,"bid":"1","stale":false}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -224,9 +224,19 @@
     }
   }
 
+  // stale: the symbol's feed is down (q.stale from a snapshot, or from the
+  // delta that changed it); the row is greyed, its values the last known
+  function renderStale(e) {
+    const stale = e.q.stale === true;
+    if (e.row.classList.contains("stale") === stale) return;
+    e.row.classList.toggle("stale", stale);
+    e.row.title = stale ? "feed down: last known values" : "";
+  }
+
   function renderRow(e, now) {
     const q = e.q;
     if (!q) return;
+    renderStale(e);
     e.dec = Math.max(e.dec, decimals(q.bid), decimals(q.ask), decimals(q.last));
     setCell(e, "bid", pad(q.bid, e.dec), now);
     setCell(e, "ask", pad(q.ask, e.dec), now);
@@ -611,6 +621,7 @@
     epochs: () => epochs,
     selected: () => selected,
     visibleRows: () => [...quotes.values()].filter((e) => !e.row.hidden).length,
+    staleRows: () => [...document.querySelectorAll("#rows tr.stale")].map((r) => r.dataset.symbol).sort(),
     symbols: () => [...quotes.keys()].sort(),
     watchlist: () => watch,
     chartKind: () => chartKind,

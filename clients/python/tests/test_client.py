@@ -321,6 +321,76 @@ def test_seq_gap_resyncs() -> None:
     assert got[1].quote.bid == Decimal("1.11") and got[1].delta.ask is None and got[1].quote.ask == Decimal("1.2")
 
 
+def test_stale_while_the_venue_is_down(server_factory: Callable[..., Server]) -> None:
+    """A server whose venue feed (Coinbase's shape, played by a local fake)
+    goes down marks its symbols stale at once (--stale-after 0s): the
+    client's quotes say stale=True, seq + 1 with no gap, values kept; the
+    venue's next quote makes its symbol fresh (False) and leaves the other
+    stale."""
+    got: list[Update] = []
+    drop, resume = asyncio.Event(), asyncio.Event()
+    connections = 0
+
+    def ticker(kind: str, tickers: list[dict[str, str]]) -> str:
+        return json.dumps(
+            {"channel": "ticker", "timestamp": "2025-11-24T16:00:00Z", "sequence_num": 0,
+             "events": [{"type": kind, "tickers": tickers}]}
+        )
+
+    async def venue(ws: websockets.legacy.server.WebSocketServerProtocol, _path: str) -> None:
+        nonlocal connections
+        connections += 1
+        await ws.recv()  # ticker and heartbeats subscriptions
+        await ws.recv()
+        if connections == 1:
+            await ws.send(ticker("snapshot", [
+                {"product_id": "BTC-USD", "price": "97260.5", "best_bid": "97260.49", "best_ask": "97260.5"},
+                {"product_id": "ETH-USD", "price": "3100.1", "best_bid": "3100", "best_ask": "3100.2"},
+            ]))
+            await drop.wait()
+            await ws.close()
+            return
+        await resume.wait()
+        await ws.send(ticker("update", [{"product_id": "BTC-USD", "price": "97261"}]))
+        await ws.wait_closed()
+
+    async def main() -> None:
+        async with websockets.legacy.server.serve(venue, "127.0.0.1", 0) as vs:
+            port = list(vs.sockets)[0].getsockname()[1]
+            spec = f"coinbase:BTC-USD,ETH-USD?url=ws://127.0.0.1:{port}/&backoff=50ms&maxbackoff=50ms"
+            srv = await asyncio.to_thread(server_factory, ["--feed", spec, "--stale-after", "0s", "--coalesce", "10ms"])
+            await until(lambda: len(rest_quotes(srv.addr)) == 2, 10, "both quotes on the server")
+            c = Client(srv.url, ["BTC-USD", "ETH-USD"], on_update=got.append)
+            task = asyncio.create_task(c.run())
+            try:
+                await until(lambda: len(c.book()) == 2, 10, "the snapshot")
+                before = c.book()
+                assert all(not q.stale for q in before.values()), before
+                drop.set()
+                await until(lambda: all(q.stale for q in c.book().values()), 10, "both stale")
+                for sym, q in c.book().items():
+                    assert q.seq == before[sym].seq + 1 and q.ts == before[sym].ts and q.last == before[sym].last, (q, before[sym])
+                assert all(q.stale is True for q in rest_quotes(srv.addr).values())
+                resume.set()
+                await until(lambda: c.book()["BTC-USD"].last == Decimal("97261"), 10, "BTC-USD's next quote")
+                btc, eth = c.book()["BTC-USD"], c.book()["ETH-USD"]
+                assert btc.stale is False and btc.seq == before["BTC-USD"].seq + 2, btc
+                assert eth.stale is True and eth.seq == before["ETH-USD"].seq + 1, eth
+                assert c.gaps == 0
+            finally:
+                drop.set()  # a failed check must not leave the venue's handlers waiting
+                resume.set()
+                await c.close()
+                await task
+
+    run(main())
+    deltas = [u.delta for u in got if not u.snapshot]
+    assert [(d.symbol, d.stale) for d in deltas] == [("BTC-USD", True), ("ETH-USD", True), ("BTC-USD", False)] or [
+        (d.symbol, d.stale) for d in deltas
+    ] == [("ETH-USD", True), ("BTC-USD", True), ("BTC-USD", False)], deltas
+    assert all(d.bid is None and d.ask is None for d in deltas[:2])
+
+
 def test_backoff_doubles_with_full_jitter() -> None:
     for n, cap in enumerate([0.25, 0.5, 1, 2, 4, 8, 16, 30, 30]):
         draws = [backoff(0.25, 30, n) for _ in range(300)]
@@ -332,7 +402,9 @@ def test_decode_is_exact() -> None:
     q = decode_quote({"s": "SHIB-USD", "seq": 1, "ts": 1, "bid": "0.00001234", "ask": "123456789012345678901234567890.1"})
     assert q.bid == Decimal("0.00001234") and str(q.ask) == "123456789012345678901234567890.1"
     assert q.spread() == Decimal("123456789012345678901234567890.09998766")
-    for bad in [{"s": "X", "seq": 1, "bid": 1.5}, {"s": "X", "seq": 1, "bid": "NaN"}, {"s": "X", "bid": "1"}]:
+    assert decode_quote({"s": "X", "seq": 2, "ts": 1, "stale": True}).stale is True
+    assert decode_quote({"s": "X", "seq": 2, "ts": 1}).stale is None
+    for bad in [{"s": "X", "seq": 1, "bid": 1.5}, {"s": "X", "seq": 1, "bid": "NaN"}, {"s": "X", "bid": "1"}, {"s": "X", "seq": 1, "stale": "yes"}]:
         with pytest.raises(Exception):
             decode_quote(bad)
 

@@ -19,7 +19,12 @@ FIELDS = ("bid", "bid_size", "ask", "ask_size", "last", "last_size", "volume")
 @dataclass(frozen=True)
 class Quote:
     """A symbol's state at version ``seq``. A field the feed never gave is
-    ``None``; in a delta, only the fields that changed are set."""
+    ``None``; in a delta, only the fields that changed are set.
+
+    ``stale`` is True while the symbol's feed is down: the values are the
+    last it gave (``ts`` still says when they changed), until its next
+    quote. A snapshot's quote has True or None (fresh); a delta sets it only
+    when it changed, to True or to False (fresh again)."""
 
     symbol: str
     seq: int
@@ -31,6 +36,7 @@ class Quote:
     last: Decimal | None = None
     last_size: Decimal | None = None
     volume: Decimal | None = None
+    stale: bool | None = None
 
     @property
     def time(self) -> datetime.datetime:
@@ -47,9 +53,10 @@ class Quote:
             return self.ask - self.bid
 
     def apply(self, delta: Quote) -> Quote:
-        """The quote after ``delta``: its seq and ts, and every field it sets."""
+        """The quote after ``delta``: its seq and ts, and every field it sets
+        (``stale`` included)."""
         changes: dict[str, Any] = {"seq": delta.seq, "ts": delta.ts}
-        for f in FIELDS:
+        for f in (*FIELDS, "stale"):
             v = getattr(delta, f)
             if v is not None:
                 changes[f] = v
@@ -120,7 +127,7 @@ def decode_quote(v: Any) -> Quote:
     sym, seq, ts = v.get("s"), v.get("seq"), v.get("ts", 0)
     if not isinstance(sym, str) or not sym or not isinstance(seq, int) or seq <= 0 or not isinstance(ts, int):
         raise ProtocolError(f"quote without s, seq or ts: {v!r}")
-    fields: dict[str, Decimal] = {}
+    fields: dict[str, Any] = {}  # Decimals, beside a Quote that also takes stale
     for f in FIELDS:
         raw = v.get(f)
         if raw is None:
@@ -134,4 +141,7 @@ def decode_quote(v: Any) -> Quote:
         if not d.is_finite():
             raise ProtocolError(f"{sym} {f}: not a finite decimal: {raw!r}")
         fields[f] = d
-    return Quote(symbol=sym, seq=seq, ts=ts, **fields)
+    stale = v.get("stale")
+    if stale is not None and not isinstance(stale, bool):
+        raise ProtocolError(f"{sym} stale: not a boolean: {stale!r}")
+    return Quote(symbol=sym, seq=seq, ts=ts, stale=stale, **fields)

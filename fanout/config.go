@@ -23,6 +23,11 @@ type Config struct {
 	// with cores to spare, where the engine's one goroutine is the limit;
 	// on a machine whose CPU is all used, fewer bytes win (bench/RESULTS.md).
 	CompressBudget time.Duration
+	// CompressWorkers is how many compressors a window's distinct updates
+	// are shared among (parallel.go), 1 to 256; zero: one per core Go runs
+	// on (GOMAXPROCS), the default. 1 compresses on the engine's goroutine
+	// alone.
+	CompressWorkers int
 
 	// Tap, when set, is handed every version this engine publishes: an
 	// ingest node passes them on to the cluster. See Tap.
@@ -102,6 +107,8 @@ func (c Config) Validate() error {
 		return field.New("StuckTimeout", c.StuckTimeout, "at least the coalescing window")
 	case c.DeflateLevel < flate.BestSpeed || c.DeflateLevel > flate.BestCompression:
 		return field.New("DeflateLevel", c.DeflateLevel, "1 to 9")
+	case c.CompressWorkers < 0 || c.CompressWorkers > 256:
+		return field.New("CompressWorkers", c.CompressWorkers, "0 (one per core) to 256")
 	}
 	return nil
 }

@@ -124,7 +124,7 @@ func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*E
 	if e.compressBudget <= 0 {
 		e.compressBudget = 1<<63 - 1
 	}
-	for range compressWorkers() - 1 {
+	for range compressWorkers(cfg.CompressWorkers) - 1 {
 		e.comps = append(e.comps, newCompressor(cfg.DeflateLevel))
 	}
 	e.tailPiece = e.comp.piece(nil, []byte("]}"))

@@ -13,8 +13,9 @@ import (
 // workers, one compressor each, and queues them once all are done: a
 // window's updates for deflate clients are deferred (deliver), compressed
 // side by side (compressDeferred), then offered in the order they were
-// delivered. With one core (GOMAXPROCS=1) nothing is deferred and the
-// engine compresses each message as it queues it, as before.
+// delivered. With one worker (one core, GOMAXPROCS=1, or
+// Config.CompressWorkers 1) nothing is deferred and the engine compresses
+// each message as it queues it.
 
 // parallelMin is the fewest distinct messages worth sharing among workers:
 // below it, starting them costs more than it saves.
@@ -27,9 +28,14 @@ type deferredOffer struct {
 	f *Frame
 }
 
-// compressWorkers is the number of compressors a flush may use: the cores
-// Go runs on, when the engine was built.
-func compressWorkers() int { return max(runtime.GOMAXPROCS(0), 1) }
+// compressWorkers is the number of compressors a flush may use:
+// Config.CompressWorkers, or the cores Go runs on when the engine is built.
+func compressWorkers(configured int) int {
+	if configured > 0 {
+		return configured
+	}
+	return max(runtime.GOMAXPROCS(0), 1)
+}
 
 // deferOffer reports whether f's offer to c waits for compressDeferred (and
 // records it).

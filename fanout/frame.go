@@ -40,6 +40,7 @@ type Frame struct {
 
 	pooled bool
 	jobbed bool // waiting in the engine's jobs for compressDeferred
+	job    int  // its index there
 	refs   atomic.Int32
 	pbuf   []byte // backing array of plain, kept across reuse
 	dbuf   []byte // backing array of deflated, kept across reuse

@@ -44,7 +44,7 @@ func (e *Engine) deferOffer(c *Client, f *Frame) bool {
 		return false
 	}
 	if !f.jobbed {
-		f.jobbed = true
+		f.jobbed, f.job = true, len(e.jobs)
 		e.jobs = append(e.jobs, f)
 	}
 	e.deferred = append(e.deferred, deferredOffer{c, f})
@@ -54,51 +54,70 @@ func (e *Engine) deferOffer(c *Client, f *Frame) bool {
 // compressDeferred compresses the window's deferred frames, on every
 // worker when there are enough of them, within the window's compression
 // budget (what is left of it is assembled from pieces, on the engine's
-// goroutine), then offers each deferred update to its client.
+// goroutine), and offers each deferred update to its client as soon as its
+// frame is ready: the frames go in batches, so that writers start on the
+// first clients' messages while the later ones are compressed.
 func (e *Engine) compressDeferred() {
-	jobs := e.jobs
-	if len(jobs) > 0 {
-		workers := min(len(e.comps)+1, max(len(jobs)/parallelMin, 1))
-		var next atomic.Int64
-		spent := atomic.Int64{}
-		spent.Store(int64(e.compressSpent))
-		budget := int64(e.compressBudget)
-		work := func(comp *compressor) {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(jobs) || spent.Load() >= budget {
-					return
-				}
-				f := jobs[i]
-				e.buildPlain(f)
-				t0 := time.Now()
-				comp.deflate(f)
-				spent.Add(int64(time.Since(t0)))
-				e.stats.FramesDeflated.Add(1)
-				e.stats.DeflateIn.Add(uint64(len(f.Payload())))
-				e.stats.DeflateOut.Add(uint64(len(f.deflated)))
-			}
-		}
-		var wg sync.WaitGroup
-		for w := 1; w < workers; w++ {
-			wg.Add(1)
-			go func(comp *compressor) { defer wg.Done(); work(comp) }(e.comps[w-1])
-		}
-		work(e.comp)
-		wg.Wait()
-		e.compressSpent = time.Duration(spent.Load())
-		for _, f := range jobs {
+	jobs, offers := e.jobs, e.deferred
+	var spent atomic.Int64
+	spent.Store(int64(e.compressSpent))
+	budget := int64(e.compressBudget)
+	offered := 0
+	for done := 0; done < len(jobs); {
+		batch := jobs[done:min(done+deferBatch, len(jobs))]
+		e.compressBatch(batch, &spent, budget)
+		for _, f := range batch {
 			f.jobbed = false
 			if f.deflated == nil {
 				e.assemble(f) // the budget ran out
 			}
 		}
+		done += len(batch)
+		// the offers whose frames are ready: jobs are appended in the order
+		// offers first need them, so they are a prefix of the offers
+		for offered < len(offers) && offers[offered].f.job < done {
+			d := offers[offered]
+			e.offerData(d.c, d.f, &e.stats.UpdatesQueued)
+			offered++
+		}
 	}
-	for _, d := range e.deferred {
-		e.offerData(d.c, d.f, &e.stats.UpdatesQueued)
-	}
+	e.compressSpent = time.Duration(spent.Load())
 	clear(e.jobs)
 	e.jobs = e.jobs[:0]
 	clear(e.deferred)
 	e.deferred = e.deferred[:0]
+}
+
+// deferBatch is how many frames are compressed before the ready offers are
+// queued.
+const deferBatch = 512
+
+// compressBatch compresses batch on as many workers as it is worth,
+// counting their time against budget.
+func (e *Engine) compressBatch(batch []*Frame, spent *atomic.Int64, budget int64) {
+	workers := min(len(e.comps)+1, max(len(batch)/parallelMin, 1))
+	var next atomic.Int64
+	work := func(comp *compressor) {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(batch) || spent.Load() >= budget {
+				return
+			}
+			f := batch[i]
+			e.buildPlain(f)
+			t0 := time.Now()
+			comp.deflate(f)
+			spent.Add(int64(time.Since(t0)))
+			e.stats.FramesDeflated.Add(1)
+			e.stats.DeflateIn.Add(uint64(len(f.Payload())))
+			e.stats.DeflateOut.Add(uint64(len(f.deflated)))
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func(comp *compressor) { defer wg.Done(); work(comp) }(e.comps[w-1])
+	}
+	work(e.comp)
+	wg.Wait()
 }

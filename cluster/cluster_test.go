@@ -26,8 +26,8 @@ import (
 	"github.com/ticker-io/ticker/bars"
 	"github.com/ticker-io/ticker/fanout"
 	"github.com/ticker-io/ticker/feeds"
+	"github.com/ticker-io/ticker/internal/assemble"
 	"github.com/ticker-io/ticker/internal/natstest"
-	"github.com/ticker-io/ticker/internal/service"
 	"github.com/ticker-io/ticker/internal/testnet"
 	"github.com/ticker-io/ticker/market"
 	"github.com/ticker-io/ticker/protocol"
@@ -213,27 +213,27 @@ func startEdgeOn(t *testing.T, nc *nats.Conn, addr string, cfg StoreConfig) *edg
 	store := openStore(t, nc, cfg)
 	kv := store.Quotes()
 	recv := NewReceiver(nc, kv, testLog())
-	ring := market.NewRing(16)
-	engine, err := fanout.New(fanout.Config{Window: 10 * time.Millisecond, Replica: true,
-		Interest: recv.Interest}, ring, nil, testLog())
+	// built as main builds an edge: a replica engine, REST from the
+	// cluster for symbols no client here wants, bars from the ingest leader
+	b, err := assemble.Build(assemble.Options{RingSize: 16, Log: testLog(),
+		Fanout: fanout.Config{Window: 10 * time.Millisecond, Replica: true, Interest: recv.Interest},
+		API:    api.Config{Bars: NewBarClient(nc)},
+		Wire: func(b *assemble.Built, acfg *api.Config, status *api.FeedStatus) error {
+			acfg.Quotes = NewEdgeQuotes(b.Engine, kv)
+			*status = edgeStatus{recv}
+			return nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	engine, srv := b.Engine, b.Server
 	store.OnReopen(recv.Reopened)
-	srv, err := api.New(api.Config{Quotes: NewEdgeQuotes(engine, kv), Bars: NewBarClient(nc)}, engine, edgeStatus{recv}, ring, testLog())
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	noFeeds, err := feeds.NewSet(testLog()) // an edge runs none
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &service.Node{Engine: engine, Feeds: noFeeds, Ring: ring, Server: srv, Log: testLog(),
-		Role: func(ctx context.Context) error { return recv.Run(ctx, engine) }}
+	n := b.Node
+	n.Role = func(ctx context.Context) error { return recv.Run(ctx, engine) }
 	n.Start(ln)
 	var once sync.Once
 	e := &edgeNode{engine: engine, recv: recv, srv: srv, addr: ln.Addr().String()}

@@ -1,8 +1,10 @@
 // Package api is ticker's HTTP face: a Fiber v2 app serving the ticker.v1
-// WebSocket at /ws (gofiber/contrib/websocket for the handshake and reading;
-// frames built by the fanout engine are written as they are), the REST
-// endpoints under /api, health and readiness, Prometheus metrics, and the
-// embedded dashboard at /.
+// WebSocket at /ws (the upgrade answered by ws on a connection hijacked
+// from fasthttp, read by ws's strict reader; frames built by the fanout
+// engine are written as they are), the same messages as Server-Sent Events
+// at /stream (sse.go, on the same connection type, queue and slow-consumer
+// policy), the REST endpoints under /api, health and readiness, Prometheus
+// metrics, and the embedded dashboard at /.
 //
 // Each WebSocket connection has one goroutine for its life, its handler,
 // which reads and parses client messages. Writing is done by a flusher

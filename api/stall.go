@@ -30,7 +30,7 @@ type sockets struct {
 	raw syscall.RawConn // tcp's, for TCP_INFO; nil when tcp is
 }
 
-// socketsOf unwraps the connection contrib/websocket hands the handler.
+// socketsOf unwraps the connection fasthttp's Hijack hands the handler.
 // fasthttp wraps a hijacked connection in a type whose Close does nothing
 // (the server closes it once the handler returns), so closing what
 // NetConn returns would leave a stuck peer's socket open for as long as its

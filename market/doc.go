@@ -6,5 +6,5 @@
 // Data flows one way: feeds build Quotes and push them into a Ring; the fanout
 // engine pops them, folds them into one State per symbol and publishes each
 // window's deltas. market starts no goroutines and imports no other package of
-// ticker.
+// ticker but internal/field (the error CheckRingCapacity returns).
 package market

@@ -382,6 +382,7 @@ func (s *Server) routes() {
 	})
 	app.Get("/api/bars/*", s.barsHandler)
 	app.Get("/ws", s.upgradeCheck, s.upgrade)
+	app.Get("/ticker.js", clientJS())
 	app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(static.Files), Index: "index.html"}))
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/ticker-io/ticker/access"
 	"github.com/ticker-io/ticker/fanout"
 	"github.com/ticker-io/ticker/internal/testnet"
+	"github.com/ticker-io/ticker/static"
 )
 
 // chromiumPath finds Debian's chromium. In CI (CI=true) a missing browser
@@ -137,6 +138,20 @@ func TestDashboard(t *testing.T) {
 			t.Fatalf("%s: %v", expr, err)
 		}
 		return v
+	}
+	// one implementation: the page's live client is the Client of the module
+	// served at /ticker.js (a dynamic import of that URL is the same module),
+	// which app.js imported, and app.js opens no WebSocket of its own
+	single, err := chromedp.Run(ctx, chromedp.Evaluate[string](`import("/ticker.js").then((m) => JSON.stringify({
+		same: __ticker.client() instanceof m.Client && __ticker.client().connected,
+		module: document.querySelector('script[src="app.js"]').type,
+		loaded: performance.getEntriesByType("resource").filter((e) => new URL(e.name).pathname === "/ticker.js").length,
+	}))`, chromedp.EvalAwaitPromise))
+	if err != nil || single != `{"same":true,"module":"module","loaded":1}` {
+		t.Errorf("the page's client is not ticker.js's: %s %v", single, err)
+	}
+	if app, err := static.Files.ReadFile("app.js"); err != nil || strings.Contains(string(app), "WebSocket(") {
+		t.Errorf("app.js opens a WebSocket of its own (%v): the connection is ticker.js's", err)
 	}
 	rows, points, updates := eval(`__ticker.rows()`), eval(`__ticker.chartLength()`), eval(`__ticker.updates()`)
 	canvases := eval(`document.querySelectorAll("#chart canvas").length`)

@@ -165,7 +165,8 @@ const defaults = Object.freeze({
 // options checks every option in one place and fills in the defaults.
 function options(o) {
   if (o === null || typeof o !== "object") throw new TypeError("ticker: new Client(options): options must be an object");
-  const c = { ...defaults, ...o };
+  const c = { ...defaults };
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) c[k] = v; // undefined: the default
   const fail = (name, want) => { throw new TypeError(`ticker: options.${name} ${JSON.stringify(c[name])}: ${want}`); };
   if (typeof c.url !== "string" || c.url === "") fail("url", "want the server's WebSocket URL, ws://host:port/ws (or /ws in a page)");
   let u;

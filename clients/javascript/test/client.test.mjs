@@ -13,16 +13,25 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { test } from "node:test";
+import { after, test } from "node:test";
 
 import {
-  Client, addDecimal, backoff, compareDecimal, decodeQuote, isDecimal, spreadBps, subtractDecimal,
+  Client as TickerClient, addDecimal, backoff, compareDecimal, decodeQuote, isDecimal, spreadBps, subtractDecimal,
 } from "../../../static/ticker.js";
 import { TestWebSocket } from "./websocket.mjs";
 
 const useTest = process.env.TICKER_JS_WEBSOCKET === "test" || typeof globalThis.WebSocket !== "function";
 const WS = useTest ? TestWebSocket : globalThis.WebSocket;
 console.log(`# WebSocket: ${useTest ? "the tests' TestWebSocket" : "node's own"} (node ${process.version})`);
+
+// Client is ticker.js's, each one closed once the tests are done: a test
+// that fails with its client running would otherwise keep node alive.
+const clients = new Set();
+class Client extends TickerClient {
+  constructor(o) { super(o); clients.add(this); }
+}
+const servers = new Set();
+after(() => Promise.all([...clients].map((c) => c.close()).concat([...servers].map((s) => s.stop()))));
 
 function need(v) {
   const s = process.env[v];
@@ -59,6 +68,7 @@ class Server {
   get url() { return `ws://${this.addr}/ws`; }
   async start() {
     this.addr = this.addr || await freeAddr();
+    servers.add(this);
     const p = spawn(need("TICKER_BIN"), ["--addr", this.addr, ...this.args], { stdio: ["ignore", "ignore", "pipe"] });
     this.proc = p;
     p.stderr.on("data", (d) => { this.logs += d; });
@@ -217,6 +227,8 @@ test("options are checked in one place, with the option's name", () => {
     assert.throws(() => new Client({ WebSocket: WS, ...o }), re, JSON.stringify(o));
   }
   assert.throws(() => new Client({ url: "ws://x/ws", WebSocket: WS }).subscribe(""), /a symbol is a non-empty string/);
+  // an option given as undefined takes its default (a token from an unset environment variable)
+  assert.deepEqual(new Client({ url: "ws://x/ws", WebSocket: WS, token: undefined, symbols: undefined, minBackoff: undefined }).symbols, []);
 });
 
 // --- against the server ---

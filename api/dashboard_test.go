@@ -245,7 +245,15 @@ func TestDashboard(t *testing.T) {
 	before := eval(`__ticker.updates()`)
 	startServerOn(t, ln, Config{}, fanout.Config{}, true, quietLog(), "synthetic:?symbols=16&rate=400&seed=6")
 	waitJS("live again after the restart", `__ticker.status() === "live" && __ticker.connects() === 2 && __ticker.rows() === 16 && __ticker.updates() > `+fmt.Sprint(before+5))
-	t.Logf("search, watchlist (persisted), candles (persisted), phone screen, countdown (%q, then %q) and reconnect after a restart all hold", first, second)
+	// a row removed after "Show all" stays removed: the symbols "Show all"
+	// added "*" to go too, not only "*"
+	js("remove AAPL", `document.querySelector('tr[data-symbol="AAPL"] button.rm').click()`)
+	waitJS("AAPL removed", `!__ticker.symbols().includes("AAPL") && __ticker.watchlist().length === 15 && __ticker.rows() === 15`)
+	time.Sleep(time.Second)
+	if got := eval(`__ticker.symbols().includes("AAPL") || __ticker.client().symbols.includes("AAPL") ? 1 : __ticker.rows()`); got != 15 {
+		t.Errorf("AAPL removed after Show all: rows %d (1: AAPL is back), want 15", got)
+	}
+	t.Logf("search, watchlist (persisted), candles (persisted), phone screen, countdown (%q, then %q), reconnect after a restart and a removal after Show all all hold", first, second)
 
 	// The same page behind --auth-tokens and --allowed-origins: opened from
 	// the listed origin with ?token=, it comes alive; without the token it

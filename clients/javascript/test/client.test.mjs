@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import readline from "node:readline";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -503,4 +504,31 @@ test("a server that goes silent is given up after idleTimeout, and redialled", a
   const opens = () => events.filter((e) => e.kind === "open").length;
   await until(() => opens() === 2, 10000, "the redial");
   await c.close();
+});
+
+test("examples/spread-alert.mjs prints a WIDE line for every symbol it follows", async () => {
+  const addr = need("TICKER_ADDR");
+  const example = new URL("../examples/spread-alert.mjs", import.meta.url).pathname;
+  const symbols = ["AAPL", "NVDA", "SOL-USD"];
+  const p = spawn(process.execPath, [...process.execArgv, example, "--url", `ws://${addr}/ws`, "--symbols", symbols.join(","), "--bps", "1"], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  p.stderr.on("data", (d) => { stderr += d; });
+  const exited = new Promise((r) => p.on("exit", (code) => r(code)));
+  if (typeof globalThis.WebSocket !== "function") { // a node without a WebSocket: the example says so
+    assert.equal(await exited, 2);
+    assert.match(stderr, /this node has no WebSocket/);
+    return;
+  }
+  const fired = new Set(), lines = [];
+  const timer = setTimeout(() => p.kill(), 30000);
+  for await (const line of readline.createInterface({ input: p.stdout })) {
+    lines.push(line);
+    if (/: WIDE$/.test(line)) fired.add(line.split(/\s+/)[1]);
+    if (fired.size === symbols.length) break;
+  }
+  clearTimeout(timer);
+  p.kill("SIGTERM");
+  await exited;
+  assert.deepEqual([...fired].sort(), symbols, `alerts ${lines.join("\n")}\nstderr: ${stderr}`);
+  assert.match(lines[0], /^\d\d:\d\d:\d\d\.\d{3} \S+ +spread [0-9.]+ \([0-9]+\.[0-9]{4} bps\) bid [0-9.]+ ask [0-9.]+ seq \d+: WIDE$/);
 });

@@ -18,6 +18,7 @@ import (
 	"github.com/ticker-io/ticker/access"
 	"github.com/ticker-io/ticker/fanout"
 	"github.com/ticker-io/ticker/internal/testnet"
+	"github.com/ticker-io/ticker/static"
 )
 
 // chromiumPath finds Debian's chromium. In CI (CI=true) a missing browser
@@ -138,6 +139,20 @@ func TestDashboard(t *testing.T) {
 		}
 		return v
 	}
+	// one implementation: the page's live client is the Client of the module
+	// served at /ticker.js (a dynamic import of that URL is the same module),
+	// which app.js imported, and app.js opens no WebSocket of its own
+	single, err := chromedp.Run(ctx, chromedp.Evaluate[string](`import("/ticker.js").then((m) => JSON.stringify({
+		same: __ticker.client() instanceof m.Client && __ticker.client().connected,
+		module: document.querySelector('script[src="app.js"]').type,
+		loaded: performance.getEntriesByType("resource").filter((e) => new URL(e.name).pathname === "/ticker.js").length,
+	}))`, chromedp.EvalAwaitPromise))
+	if err != nil || single != `{"same":true,"module":"module","loaded":1}` {
+		t.Errorf("the page's client is not ticker.js's: %s %v", single, err)
+	}
+	if app, err := static.Files.ReadFile("app.js"); err != nil || strings.Contains(string(app), "WebSocket(") {
+		t.Errorf("app.js opens a WebSocket of its own (%v): the connection is ticker.js's", err)
+	}
 	rows, points, updates := eval(`__ticker.rows()`), eval(`__ticker.chartLength()`), eval(`__ticker.updates()`)
 	canvases := eval(`document.querySelectorAll("#chart canvas").length`)
 	latency, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#latency")))
@@ -230,7 +245,15 @@ func TestDashboard(t *testing.T) {
 	before := eval(`__ticker.updates()`)
 	startServerOn(t, ln, Config{}, fanout.Config{}, true, quietLog(), "synthetic:?symbols=16&rate=400&seed=6")
 	waitJS("live again after the restart", `__ticker.status() === "live" && __ticker.connects() === 2 && __ticker.rows() === 16 && __ticker.updates() > `+fmt.Sprint(before+5))
-	t.Logf("search, watchlist (persisted), candles (persisted), phone screen, countdown (%q, then %q) and reconnect after a restart all hold", first, second)
+	// a row removed after "Show all" stays removed: the symbols "Show all"
+	// added "*" to go too, not only "*"
+	js("remove AAPL", `document.querySelector('tr[data-symbol="AAPL"] button.rm').click()`)
+	waitJS("AAPL removed", `!__ticker.symbols().includes("AAPL") && __ticker.watchlist().length === 15 && __ticker.rows() === 15`)
+	time.Sleep(time.Second)
+	if got := eval(`__ticker.symbols().includes("AAPL") || __ticker.client().symbols.includes("AAPL") ? 1 : __ticker.rows()`); got != 15 {
+		t.Errorf("AAPL removed after Show all: rows %d (1: AAPL is back), want 15", got)
+	}
+	t.Logf("search, watchlist (persisted), candles (persisted), phone screen, countdown (%q, then %q), reconnect after a restart and a removal after Show all all hold", first, second)
 
 	// The same page behind --auth-tokens and --allowed-origins: opened from
 	// the listed origin with ?token=, it comes alive; without the token it

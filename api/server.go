@@ -392,6 +392,7 @@ func (s *Server) routes() {
 	app.Use("/control", s.control())
 	app.Get("/ws", s.upgradeCheck, s.upgrade)
 	app.Get("/stream", s.stream)
+	app.Get("/ticker.js", clientJS())
 	app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(static.Files), Index: "index.html"}))
 }
 

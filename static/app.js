@@ -1,19 +1,25 @@
 // ticker dashboard: subscribes to every symbol over ticker.v1 and keeps a
 // watchlist and a live chart. Exposes window.__ticker for the browser test.
 //
+// The connection is ticker.js's (the JavaScript client, also served to
+// other pages at /ticker.js): it connects, reconnects with backoff and
+// jitter, resubscribes, repairs seq gaps, handles epochs and keeps the book.
+// This page only draws what it reports.
+//
 // The render budget: messages only fold into the state (a map of the latest
 // quote per symbol) and mark symbols dirty; the DOM is touched once per
 // animation frame at most, only for the rows on screen and only in the cells
 // whose text changed; the chart moves at most four times a second. However
 // fast updates come, nothing queues behind the page: intermediate states
 // that no frame showed are simply never drawn.
+import { Client, compareDecimal, subtractDecimal } from "./ticker.js";
+
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
   // With --auth-tokens the page is opened as /?token=…; the token goes on to
   // /ws and /api the same way (a browser cannot set headers on a WebSocket).
   const pageToken = new URLSearchParams(location.search).get("token");
-  const tokenQuery = pageToken ? "?token=" + encodeURIComponent(pageToken) : "";
   const withToken = (path, params) => {
     const q = new URLSearchParams(params || {});
     if (pageToken) q.set("token", pageToken);
@@ -23,10 +29,10 @@
   const quotes = new Map();   // symbol -> entry (see ensureRow)
   const dirty = new Set();    // symbols whose state changed since their row was drawn
   let selected = null;
-  let ws = null, attempt = 0, reconnectTimer = null, retryAt = 0, closeCode = 0, nextId = 1;
+  let client = null, retryAt = 0, closeCode = 0;
   let latencySum = 0, latencyN = 0, latencyShown = null, updatesInSecond = 0, totalUpdates = 0;
-  let frames = 0, chartUpdates = 0, gaps = 0, historyBars = 0, historyFirst = 0;
-  let epoch = 0, epochs = 0; // the stream's epoch (from snapshots) and how many new ones were seen
+  let frames = 0, chartUpdates = 0, historyBars = 0, historyFirst = 0;
+  let epochs = 0; // how many new stream epochs were seen
   const status = { state: "connecting", connects: 0, snapshots: 0 };
   // preferences, kept in localStorage: the watchlist (null: every symbol)
   // and the chart kind ("line" or "candles")
@@ -219,7 +225,7 @@
     td.firstChild.nodeValue = text;
     if (cls !== undefined && td.className !== cls) td.className = cls;
     if (prev !== undefined && prev !== "" && text !== "" && (k === "bid" || k === "ask" || k === "last")) {
-      const dir = Math.sign(Number(text) - Number(prev));
+      const dir = compareDecimal(text, prev);
       if (dir !== 0) flash(td, dir, now);
     }
   }
@@ -258,7 +264,7 @@
   function renderDetail(e) {
     const q = e.q || {};
     const sp = q.bid !== undefined && q.ask !== undefined
-      ? (Number(q.ask) - Number(q.bid)).toFixed(Math.max(decimals(q.bid), decimals(q.ask))) : "–";
+      ? pad(subtractDecimal(q.ask, q.bid), Math.max(decimals(q.bid), decimals(q.ask))) : "–";
     const vals = [
       q.bid !== undefined ? pad(q.bid, e.dec) : "–", q.ask !== undefined ? pad(q.ask, e.dec) : "–",
       q.bid_size ? "× " + q.bid_size : "", q.ask_size ? "× " + q.ask_size : "",
@@ -316,84 +322,22 @@
     if (e.q) renderDetail(e);
   }
 
-  // --- protocol ---
-  function send(msg) {
-    if (stream) { streamResubscribe(); return; }
-    if (ws && ws.readyState === 1) ws.send(JSON.stringify(msg));
-  }
-
-  // --- the fallback: Server-Sent Events from /stream (sse.js) ---
-  // After WS_TRIES WebSocket attempts in a row that never opened while the
-  // server answered HTTP, or at once without WebSocket, the page takes the
-  // same messages from /stream (for the rest of its life). A stream
-  // cannot take requests: a change of the watchlist (or a gap) reopens it.
-  const WS_TRIES = 3;
-  let wsFailures = 0, viaStream = false, stream = null, resubscribing = false;
-  function watched() { return watch === null ? ["*"] : watch; }
-  function connectStream() {
-    setStatus("connecting", attempt ? "reconnecting…" : "connecting… (SSE fallback)");
-    import("./sse.js").then((sse) => {
-      if (stream) stream.close();
-      let opened = false;
-      stream = sse.connectStream({
-        symbols: watched(), token: pageToken, onMessage,
-        onOpen: () => { opened = true; status.connects++; loadSymbols(); },
-        onDown: ({ closed }) => {
-          closeCode = 0;
-          if (!closed) { setStatus("connecting", "reconnecting… (SSE fallback)"); return; }
-          stream = null;
-          if (!opened) probeToken().then((needs) => { if (needs) askToken(); else retry(); });
-          else retry();
-        },
-      });
-    }, () => retry());
-  }
-  function streamResubscribe() {
-    if (resubscribing) return; // an unsubscribe and a subscribe together: one new stream
-    resubscribing = true;
-    queueMicrotask(() => {
-      resubscribing = false;
-      if (stream && watched().length) stream.setSymbols(watched());
-    });
-  }
+  // --- protocol: ticker.js's client reports, the page draws ---
 
   // a trade changed: last, last_size or volume is in the delta
   const traded = (d) => d.last !== undefined || d.last_size !== undefined || d.volume !== undefined;
 
-  function applySnapshot(list) {
-    for (const q of list) {
-      if (watch !== null && !watch.includes(q.s)) continue;
-      const e = ensureRow(q.s);
-      e.q = q;
+  // one symbol's quote changed: a snapshot (subscribe, resync, gap repair) or an update
+  function applyQuote(u) {
+    const e = ensureRow(u.symbol);
+    const q = u.quote, d = u.delta;
+    e.q = q;
+    // the chart's bars follow trades, or the mid of a symbol that never traded
+    if (u.snapshot || traded(d) || (q.last === undefined && (d.bid !== undefined || d.ask !== undefined))) {
       const p = price(q);
       if (p !== undefined) addToBars(e, p, q.ts);
-      markDirty(q.s);
     }
-  }
-
-  function applyUpdate(list) {
-    for (const d of list) {
-      if (watch !== null && !watch.includes(d.s)) continue; // removed; its unsubscribe is on the way
-      const e = ensureRow(d.s);
-      const prev = e.q;
-      if (prev && d.seq !== prev.seq + 1) {
-        // a gap the server did not announce: ask for a fresh snapshot
-        gaps++;
-        const set = watch === null ? ["*"] : watch;
-        send({ op: "unsubscribe", id: nextId++, symbols: set });
-        subscribeAll();
-        return;
-      }
-      if (!prev && d.seq !== 1) continue; // mid-stream without a snapshot; the resubscribe will fix it
-      const q = Object.assign(prev || {}, d);
-      e.q = q;
-      // the chart's bars follow trades, or the mid of a symbol that never traded
-      if (traded(d) || (q.last === undefined && (d.bid !== undefined || d.ask !== undefined))) {
-        const p = price(q);
-        if (p !== undefined) addToBars(e, p, q.ts);
-      }
-      markDirty(d.s);
-    }
+    markDirty(u.symbol);
   }
 
   function setStatus(state, text) {
@@ -403,74 +347,44 @@
     if (el.textContent !== text) el.textContent = text;
   }
 
-  function connect() {
-    clearTimeout(reconnectTimer);
-    retryAt = 0;
-    if (viaStream || typeof WebSocket === "undefined") { connectStream(); return; }
-    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" + tokenQuery;
-    setStatus("connecting", attempt ? "reconnecting…" : "connecting…");
-    ws = new WebSocket(url, "ticker.v1");
-    let opened = false;
-    ws.onopen = () => {
-      opened = true;
-      wsFailures = 0;
+  function onStatus(s) {
+    if (s.kind === "connecting") {
+      retryAt = 0;
+      setStatus("connecting", s.attempt ? "reconnecting…" : "connecting…");
+    } else if (s.kind === "open") {
       status.connects++;
-      subscribeAll();
       loadSymbols();
       // "live" waits for the first snapshot (or first quote, when none is due)
-    };
-    ws.onmessage = (ev) => {
-      let m;
-      try { m = JSON.parse(ev.data); } catch (_) { return; }
-      onMessage(m);
-    };
-    ws.onclose = (ev) => {
-      ws = null;
-      closeCode = ev.code;
-      if (!opened) {
-        // a refused handshake looks the same as a dead server to a page
-        // (1006); /api/symbols needs the same token and says 401 plainly
-        probe().then(({ needs, up }) => {
-          if (needs) { askToken(); return; }
-          // the server answers HTTP but no WebSocket opens: something between
-          // refuses it; after WS_TRIES of those, fall back to /stream (sse.js)
-          if (up && ++wsFailures >= WS_TRIES) viaStream = true;
-          retry();
-        });
-      } else retry();
-    };
+    } else if (s.kind === "closed") {
+      closeCode = s.code;
+      if (s.wait !== null) { retryAt = Date.now() + s.wait; showRetry(); } // else: stopped for a token
+    } else if (s.kind === "new-epoch") {
+      // a new stream: its seqs start again, so every quote held is dropped
+      epochs++;
+      for (const e of quotes.values()) e.q = null;
+    }
   }
-  // onMessage handles one ticker.v1 message, from the WebSocket or the stream
+
   function onMessage(m) {
     const arrived = Date.now();
     if (m.time) { latencySum += arrived - m.time / 1000; latencyN++; }
-    if ((m.type === "snapshot" || m.type === "subscribed") && m.epoch) {
-      if (epoch && m.epoch !== epoch) {
-        // a new stream: its seqs start again, so every quote held is dropped
-        epochs++;
-        for (const e of quotes.values()) e.q = null;
-      }
-      epoch = m.epoch;
-    }
-    if (m.type === "snapshot") {
-      attempt = 0;
-      status.snapshots++;
-      applySnapshot(m.quotes);
-      goLive();
-    }
-    else if (m.type === "update") { updatesInSecond++; totalUpdates++; applyUpdate(m.quotes); goLive(); }
-    else if (m.type === "error") console.warn("ticker:", m.code, m.message, m.symbols || "");
+    if (m.type === "snapshot") { status.snapshots++; goLive(); }
+    else if (m.type === "update") { updatesInSecond++; totalUpdates++; goLive(); }
   }
-  function goLive() { if (status.state !== "live") setStatus("live", stream ? "live · SSE fallback" : "live"); }
+  function goLive() { if (status.state !== "live") setStatus("live", "live"); }
 
-  // exponential backoff with jitter: 0.5s, 1s, 2s … capped at 30s
-  function retry() {
-    const base = Math.min(30000, 500 * Math.pow(2, attempt++));
-    const delay = base / 2 + Math.random() * base / 2;
-    retryAt = Date.now() + delay;
-    showRetry();
-    reconnectTimer = setTimeout(connect, delay);
+  function connect() {
+    client = new Client({
+      url: "/ws", token: pageToken || "", symbols: watch === null ? ["*"] : watch,
+      onUpdate: applyQuote, onStatus, onMessage,
+      onError: (e) => console.warn("ticker:", e.code, e.message, e.symbols),
+      // a refused handshake looks the same as a dead server to a page
+      // (1006); /api/symbols needs the same token and says 401 plainly
+      retry: (c) => c.opened || probeToken().then((needs) => { if (needs) askToken(); return !needs; }),
+    });
+    client.start();
   }
+
   function showRetry() {
     if (!retryAt) return;
     const left = Math.max(0, (retryAt - Date.now()) / 1000);
@@ -478,10 +392,8 @@
   }
   setInterval(showRetry, 200); // the countdown counts
 
-  function probeToken() { return probe().then((p) => p.needs); }
-  // probe asks /api/symbols: whether the server needs a token, and whether it answers at all
-  function probe() {
-    return fetch(withToken("/api/symbols")).then((r) => ({ needs: r.status === 401, up: true }), () => ({ needs: false, up: false }));
+  function probeToken() {
+    return fetch(withToken("/api/symbols")).then((r) => r.status === 401, () => false);
   }
   function askToken() {
     setStatus("token", "token needed");
@@ -512,10 +424,6 @@
   }, 1000);
 
   // --- watchlist ---
-  function subscribeAll() {
-    const set = watch === null ? ["*"] : watch;
-    if (set.length) send({ op: "subscribe", id: nextId++, symbols: set });
-  }
   function saveWatch() {
     store.set("ticker.watchlist", watch);
     $("show-all").hidden = watch === null;
@@ -538,11 +446,11 @@
     if (watch === null) {
       // from "every symbol" to an explicit list: all there is, less this one
       watch = [...new Set([...allSymbols, ...quotes.keys()])].filter((s) => s !== sym).sort();
-      send({ op: "unsubscribe", id: nextId++, symbols: ["*"] });
-      subscribeAll();
+      client.unsubscribe(...client.symbols); // "*", and what "Show all" was added to
+      client.subscribe(...watch);
     } else {
       watch = watch.filter((s) => s !== sym);
-      send({ op: "unsubscribe", id: nextId++, symbols: [sym] });
+      client.unsubscribe(sym);
     }
     saveWatch();
     dropRow(sym);
@@ -552,7 +460,7 @@
     if (watch !== null && !watch.includes(sym)) {
       watch = [...watch, sym].sort();
       saveWatch();
-      send({ op: "subscribe", id: nextId++, symbols: [sym] });
+      client.subscribe(sym);
     }
     ensureRow(sym);
     select(sym);
@@ -561,7 +469,7 @@
   function showAll() {
     watch = null;
     saveWatch();
-    send({ op: "subscribe", id: nextId++, symbols: ["*"] });
+    client.subscribe("*");
     for (const s of allSymbols) ensureRow(s);
   }
   function loadSymbols() {
@@ -615,13 +523,13 @@
     status: () => status.state,
     statusText: () => $("status").textContent,
     connects: () => status.connects,
-    transport: () => (stream ? "sse" : ws ? "ws" : "none"),
-    gaps: () => gaps,
-    epoch: () => epoch,
+    gaps: () => client.gaps,
+    epoch: () => client.epoch,
     epochs: () => epochs,
+    client: () => client, // the test checks it is ticker.js's Client
+    staleRows: () => [...document.querySelectorAll("#rows tr.stale")].map((r) => r.dataset.symbol).sort(),
     selected: () => selected,
     visibleRows: () => [...quotes.values()].filter((e) => !e.row.hidden).length,
-    staleRows: () => [...document.querySelectorAll("#rows tr.stale")].map((r) => r.dataset.symbol).sort(),
     symbols: () => [...quotes.keys()].sort(),
     watchlist: () => watch,
     chartKind: () => chartKind,

@@ -1,0 +1,534 @@
+// ticker.js against the real server binary. Run through
+// `go test -run TestJSClient .` at the repository root, which builds ticker,
+// starts it (TICKER_ADDR) and gives the binary (TICKER_BIN) and the
+// repository (TICKER_REPO) for the tests that start servers of their own.
+//
+// The WebSocket is node's own (node 22, or 20.10+ with
+// --experimental-websocket), or else the tests' TestWebSocket; set
+// TICKER_JS_WEBSOCKET=test to use the latter anyway.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import readline from "node:readline";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { after, test } from "node:test";
+
+import {
+  Client as TickerClient, addDecimal, backoff, compareDecimal, decodeQuote, isDecimal, spreadBps, subtractDecimal,
+} from "../../../static/ticker.js";
+import { TestWebSocket } from "./websocket.mjs";
+
+const useTest = process.env.TICKER_JS_WEBSOCKET === "test" || typeof globalThis.WebSocket !== "function";
+const WS = useTest ? TestWebSocket : globalThis.WebSocket;
+console.log(`# WebSocket: ${useTest ? "the tests' TestWebSocket" : "node's own"} (node ${process.version})`);
+
+// Client is ticker.js's, each one closed once the tests are done: a test
+// that fails with its client running would otherwise keep node alive.
+const clients = new Set();
+class Client extends TickerClient {
+  constructor(o) { super(o); clients.add(this); }
+}
+const servers = new Set();
+after(() => Promise.all([...clients].map((c) => c.close()).concat([...servers].map((s) => s.stop()))));
+
+function need(v) {
+  const s = process.env[v];
+  if (!s) throw new Error(`${v} is not set: run these tests through \`go test -run TestJSClient .\` at the repository root`);
+  return s;
+}
+
+// --- helpers ---
+
+async function until(cond, within, what) {
+  const end = Date.now() + within;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${within} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freeAddr() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(`127.0.0.1:${port}`));
+    });
+  });
+}
+
+// Server is one ticker process on a loopback port, started and stopped by a test.
+class Server {
+  constructor(args, addr) { this.args = args; this.addr = addr; this.logs = ""; }
+  get url() { return `ws://${this.addr}/ws`; }
+  async start() {
+    this.addr = this.addr || await freeAddr();
+    servers.add(this);
+    const p = spawn(need("TICKER_BIN"), ["--addr", this.addr, ...this.args], { stdio: ["ignore", "ignore", "pipe"] });
+    this.proc = p;
+    p.stderr.on("data", (d) => { this.logs += d; });
+    this.exited = new Promise((r) => p.on("exit", r));
+    const end = Date.now() + 15000;
+    for (;;) {
+      if (p.exitCode !== null) throw new Error(`ticker exited ${p.exitCode}: ${this.logs}`);
+      try {
+        if ((await fetch(`http://${this.addr}/healthz`)).ok) return this;
+      } catch (_) { /* not yet */ }
+      if (Date.now() > end) throw new Error(`ticker not serving on ${this.addr} within 15 s: ${this.logs}`);
+      await sleep(50);
+    }
+  }
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    this.proc.kill("SIGTERM");
+    const t = setTimeout(() => this.proc.kill("SIGKILL"), 15000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+async function server(t, args) {
+  const s = await new Server(args).start();
+  t.after(() => s.stop());
+  return s;
+}
+
+async function restQuotes(addr) {
+  const r = await fetch(`http://${addr}/api/quotes`);
+  const j = await r.json();
+  return new Map(j.quotes.map((q) => [q.s, q]));
+}
+
+// tapped wraps a WebSocket constructor: receive(data) may change or drop
+// (null) each message before the client sees it; every message the client
+// sends is recorded in sent.
+function tapped(receive) {
+  const sent = [];
+  class Tapped {
+    constructor(url, protocols) {
+      this.onopen = this.onmessage = this.onclose = this.onerror = null;
+      const ws = new WS(url, protocols);
+      this._ws = ws;
+      ws.onopen = (e) => this.onopen && this.onopen(e);
+      ws.onclose = (e) => this.onclose && this.onclose(e);
+      ws.onerror = (e) => this.onerror && this.onerror(e);
+      ws.onmessage = (e) => {
+        const data = receive ? receive(e.data) : e.data;
+        if (data !== null && this.onmessage) this.onmessage({ data });
+      };
+    }
+    get protocol() { return this._ws.protocol; }
+    get readyState() { return this._ws.readyState; }
+    send(d) { sent.push(JSON.parse(d)); this._ws.send(d); }
+    close(code, reason) { this._ws.close(code, reason); }
+  }
+  return { WebSocket: Tapped, sent };
+}
+
+// checkSequence asserts what a consumer saw of each symbol: a snapshot
+// first, then seq+1 by seq+1, each update's quote the previous one with its
+// delta applied; a later snapshot restarts the sequence.
+function checkSequence(updates) {
+  const last = new Map();
+  for (const u of updates) {
+    const prev = last.get(u.symbol);
+    if (u.snapshot) {
+      assert.deepEqual(u.delta, u.quote);
+    } else {
+      assert.ok(prev, `${u.symbol}: an update before any snapshot: ${JSON.stringify(u)}`);
+      assert.equal(u.quote.seq, prev.seq + 1, `${u.symbol}: seq ${prev.seq} then ${u.quote.seq}`);
+      assert.deepEqual(u.quote, { ...prev, ...u.delta });
+    }
+    for (const f of ["bid", "ask", "bid_size", "ask_size", "last", "last_size", "volume"]) {
+      if (u.quote[f] !== undefined) assert.ok(isDecimal(u.quote[f]), `${u.symbol} ${f} ${JSON.stringify(u.quote[f])}`);
+    }
+    last.set(u.symbol, u.quote);
+  }
+  return last;
+}
+
+// --- exact decimals ---
+
+test("compareDecimal: signs, leading zeros, fraction lengths, exactly", () => {
+  for (const [a, b, want] of [
+    ["1", "1", 0], ["1.10", "1.1", 0], ["007.50", "7.5", 0], ["-0", "0", 0], ["+0.0", "-0.000", 0], ["+3", "3", 0],
+    ["1", "2", -1], ["2", "1", 1], ["-1", "1", -1], ["-2", "-1", -1], ["-1.5", "-1.25", -1],
+    ["0.1", "0.09", 1], ["0.00001234", "0.00001235", -1],
+    ["64000.15", "64000.149999999999999999999999", 1],
+    ["123456789012345678901234567890.1", "123456789012345678901234567890.10000000000000000001", -1],
+    ["9007199254740993", "9007199254740992", 1], // equal as floats
+    ["0.30000000000000004", "0.3", 1], ["0.1", "0.10000000000000001", -1], // equal as floats
+  ]) {
+    assert.equal(compareDecimal(a, b), want, `compareDecimal(${a}, ${b})`);
+    assert.equal(compareDecimal(b, a), want === 0 ? 0 : -want, `compareDecimal(${b}, ${a})`);
+  }
+  for (const bad of ["", " 1", "1 ", "1e5", "1E-3", "0x10", ".5", "5.", "1.2.3", "--1", "+-1", "NaN", "Infinity", "1,5", "١", 1.5, 1n, null, undefined, {}]) {
+    assert.throws(() => compareDecimal(bad, "1"), TypeError, `compareDecimal(${String(bad)}, "1")`);
+    assert.throws(() => compareDecimal("1", bad), TypeError);
+    assert.equal(isDecimal(bad), false, String(bad));
+  }
+  assert.throws(() => compareDecimal("1e5", "1"), /"1e5" is not a decimal/);
+});
+
+test("addDecimal, subtractDecimal, spreadBps: exact, canonical", () => {
+  for (const [a, b, sum, diff] of [
+    ["64000.2", "64000.1", "128000.3", "0.1"], ["0.1", "0.2", "0.3", "-0.1"], ["1.10", "0.1", "1.2", "1"],
+    ["-0.5", "0.5", "0", "-1"], ["0.00001234", "0", "0.00001234", "0.00001234"], ["007", "-3.000", "4", "10"],
+    ["123456789012345678901234567890.1", "0.00001234", "123456789012345678901234567890.10001234", "123456789012345678901234567890.09998766"],
+  ]) {
+    assert.equal(addDecimal(a, b), sum, `${a} + ${b}`);
+    assert.equal(subtractDecimal(a, b), diff, `${a} - ${b}`);
+  }
+  for (const [bid, ask, places, want] of [
+    ["99.99", "100.01", 2, "2.00"], ["64000.1", "64000.2", 4, "0.0156"], ["189.13", "189.16", 2, "1.59"],
+    ["100", "100", 2, "0.00"], ["1.0", "1.1", 0, "952"], ["100.01", "99.99", 2, "-2.00"], ["0.99", "1.01", 1, "200.0"],
+    ["3", "5", 0, "5000"], ["1", "2", 3, "6666.667"], ["2", "1", 3, "-6666.667"],
+  ]) {
+    assert.equal(spreadBps(bid, ask, places), want, `spreadBps(${bid}, ${ask}, ${places})`);
+  }
+  assert.throws(() => spreadBps("-1", "1"), RangeError);
+  assert.throws(() => spreadBps("1", "2", -1), RangeError);
+  assert.throws(() => subtractDecimal("1", 0.5), TypeError);
+});
+
+test("decodeQuote keeps decimals as strings and refuses floats", () => {
+  const q = decodeQuote({ s: "SHIB-USD", seq: 1, ts: 1, bid: "0.00001234", ask: "123456789012345678901234567890.1", stale: true });
+  assert.equal(q.bid, "0.00001234");
+  assert.equal(q.stale, true); // a field the client does not know is kept
+  assert.ok(Object.isFrozen(q));
+  for (const bad of [{ s: "X", seq: 1, bid: 1.5 }, { s: "X", seq: 1, bid: "NaN" }, { s: "X", bid: "1" }, { seq: 1 }, { s: "X", seq: 0 }, { s: "X", seq: 1.5 }, []]) {
+    assert.throws(() => decodeQuote(bad), TypeError, JSON.stringify(bad));
+  }
+});
+
+test("backoff doubles from min to max with full jitter", () => {
+  for (const [n, cap] of [[0, 250], [1, 500], [2, 1000], [6, 16000], [7, 30000], [20, 30000]]) {
+    assert.equal(backoff(250, 30000, n, () => 1), cap, `attempt ${n}`);
+    assert.equal(backoff(250, 30000, n, () => 0), 0);
+    const draws = Array.from({ length: 300 }, () => backoff(250, 30000, n));
+    assert.ok(draws.every((d) => d >= 0 && d <= cap), `attempt ${n}`);
+    assert.ok(Math.max(...draws) > cap * 0.8 && Math.min(...draws) < cap * 0.2, `attempt ${n}: ${Math.min(...draws)}…${Math.max(...draws)}`);
+  }
+});
+
+test("options are checked in one place, with the option's name", () => {
+  for (const [o, re] of [
+    [{}, /options\.url/], [{ url: "http//x" }, /options\.url/], [{ url: "ftp://x/ws" }, /ws:\/\/ or wss:\/\//],
+    [{ url: "ws://x/ws", symbols: "AAPL" }, /options\.symbols/], [{ url: "ws://x/ws", minBackoff: 0 }, /options\.minBackoff/],
+    [{ url: "ws://x/ws", minBackoff: 500, maxBackoff: 100 }, /options\.maxBackoff/],
+    [{ url: "ws://x/ws", pingInterval: 5000, idleTimeout: 5000 }, /options\.idleTimeout/],
+    [{ url: "ws://x/ws", onUpdate: 1 }, /options\.onUpdate/], [{ url: "ws://x/ws", WebSocket: null }, /no WebSocket here/],
+  ]) {
+    assert.throws(() => new Client({ WebSocket: WS, ...o }), re, JSON.stringify(o));
+  }
+  assert.throws(() => new Client({ url: "ws://x/ws", WebSocket: WS }).subscribe(""), /a symbol is a non-empty string/);
+  // an option given as undefined takes its default (a token from an unset environment variable)
+  assert.deepEqual(new Client({ url: "ws://x/ws", WebSocket: WS, token: undefined, symbols: undefined, minBackoff: undefined }).symbols, []);
+});
+
+// --- against the server ---
+
+test("a snapshot per symbol, then updates seq+1 by seq+1, decimals as strings", async () => {
+  const addr = need("TICKER_ADDR");
+  const got = [], statuses = [], messages = [];
+  const c = new Client({
+    url: `ws://${addr}/ws`, symbols: ["AAPL", "BTC-USD"], WebSocket: WS,
+    onUpdate: (u) => got.push(u), onStatus: (s) => statuses.push(s), onMessage: (m) => messages.push(m.type),
+  });
+  c.start();
+  await until(() => got.filter((u) => !u.snapshot).length >= 20, 15000, "20 updates");
+  assert.ok(c.connected && c.epoch > 0 && c.gaps === 0);
+  await c.close();
+  assert.equal(c.connected, false);
+  assert.deepEqual(statuses.slice(0, 2).map((s) => s.kind), ["connecting", "open"]);
+  assert.equal(statuses[0].attempt, 0);
+  assert.equal(statuses[1].protocol, "ticker.v1");
+  assert.equal(statuses.at(-1).kind, "closed");
+  assert.equal(statuses.at(-1).wait, null); // closed by the client: no retry
+  assert.ok(messages.includes("subscribed") && messages.includes("snapshot") && messages.includes("update"));
+  const first = new Map();
+  for (const u of got) if (!first.has(u.symbol)) first.set(u.symbol, u);
+  assert.deepEqual([...first.keys()].sort(), ["AAPL", "BTC-USD"]);
+  for (const u of first.values()) assert.ok(u.snapshot && u.reason === "subscribe", JSON.stringify(u));
+  const last = checkSequence(got);
+  for (const [s, q] of last) {
+    assert.deepEqual(c.quote(s), q);
+    assert.equal(typeof q.bid, "string");
+    assert.equal(compareDecimal(q.bid, q.ask), -1, `${s}: bid ${q.bid} ask ${q.ask}`);
+    assert.equal(compareDecimal(subtractDecimal(q.ask, q.bid), "0"), 1);
+    assert.ok(q.ts > 1.7e15, `${s} ts ${q.ts}`);
+  }
+  for (const u of got) assert.ok(u.time > 1.7e15, `time ${u.time}`);
+});
+
+test("the book ends equal to the server's quotes (a replay, every symbol)", async (t) => {
+  const fixture = path.join(need("TICKER_REPO"), "fixtures", "crypto.ndjson");
+  const srv = await server(t, ["--feed", `replay:${fixture}?speed=10`, "--coalesce", "10ms"]);
+  let updates = 0;
+  const c = new Client({ url: srv.url, symbols: ["*"], WebSocket: WS, onUpdate: (u) => { updates += !u.snapshot; } });
+  c.start();
+  let last = -1, quietSince = Date.now();
+  while (Date.now() - quietSince < 1000) { // until the replay has ended
+    await sleep(100);
+    if (updates !== last) { last = updates; quietSince = Date.now(); }
+  }
+  const want = await restQuotes(srv.addr);
+  assert.equal(c.gaps, 0);
+  assert.deepEqual(new Map([...c.book()].map(([s, q]) => [s, { ...q }])), want);
+  assert.ok(updates > 100, `${updates} updates`);
+  await c.close();
+});
+
+test("a seq gap resubscribes the symbol and repairs it from a fresh snapshot", async () => {
+  const addr = need("TICKER_ADDR");
+  // the transport loses one BTC-USD delta, once: the server is real, the gap too
+  let seen = 0, dropped = null;
+  const tap = tapped((data) => {
+    const m = JSON.parse(data);
+    if (m.type !== "update" || dropped) return data;
+    const i = m.quotes.findIndex((q) => q.s === "BTC-USD");
+    if (i < 0 || ++seen < 5) return data;
+    dropped = m.quotes[i];
+    m.quotes.splice(i, 1);
+    return JSON.stringify(m);
+  });
+  const got = [], statuses = [];
+  const c = new Client({ url: `ws://${addr}/ws`, symbols: ["AAPL", "BTC-USD"], WebSocket: tap.WebSocket, onUpdate: (u) => got.push(u), onStatus: (s) => statuses.push(s) });
+  c.start();
+  await until(() => statuses.some((s) => s.kind === "resync"), 15000, "the repair");
+  const at = got.length;
+  await until(() => got.slice(at).filter((u) => u.symbol === "BTC-USD").length >= 5, 15000, "BTC-USD updates after the repair");
+  await c.close();
+  assert.ok(dropped, "no update was dropped");
+  assert.equal(c.gaps, 1);
+  const gap = statuses.find((s) => s.kind === "gap"), resync = statuses.find((s) => s.kind === "resync");
+  assert.deepEqual(gap.symbols, ["BTC-USD"]);
+  assert.deepEqual(resync.symbols, ["BTC-USD"]);
+  assert.equal(resync.reason, "subscribe");
+  const reqs = tap.sent.map((r) => [r.op, r.symbols]);
+  assert.deepEqual(reqs, [["subscribe", ["AAPL", "BTC-USD"]], ["unsubscribe", ["BTC-USD"]], ["subscribe", ["BTC-USD"]]]);
+  // nothing of BTC-USD reached the consumer between the gap and the snapshot,
+  // and the snapshot came after the lost version
+  const btc = got.filter((u) => u.symbol === "BTC-USD");
+  const snaps = btc.filter((u) => u.snapshot);
+  assert.equal(snaps.length, 2);
+  assert.ok(snaps[1].quote.seq >= dropped.seq, `repaired at ${snaps[1].quote.seq}, lost ${dropped.seq}`);
+  assert.equal(btc[btc.indexOf(snaps[1]) - 1].quote.seq, dropped.seq - 1);
+  assert.equal(got.filter((u) => u.symbol === "AAPL" && u.snapshot).length, 1); // AAPL was left alone
+  checkSequence(got);
+});
+
+test("a seq gap under \"*\" resubscribes \"*\" (an explicit resubscribe would change nothing)", async () => {
+  const addr = need("TICKER_ADDR");
+  let seen = 0, dropped = null;
+  const tap = tapped((data) => {
+    const m = JSON.parse(data);
+    if (m.type !== "update" || dropped || ++seen < 5 || !m.quotes.length) return data;
+    dropped = m.quotes.shift();
+    return JSON.stringify(m);
+  });
+  const got = [], statuses = [];
+  const c = new Client({ url: `ws://${addr}/ws`, symbols: ["*"], WebSocket: tap.WebSocket, onUpdate: (u) => got.push(u), onStatus: (s) => statuses.push(s) });
+  c.start();
+  await until(() => statuses.some((s) => s.kind === "resync"), 15000, "the repair");
+  const at = got.length;
+  await until(() => got.slice(at).filter((u) => u.symbol === dropped.s).length >= 3, 15000, "updates after the repair");
+  await c.close();
+  assert.equal(c.gaps, 1);
+  assert.deepEqual(statuses.find((s) => s.kind === "gap").symbols, [dropped.s]);
+  assert.deepEqual(tap.sent.map((r) => [r.op, r.symbols]), [["subscribe", ["*"]], ["unsubscribe", ["*", dropped.s]], ["subscribe", ["*"]]]);
+  const snaps = got.filter((u) => u.symbol === dropped.s && u.snapshot);
+  assert.equal(snaps.length, 2);
+  assert.ok(snaps[1].quote.seq >= dropped.seq);
+  assert.ok(c.book().size >= 20, `${c.book().size} symbols in the book`);
+  checkSequence(got);
+});
+
+test("the async iterator; subscribe and unsubscribe on the open connection; server errors", async () => {
+  const addr = need("TICKER_ADDR");
+  const errors = [];
+  const c = new Client({ url: `ws://${addr}/ws`, symbols: ["AAPL"], WebSocket: WS, onError: (e) => errors.push(e) });
+  const syms = new Set();
+  let asked = false, n = 0;
+  for await (const u of c) { // starts the client
+    n++;
+    syms.add(u.symbol);
+    assert.ok(c.running);
+    if (!asked) assert.ok(asked = c.subscribe("EUR-USD", "NO-SUCH"));
+    if (syms.has("EUR-USD") && errors.length) break; // stops it
+  }
+  assert.equal(c.running, false);
+  assert.ok(n >= 2);
+  assert.equal(errors[0].code, "unknown_symbol");
+  assert.deepEqual(errors[0].symbols, ["NO-SUCH"]);
+  assert.ok(c.quote("EUR-USD"));
+  assert.deepEqual(c.symbols, ["AAPL", "EUR-USD", "NO-SUCH"]);
+  assert.equal(c.unsubscribe("EUR-USD"), false); // not connected any more: from the next connection on
+  assert.equal(c.quote("EUR-USD"), undefined);
+});
+
+test("a slow iterator gets each symbol's latest quote, one pending update per symbol", async () => {
+  const addr = need("TICKER_ADDR");
+  const c = new Client({ url: `ws://${addr}/ws`, symbols: ["*"], WebSocket: WS });
+  const it = c.updates(); // starts the client
+  const first = await it.next();
+  assert.ok(first.value.snapshot);
+  await sleep(1500); // the loop takes nothing meanwhile: 1.5 s of updates pile up
+  await c.close(); // the iterator ends after what it holds
+  const seen = new Map();
+  let folded = 0;
+  for await (const u of it) {
+    assert.ok(!seen.has(u.symbol), `${u.symbol} twice in what piled up`);
+    seen.set(u.symbol, u);
+    if (u.missed) folded++;
+    // what is left of a symbol is its latest quote, and the delta from the last one the loop saw
+    assert.deepEqual(u.quote, c.quote(u.symbol), u.symbol);
+    if (!u.snapshot) assert.deepEqual({ ...u.quote, ...u.delta }, u.quote);
+  }
+  assert.ok(seen.size >= 10, `${seen.size} symbols piled up`);
+  assert.ok(folded > 0, "nothing was folded in 1.5 s");
+});
+
+test("a subscribe too big for one message goes out in several", async (t) => {
+  const srv = await server(t, ["--feed", "synthetic:?symbols=600&rate=2000&seed=3"]);
+  const { symbols } = await (await fetch(`http://${srv.addr}/api/symbols`)).json();
+  assert.ok(JSON.stringify({ op: "subscribe", id: 1, symbols }).length > 4096);
+  const tap = tapped();
+  const statuses = [];
+  const c = new Client({ url: srv.url, symbols, WebSocket: tap.WebSocket, onStatus: (s) => statuses.push(s) });
+  c.start();
+  await until(() => c.book().size === symbols.length, 15000, "every symbol's snapshot");
+  await c.close();
+  assert.ok(tap.sent.length >= 2 && tap.sent.every((r) => JSON.stringify(r).length < 4096));
+  assert.deepEqual(tap.sent.flatMap((r) => r.symbols), symbols);
+  assert.equal(statuses.filter((s) => s.kind === "closed").length, 1);
+});
+
+test("a token: refused without, streaming with; retry() can stop the client", async (t) => {
+  const tokens = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ticker-js-")), "tokens");
+  fs.writeFileSync(tokens, "s3cret-token\n");
+  const srv = await server(t, ["--auth-tokens", tokens]);
+  for (const token of ["", "wrong"]) {
+    const statuses = [], asked = [];
+    const c = new Client({ url: srv.url, symbols: ["AAPL"], token, WebSocket: WS, onStatus: (s) => statuses.push(s), retry: (info) => { asked.push(info); return asked.length < 2; } });
+    c.start();
+    await until(() => !c.running, 10000, "the client to give up");
+    assert.equal(asked.length, 2);
+    assert.ok(asked.every((i) => !i.opened && !i.delivered), JSON.stringify(asked));
+    assert.deepEqual(statuses.map((s) => s.kind), ["connecting", "closed", "connecting", "closed"]);
+    assert.equal(statuses[3].wait, null);
+    assert.equal(statuses[2].attempt, 1);
+  }
+  const statuses = [];
+  const c = new Client({ url: srv.url, symbols: ["AAPL"], token: "s3cret-token", WebSocket: WS, onStatus: (s) => statuses.push(s) });
+  assert.ok(!statuses.length);
+  let u;
+  for await (u of c) break;
+  assert.equal(u.symbol, "AAPL");
+  assert.ok(u.snapshot || u.quote.seq === 1, JSON.stringify(u));
+  assert.equal(statuses[0].url.includes("s3cret"), false); // the token stays out of what is reported
+  const m = await (await fetch(`http://${srv.addr}/metrics`)).text();
+  assert.match(m, /ticker_handshakes_refused_total\{reason="token"\} [2-9]/);
+});
+
+test("the server restarts: reconnect with backoff, resubscribe, a new epoch drops the book", async (t) => {
+  const srv = await server(t, ["--feed", "synthetic:?symbols=5&rate=50"]);
+  // quotes first, so that the subscribe is answered by snapshots (a server
+  // without quotes yet sends each symbol's first version as an update, seq 1)
+  for (const end = Date.now() + 10000; (await restQuotes(srv.addr)).size < 5;) {
+    if (Date.now() > end) throw new Error("the server has no quotes");
+    await sleep(20);
+  }
+  const events = [];
+  let c = null;
+  const bookAtNewEpoch = [];
+  c = new Client({
+    url: srv.url, symbols: ["AAPL", "BTC-USD"], WebSocket: WS, minBackoff: 50, maxBackoff: 400,
+    onStatus: (s) => {
+      events.push(s);
+      if (s.kind === "new-epoch") bookAtNewEpoch.push(c.book().size);
+    },
+    onUpdate: (u) => { if (u.snapshot) events.push({ kind: "snapshot", symbol: u.symbol }); },
+  });
+  c.start();
+  await until(() => c.quote("AAPL") && c.quote("BTC-USD"), 10000, "both snapshots");
+  const firstEpoch = c.epoch;
+  const kinds = () => events.map((e) => e.kind);
+  await srv.stop();
+  await until(() => kinds().includes("closed"), 10000, "the disconnect");
+  const down = events.find((e) => e.kind === "closed");
+  assert.equal(down.code, 1001); // the server's shutdown
+  assert.ok(down.opened && down.delivered);
+  await sleep(300); // a few refused redials
+  await srv.start(); // the same address
+  await until(() => kinds().includes("new-epoch"), 15000, "the new epoch");
+  await until(() => c.book().size === 2, 10000, "both symbols again");
+  assert.notEqual(c.epoch, firstEpoch);
+  await c.close();
+  const k = kinds();
+  assert.deepEqual(k.slice(0, 4), ["connecting", "open", "snapshot", "snapshot"], JSON.stringify(events.slice(0, 6)));
+  const closed = events.filter((e) => e.kind === "closed" && e.wait !== null);
+  assert.ok(closed.length >= 2, JSON.stringify(closed));
+  assert.ok(closed.every((e) => e.wait >= 0 && e.wait <= 400), JSON.stringify(closed));
+  const i = k.indexOf("new-epoch");
+  assert.equal(k[i - 1], "open");
+  assert.deepEqual(bookAtNewEpoch, [0]); // dropped before the new stream's quotes
+  const ne = events[i];
+  assert.equal(ne.previous, firstEpoch);
+  assert.equal(ne.epoch, c.epoch);
+  const redials = events.filter((e) => e.kind === "connecting").map((e) => e.attempt);
+  assert.deepEqual(redials, redials.map((_, j) => j)); // 0, then 1, 2, … until one delivers
+});
+
+test("a server that goes silent is given up after idleTimeout, and redialled", async (t) => {
+  const srv = await server(t, ["--feed", "synthetic:?symbols=5&rate=50"]);
+  const events = [];
+  const c = new Client({ url: srv.url, symbols: ["AAPL"], WebSocket: WS, pingInterval: 300, idleTimeout: 1200, minBackoff: 50, maxBackoff: 200, onStatus: (s) => events.push(s) });
+  c.start();
+  await until(() => c.quote("AAPL"), 10000, "AAPL");
+  srv.proc.kill("SIGSTOP"); // alive, its socket open, and silent
+  try {
+    await until(() => events.some((e) => e.kind === "closed"), 5000, "the idle close");
+  } finally {
+    srv.proc.kill("SIGCONT");
+  }
+  const closed = events.find((e) => e.kind === "closed");
+  assert.equal(closed.code, 4000);
+  assert.match(closed.reason, /nothing from the server for \d+ ms/);
+  const opens = () => events.filter((e) => e.kind === "open").length;
+  await until(() => opens() === 2, 10000, "the redial");
+  await c.close();
+});
+
+test("examples/spread-alert.mjs prints a WIDE line for every symbol it follows", async () => {
+  const addr = need("TICKER_ADDR");
+  const example = new URL("../examples/spread-alert.mjs", import.meta.url).pathname;
+  const symbols = ["AAPL", "NVDA", "SOL-USD"];
+  const p = spawn(process.execPath, [...process.execArgv, example, "--url", `ws://${addr}/ws`, "--symbols", symbols.join(","), "--bps", "1"], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  p.stderr.on("data", (d) => { stderr += d; });
+  const exited = new Promise((r) => p.on("exit", (code) => r(code)));
+  if (typeof globalThis.WebSocket !== "function") { // a node without a WebSocket: the example says so
+    assert.equal(await exited, 2);
+    assert.match(stderr, /this node has no WebSocket/);
+    return;
+  }
+  const fired = new Set(), lines = [];
+  const timer = setTimeout(() => p.kill(), 30000);
+  for await (const line of readline.createInterface({ input: p.stdout })) {
+    lines.push(line);
+    if (/: WIDE$/.test(line)) fired.add(line.split(/\s+/)[1]);
+    if (fired.size === symbols.length) break;
+  }
+  clearTimeout(timer);
+  p.kill("SIGTERM");
+  await exited;
+  assert.deepEqual([...fired].sort(), symbols, `alerts ${lines.join("\n")}\nstderr: ${stderr}`);
+  assert.match(lines[0], /^\d\d:\d\d:\d\d\.\d{3} \S+ +spread [0-9.]+ \([0-9]+\.[0-9]{4} bps\) bid [0-9.]+ ask [0-9.]+ seq \d+: WIDE$/);
+});

@@ -441,10 +441,11 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 			if r.c.opts.OnStatus != nil {
 				r.c.opts.OnStatus(Status{Kind: Resyncing, Symbols: gapped})
 			}
-			if err := r.c.send(protocol.OpUnsubscribe, gapped); err != nil {
+			again := r.resubscription(gapped)
+			if err := r.c.send(protocol.OpUnsubscribe, again); err != nil {
 				return true, err
 			}
-			if err := r.c.send(protocol.OpSubscribe, gapped); err != nil {
+			if err := r.c.send(protocol.OpSubscribe, again); err != nil {
 				return true, err
 			}
 		}
@@ -459,6 +460,25 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 		}
 	}
 	return false, nil
+}
+
+// resubscription is what to unsubscribe and subscribe again to get gapped
+// symbols a fresh snapshot: the symbols themselves, or, on a client
+// subscribed to "*", "*" (under which a symbol's own subscribe brings no
+// snapshot) with those of them also subscribed by name.
+func (r *reader) resubscription(gapped []string) []string {
+	r.c.mu.Lock()
+	defer r.c.mu.Unlock()
+	if !slices.Contains(r.c.symbols, "*") {
+		return gapped
+	}
+	again := []string{"*"}
+	for _, s := range gapped {
+		if slices.Contains(r.c.symbols, s) {
+			again = append(again, s)
+		}
+	}
+	return again
 }
 
 // fields are q's decimals in market's wire order (market.Bid … market.Volume).

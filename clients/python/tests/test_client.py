@@ -437,3 +437,82 @@ def test_example_bot(addr: str) -> None:
         _, err = proc.communicate(timeout=10)
     assert fired == set(symbols), f"alerts {lines}\nstderr: {err}"
     print("\n".join(lines[:3]))
+
+
+async def _drop_proxy(upstream: str, drop: int) -> tuple[asyncio.AbstractServer, list[int]]:
+    """A TCP proxy to the real server that drops the server's update frame
+    number `drop` (from 1), as a lossy path would: a real gap in a real
+    stream. The client must not offer deflate (a frame's payload is text)."""
+    host, port = upstream.rsplit(":", 1)
+    dropped: list[int] = []
+
+    async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while data := await r.read(65536):
+                w.write(data)
+                await w.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            w.close()
+
+    async def frames(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            w.write(await r.readuntil(b"\r\n\r\n"))  # the handshake's answer
+            updates = 0
+            while True:
+                head = await r.readexactly(2)
+                n, ext = head[1] & 0x7F, b""
+                if n == 126:
+                    ext = await r.readexactly(2)
+                    n = int.from_bytes(ext, "big")
+                elif n == 127:
+                    ext = await r.readexactly(8)
+                    n = int.from_bytes(ext, "big")
+                payload = await r.readexactly(n)
+                if head[0] & 0x0F == 1 and payload.startswith(b'{"type":"update"'):
+                    updates += 1
+                    if updates == drop:
+                        dropped.append(updates)
+                        continue
+                w.write(head + ext + payload)
+                await w.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            w.close()
+
+    async def handle(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        sr, sw = await asyncio.open_connection(host, int(port))
+        await asyncio.gather(pipe(cr, sw), frames(sr, cw))
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0), dropped
+
+
+def test_gap_under_wildcard_repaired(server_factory: Callable[..., Server]) -> None:
+    """A client on "*" that loses one update (dropped between the real
+    server and it) repairs every symbol: under "*" a symbol's own subscribe
+    brings no snapshot, so it subscribes to "*" again, and each symbol's
+    seq catches up with the server's without another gap."""
+    srv = server_factory(["--feed", "synthetic:?symbols=4&rate=200&seed=5", "--coalesce", "20ms"])
+
+    async def main() -> None:
+        proxy, dropped = await _drop_proxy(srv.addr, 5)
+        port = proxy.sockets[0].getsockname()[1]
+        c = Client(f"ws://127.0.0.1:{port}/ws", ["*"], deflate=False)
+        task = asyncio.create_task(c.run())
+        try:
+            await until(lambda: c.gaps > 0, 10, "a gap")
+            assert dropped == [5]
+            want = rest_quotes(srv.addr)
+            for sym, w in want.items():
+                await until(lambda: (q := c.quote(sym)) is not None and q.seq >= w.seq, 10, f"{sym} repaired")
+            gaps = c.gaps
+            await asyncio.sleep(0.3)
+            assert c.gaps == gaps, "gaps went on after the repair"
+        finally:
+            await c.close()
+            await task
+            proxy.close()
+
+    run(main())

@@ -373,6 +373,10 @@ class _Reader:
         if gapped:
             c.log.warning("ticker client: seq gap; resubscribing %s", gapped)
             await _call(c.on_status, Status(StatusKind.RESYNCING, symbols=tuple(gapped)))
-            # unsubscribing and subscribing again brings a fresh snapshot
-            await c._send("unsubscribe", gapped)
-            await c._send("subscribe", gapped)
+            # unsubscribing and subscribing again brings a fresh snapshot;
+            # under "*" a symbol's own subscribe brings none, "*" again does
+            again = gapped
+            if "*" in c._symbols:
+                again = ["*"] + [s for s in gapped if s in c._symbols]
+            await c._send("unsubscribe", again)
+            await c._send("subscribe", again)

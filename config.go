@@ -50,6 +50,7 @@ type config struct {
 	NATSStorage    string
 	Storage        jetstream.StorageType // from NATSStorage
 	StepControl    bool                  // --step-control: a stepped market for tests (stepcontrol.go)
+	StepSymbols    string                // --step-symbols: symbols it declares before their first quote
 
 	// Effective is every flag's value after flags and environment, in
 	// flag order, secrets redacted: the startup log prints it.
@@ -143,6 +144,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.LeaseTime, "lease-time", cluster.DefaultLeaseTime, "ingest lease: a standby takes over this long after the leader stops renewing")
 	fs.StringVar(&c.NATSStorage, "nats-storage", "file", "JetStream storage of the cluster's buckets: file (they survive a NATS restart) or memory")
 	fs.BoolVar(&c.StepControl, "step-control", false, stepControlUsage)
+	fs.StringVar(&c.StepSymbols, "step-symbols", "", "with --step-control: comma-separated `symbols` a bot may subscribe to before their first quote is stepped (a fixture's are declared anyway)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 

@@ -27,10 +27,18 @@ const stepControlUsage = "a test aid, never to expose: serve a market that moves
 // own, a loopback address, and at most one feed, a replay.
 func (c *config) validateStepControl() error {
 	if !c.StepControl {
+		if c.StepSymbols != "" {
+			return errors.New("--step-symbols: only with --step-control")
+		}
 		return nil
 	}
 	if c.Role != "all" {
 		return fmt.Errorf("--step-control: only with --role all, not %s", c.Role)
+	}
+	for _, sym := range stepSymbols(c.StepSymbols) {
+		if err := market.ValidateSymbol(sym); err != nil {
+			return fmt.Errorf("--step-symbols: %v", err)
+		}
 	}
 	if !loopbackAddr(c.Addr) {
 		return fmt.Errorf("--step-control: --addr %s is not a loopback address; give one such as 127.0.0.1:8080 (the control endpoint must not be exposed)", c.Addr)
@@ -61,7 +69,7 @@ func loopbackAddr(addr string) bool {
 // replay feed in fl if there is one, and sets the engine's clock and epoch
 // to it. The Set it returns runs no feed: the stepper publishes.
 func newStepMode(cfg *config, fl []feeds.Feed, ring *market.Ring, log *slog.Logger) (*stepper.Stepper, *feeds.Set, error) {
-	sc := stepper.Config{Window: cfg.Fanout.Window, Log: log}
+	sc := stepper.Config{Window: cfg.Fanout.Window, Symbols: stepSymbols(cfg.StepSymbols), Log: log}
 	if len(fl) == 1 {
 		r, ok := fl[0].(*feeds.Replay)
 		if !ok {
@@ -83,4 +91,16 @@ func newStepMode(cfg *config, fl []feeds.Feed, ring *market.Ring, log *slog.Logg
 	log.Warn("--step-control: the market moves only by POST /control/step; a test aid, never to expose",
 		"fixture", sc.Fixture, "start", st.Now().UTC(), "window", sc.Window)
 	return st, set, nil
+}
+
+// stepSymbols splits --step-symbols: comma-separated, spaces and empty
+// items ignored.
+func stepSymbols(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

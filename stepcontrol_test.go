@@ -51,6 +51,8 @@ func TestParseStepControl(t *testing.T) {
 		{[]string{"--step-control", "--addr", "127.0.0.1:9000", "--feed", "replay:a", "--feed", "replay:b"}, "at most one --feed"},
 		{[]string{"--step-control", "--addr", "127.0.0.1:9000", "--role", "ingest", "--nats", "nats://x:4222"}, "only with --role all"},
 		{[]string{"--step-control=maybe"}, "--step-control"},
+		{[]string{"--step-control", "--addr", "127.0.0.1:9000", "--step-symbols", "BTC-USD,bad sym"}, "--step-symbols"},
+		{[]string{"--addr", "127.0.0.1:9000", "--step-symbols", "BTC-USD"}, "only with --step-control"},
 	} {
 		_, err := parseConfig(tt.args, noEnv, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.mention) || strings.Contains(err.Error(), "\n") {
@@ -245,5 +247,55 @@ func TestProcessStepControl(t *testing.T) {
 		if code != 404 || !strings.Contains(fmt.Sprint(body["error"]), "only with --step-control") {
 			t.Errorf("%s /control/step without --step-control: %d %v", m, code, body)
 		}
+	}
+}
+
+// TestProcessStepSymbols: with --step-symbols and no fixture, a bot may
+// subscribe to a symbol before any quote of it is stepped (not
+// unknown_symbol), so that a test can wait for its subscription, then
+// step the first quote to it.
+func TestProcessStepSymbols(t *testing.T) {
+	bin := buildBinary(t)
+	addr := testnet.FreeAddr(t)
+	p := startProcess(t, exec.Command(bin, "--step-control", "--addr", addr, "--step-symbols", "BTC-USD, ETH-USD"))
+	base := "http://" + addr
+	deadline := time.Now().Add(15 * time.Second)
+	for code, _ := tryGet(base + "/readyz"); code != 200; code, _ = tryGet(base + "/readyz") {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready; logs:\n%s", p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	conn, err := rawws.Dial(addr, rawws.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.WriteText(`{"op":"subscribe","id":1,"symbols":["ETH-USD"]}`); err != nil {
+		t.Fatal(err)
+	}
+	m, err := conn.ReadMessage(5 * time.Second)
+	if err != nil || !strings.HasPrefix(string(m.Payload), `{"type":"subscribed","id":1,"symbols":["ETH-USD"]`) {
+		t.Fatalf("subscribe before any quote: %s %v, want subscribed", m.Payload, err)
+	}
+	for {
+		_, state := control(t, "GET", base+"/control/state", "")
+		if state["subscriptions"] == float64(1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state %v: the subscription is not counted", state)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, body := control(t, "POST", base+"/control/publish", `{"ts":1764000000000000,"s":"ETH-USD","bid":"3300.5"}`); code != 200 {
+		t.Fatalf("publish: %d %v", code, body)
+	}
+	if code, body := control(t, "POST", base+"/control/step", ""); code != 200 {
+		t.Fatalf("step: %d %v", code, body)
+	}
+	m, err = conn.ReadMessage(5 * time.Second)
+	if err != nil || !strings.Contains(string(m.Payload), `{"s":"ETH-USD","seq":1,"ts":1764000000000000,"bid":"3300.5"}`) {
+		t.Fatalf("after the step: %s %v, want ETH-USD seq 1", m.Payload, err)
 	}
 }

@@ -432,6 +432,10 @@ func TestREST(t *testing.T) {
 	if code, body := ts.get("/api/quotes/EUR/USD"); code != 200 || !strings.Contains(body, `"EUR/USD"`) {
 		t.Fatalf("unescaped slash: %d %s", code, body)
 	}
+	idle := startServerWith(t, Config{}, fanout.Config{}, false, "synthetic:?symbols=3") // declared, never quoted
+	if code, body := idle.get("/api/quotes/AAPL"); code != 404 || body != `{"error":"no quote yet"}` {
+		t.Errorf("a declared symbol before its first quote: %d %s, want 404 no quote yet", code, body)
+	}
 	if code, body := ts.get("/api/quotes/NOPE"); code != 404 || body != `{"error":"unknown symbol"}` {
 		t.Fatalf("unknown: %d %s", code, body)
 	}

@@ -383,6 +383,10 @@ func (s *Server) routes() {
 			return s.quotesUnavailable(c, err)
 		}
 		if !ok {
+			if _, known := slices.BinarySearch(s.engine.Symbols(), sym); known {
+				// declared by a feed (it is in /api/symbols) but not quoted yet
+				return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "no quote yet"})
+			}
 			return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": "unknown symbol"})
 		}
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)

@@ -32,6 +32,8 @@ type staleness struct {
 	name    string
 	log     *slog.Logger
 
+	quoted bool // the feed has pushed a quote: before, there is nothing to mark (the feed's goroutine only)
+
 	mu     sync.Mutex
 	down   bool // lost and no quote since; written by the feed's goroutine, under mu
 	closed bool
@@ -44,8 +46,8 @@ type staleness struct {
 // With after = 0 the marks are pushed before it returns, and a failure to
 // push (the ring closed, ctx ended) is returned.
 func (s *staleness) lost(ctx context.Context, sink Sink) error {
-	if s.down || len(s.symbols) == 0 {
-		return nil
+	if s.down || len(s.symbols) == 0 || !s.quoted {
+		return nil // already down, not configured, or nothing quoted yet that could be stale
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -81,6 +83,7 @@ func (s *staleness) mark(ctx context.Context, sink Sink) error {
 // push pushes a quote of the feed. The first one after a loss ends it: a
 // timer not fired yet never will, one firing finishes first.
 func (s *staleness) push(ctx context.Context, sink Sink, q *market.Quote) error {
+	s.quoted = true
 	if !s.down {
 		return sink.Push(ctx, q)
 	}

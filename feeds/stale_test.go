@@ -102,8 +102,15 @@ func TestStalenessMarks(t *testing.T) {
 			st.symbols = nil
 			st.lost(ctx, sink)
 		}, nil},
+		{"nothing quoted yet", func(st *staleness, sink *orderSink) {
+			st.quoted = false // a feed that lost its first connection before any quote
+			st.lost(ctx, sink)
+			st.push(ctx, sink, quote("A"))
+			st.lost(ctx, sink)
+		}, []string{"quote A", "stale A", "stale B"}},
 	} {
 		st, sink := newStaleness(0, "A", "B"), &orderSink{}
+		st.quoted = true // the feed has quoted before (but in the case that says not)
 		tt.run(st, sink)
 		st.close()
 		if got := sink.list(); !equal(got, tt.want) {
@@ -118,6 +125,7 @@ func TestStalenessOrder(t *testing.T) {
 	ctx := context.Background()
 	sink := &orderSink{gate: make(chan struct{}), entered: make(chan struct{})}
 	st := newStaleness(time.Millisecond, "A", "B")
+	st.quoted = true
 	st.lost(ctx, sink)
 	<-sink.entered // the timer is pushing the first mark, and holds on
 	pushed, closed := make(chan struct{}), make(chan struct{})

@@ -320,7 +320,8 @@ class _Reader:
             refusal = ServerError(
                 str(msg.get("code", "")), str(msg.get("message", "")), tuple(str(s) for s in msg.get("symbols") or ())
             )
-            self.c.log.warning("ticker client: server error %s", refusal)
+            if self.c.on_error is None:  # otherwise the callback says it
+                self.c.log.warning("ticker client: server error %s", refusal)
             await _call(self.c.on_error, refusal)
         return False
 

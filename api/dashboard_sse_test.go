@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/static"
 	"github.com/ticker-io/ticker/ws"
 )
 
@@ -63,10 +64,10 @@ func (p *noWebSocketProxy) seen() (refused int, streams []string) {
 
 // TestDashboardStreamFallback: behind a proxy that refuses WebSockets the
 // dashboard gives up on /ws after its tries and fills its rows from
-// /stream (Server-Sent Events, static/sse.js), saying so in its status;
-// removing a symbol opens a new stream without it; when the stream is cut,
-// the browser's EventSource reconnects by itself with the Last-Event-ID it
-// was given. A browser without WebSocket takes the stream at once.
+// /stream (Server-Sent Events; ticker.js's "auto" transport), saying so in
+// its status; removing a symbol opens a new stream without it; when the
+// stream is cut, the client reconnects with the Last-Event-ID it was given.
+// A browser without WebSocket takes the stream at once.
 func TestDashboardStreamFallback(t *testing.T) {
 	chromiumPath(t)
 	ts := startServer(t, Config{RetryAfter: time.Second}, fanout.Config{Epoch: 1764000000000}, "synthetic:?symbols=16&rate=400&seed=5")
@@ -79,6 +80,9 @@ func TestDashboardStreamFallback(t *testing.T) {
 	refused, streams := proxy.seen()
 	if refused != 3 || len(streams) != 1 || streams[0] != "" {
 		t.Errorf("the proxy refused %d WebSocket handshakes and passed streams %q; want 3, then one stream", refused, streams)
+	}
+	if app, err := static.Files.ReadFile("app.js"); err != nil || strings.Contains(string(app), "EventSource") || strings.Contains(string(app), `"/stream`) {
+		t.Errorf("app.js reads the stream itself (%v): the fallback is ticker.js's", err)
 	}
 	if n := ts.srv.streams.Load(); n != 1 {
 		t.Errorf("%d streams open on the server, want 1", n)

@@ -6,10 +6,13 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +20,9 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/ticker-io/ticker/access"
 	"github.com/ticker-io/ticker/fanout"
+	"github.com/ticker-io/ticker/static"
 	"github.com/ticker-io/ticker/ws"
 )
 
@@ -63,10 +68,10 @@ func (p *noWebSocketProxy) seen() (refused int, streams []string) {
 
 // TestDashboardStreamFallback: behind a proxy that refuses WebSockets the
 // dashboard gives up on /ws after its tries and fills its rows from
-// /stream (Server-Sent Events, static/sse.js), saying so in its status;
-// removing a symbol opens a new stream without it; when the stream is cut,
-// the browser's EventSource reconnects by itself with the Last-Event-ID it
-// was given. A browser without WebSocket takes the stream at once.
+// /stream (Server-Sent Events; ticker.js's "auto" transport), saying so in
+// its status; removing a symbol opens a new stream without it; when the
+// stream is cut, the client reconnects with the Last-Event-ID it was given.
+// A browser without WebSocket takes the stream at once.
 func TestDashboardStreamFallback(t *testing.T) {
 	chromiumPath(t)
 	ts := startServer(t, Config{RetryAfter: time.Second}, fanout.Config{Epoch: 1764000000000}, "synthetic:?symbols=16&rate=400&seed=5")
@@ -79,6 +84,9 @@ func TestDashboardStreamFallback(t *testing.T) {
 	refused, streams := proxy.seen()
 	if refused != 3 || len(streams) != 1 || streams[0] != "" {
 		t.Errorf("the proxy refused %d WebSocket handshakes and passed streams %q; want 3, then one stream", refused, streams)
+	}
+	if app, err := static.Files.ReadFile("app.js"); err != nil || strings.Contains(string(app), "EventSource") || strings.Contains(string(app), `"/stream`) {
+		t.Errorf("app.js reads the stream itself (%v): the fallback is ticker.js's", err)
 	}
 	if n := ts.srv.streams.Load(); n != 1 {
 		t.Errorf("%d streams open on the server, want 1", n)
@@ -128,5 +136,38 @@ func TestDashboardStreamFallback(t *testing.T) {
 	waitPage(t, bare, "live from the stream without WebSocket", `__ticker.transport() === "sse" && __ticker.connects() === 1 && __ticker.status() === "live" && __ticker.rows() === 16`, 20*time.Second)
 	if st, _ := chromedp.Run(bare, chromedp.Evaluate[string](`typeof WebSocket + " " + __ticker.statusText()`)); !strings.HasPrefix(st, "undefined live") {
 		t.Errorf("without WebSocket: %q", st)
+	}
+}
+
+// TestDashboardStreamToken: in a browser without WebSocket, behind
+// --auth-tokens, the page's stream is refused with 401, which ticker.js
+// reports itself (httpStatus): the page asks for a token instead of
+// retrying; with the token in its URL it streams.
+func TestDashboardStreamToken(t *testing.T) {
+	chromiumPath(t)
+	tokPath := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokPath, []byte("dash-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := access.LoadTokens(tokPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, Config{Tokens: tokens}, fanout.Config{}, "synthetic:?symbols=16&rate=400&seed=5")
+	for _, tt := range []struct{ name, path, until string }{
+		{"no token", "/", `__ticker.transport() === "sse" && __ticker.status() === "token" && __ticker.connects() === 0 && !document.getElementById("token-prompt").hidden`},
+		{"with the token", "/?token=dash-token", `__ticker.transport() === "sse" && __ticker.status() === "live" && __ticker.rows() === 16 && __ticker.statusText() === "live · SSE fallback"`},
+	} {
+		ctx := newBrowser(t, 1000, 700, "about:blank")
+		if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `delete window.WebSocket`})
+			return err
+		}), chromedp.Navigate("http://"+ts.addr+tt.path)); err != nil {
+			t.Fatal(err)
+		}
+		waitPage(t, ctx, tt.name, tt.until, 20*time.Second)
+	}
+	if v, ok := ts.srv.refused.Load("token"); !ok || v.(*atomic.Uint64).Load() < 1 {
+		t.Errorf("no stream refused for its token")
 	}
 }

@@ -3,8 +3,9 @@
 //
 // The connection is ticker.js's (the JavaScript client, also served to
 // other pages at /ticker.js): it connects, reconnects with backoff and
-// jitter, resubscribes, repairs seq gaps, handles epochs and keeps the book.
-// This page only draws what it reports.
+// jitter, resubscribes, repairs seq gaps, handles epochs and keeps the book,
+// and it falls back to /stream (Server-Sent Events) when the WebSocket
+// cannot connect (transport "auto"). This page only draws what it reports.
 //
 // The render budget: messages only fold into the state (a map of the latest
 // quote per symbol) and mark symbols dirty; the DOM is touched once per
@@ -347,15 +348,20 @@ import { Client, compareDecimal, subtractDecimal } from "./ticker.js";
     if (el.textContent !== text) el.textContent = text;
   }
 
+  // on the fallback, the status says so
+  const onStream = () => client !== null && client.transport === "sse";
+
   function onStatus(s) {
     if (s.kind === "connecting") {
+      if (s.reopen) return; // the stream reopened for the watchlist or a gap: still live
       retryAt = 0;
-      setStatus("connecting", s.attempt ? "reconnecting…" : "connecting…");
+      setStatus("connecting", (s.attempt ? "reconnecting…" : "connecting…") + (s.transport === "sse" ? " (SSE fallback)" : ""));
     } else if (s.kind === "open") {
       status.connects++;
       loadSymbols();
       // "live" waits for the first snapshot (or first quote, when none is due)
     } else if (s.kind === "closed") {
+      if (s.reopen) return;
       closeCode = s.code;
       if (s.wait !== null) { retryAt = Date.now() + s.wait; showRetry(); } // else: stopped for a token
     } else if (s.kind === "new-epoch") {
@@ -371,16 +377,20 @@ import { Client, compareDecimal, subtractDecimal } from "./ticker.js";
     if (m.type === "snapshot") { status.snapshots++; goLive(); }
     else if (m.type === "update") { updatesInSecond++; totalUpdates++; goLive(); }
   }
-  function goLive() { if (status.state !== "live") setStatus("live", "live"); }
+  function goLive() { if (status.state !== "live") setStatus("live", onStream() ? "live · SSE fallback" : "live"); }
 
   function connect() {
     client = new Client({
-      url: "/ws", token: pageToken || "", symbols: watch === null ? ["*"] : watch,
+      // "auto": the WebSocket, or /stream after three WebSocket attempts that
+      // never opened while the server answered HTTP (a proxy that refuses the
+      // upgrade), or at once in a browser without WebSocket; for good
+      url: "/ws", transport: "auto", token: pageToken || "", symbols: watch === null ? ["*"] : watch,
       onUpdate: applyQuote, onStatus, onMessage,
       onError: (e) => console.warn("ticker:", e.code, e.message, e.symbols),
       // a refused handshake looks the same as a dead server to a page
-      // (1006); /api/symbols needs the same token and says 401 plainly
-      retry: (c) => c.opened || probeToken().then((needs) => { if (needs) askToken(); return !needs; }),
+      // (1006); /api/symbols needs the same token and says 401 plainly (a
+      // refused stream says its status itself)
+      retry: (c) => c.opened || (c.httpStatus ? c.httpStatus !== 401 || stopForToken() : probeToken().then((needs) => !needs || stopForToken())),
     });
     client.start();
   }
@@ -392,6 +402,7 @@ import { Client, compareDecimal, subtractDecimal } from "./ticker.js";
   }
   setInterval(showRetry, 200); // the countdown counts
 
+  function stopForToken() { askToken(); return false; }
   function probeToken() {
     return fetch(withToken("/api/symbols")).then((r) => r.status === 401, () => false);
   }
@@ -523,6 +534,7 @@ import { Client, compareDecimal, subtractDecimal } from "./ticker.js";
     status: () => status.state,
     statusText: () => $("status").textContent,
     connects: () => status.connects,
+    transport: () => (client ? client.transport : "none"), // "ws", or "sse" on the fallback
     gaps: () => client.gaps,
     epoch: () => client.epoch,
     epochs: () => epochs,

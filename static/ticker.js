@@ -3,6 +3,12 @@
 // /ticker.js; the dashboard (app.js) is built on it. docs/javascript.md
 // describes it.
 //
+// It reads the same messages from one of two transports: the WebSocket
+// (/ws), or GET /stream (Server-Sent Events, read with fetch) for proxies
+// and browsers without WebSockets. With transport "auto" it starts on the
+// WebSocket and moves to the stream for good after FALLBACK_AFTER attempts
+// in a row that never opened while the server answered plain HTTP.
+//
 // The client keeps a local book of the latest quote of every subscribed
 // symbol. It reconnects with exponential backoff and full jitter,
 // subscribes again on every connection, and checks every symbol's seq: when
@@ -153,9 +159,28 @@ export function backoff(lo, hi, attempt, random = Math.random) {
 // a request stays under the server's 4 KiB message limit
 const maxRequestBytes = 3000;
 
+/** The transports a Client can use (options.transport). */
+export const TRANSPORTS = Object.freeze(["auto", "ws", "sse"]);
+
+/**
+ * With transport "auto", the client takes the stream after this many
+ * WebSocket attempts in a row that never opened while the server answered
+ * plain HTTP.
+ */
+export const FALLBACK_AFTER = 3;
+
+// a page or a worker: where "auto" is the default transport, and where
+// fetch follows CORS
+const inBrowser = typeof globalThis.document === "object" || typeof globalThis.WorkerGlobalScope === "function";
+
+// the longest event the stream reader buffers (a snapshot of every symbol
+// is one event); a longer one ends the connection as a protocol error
+const maxEventChars = 32 << 20;
+
 const defaults = Object.freeze({
   symbols: [],
   token: "",
+  transport: inBrowser ? "auto" : "ws",
   minBackoff: 250,
   maxBackoff: 30000,
   pingInterval: 15000,
@@ -168,19 +193,46 @@ function options(o) {
   const c = { ...defaults };
   for (const [k, v] of Object.entries(o)) if (v !== undefined) c[k] = v; // undefined: the default
   const fail = (name, want) => { throw new TypeError(`ticker: options.${name} ${JSON.stringify(c[name])}: ${want}`); };
-  if (typeof c.url !== "string" || c.url === "") fail("url", "want the server's WebSocket URL, ws://host:port/ws (or /ws in a page)");
-  let u;
-  try {
-    u = new URL(c.url, globalThis.location ? globalThis.location.href : undefined);
-  } catch (_) {
-    fail("url", "not a URL");
+  if (!TRANSPORTS.includes(c.transport)) fail("transport", `want one of ${TRANSPORTS.map((t) => JSON.stringify(t)).join(", ")}`);
+  const base = globalThis.location ? globalThis.location.href : undefined;
+  // url: the WebSocket endpoint; only a stream-only client given its streamURL may leave it out
+  let u = null;
+  if (c.url !== undefined || c.transport !== "sse" || c.streamURL === undefined) {
+    if (typeof c.url !== "string" || c.url === "") fail("url", "want the server's WebSocket URL, ws://host:port/ws (or /ws in a page)");
+    try {
+      u = new URL(c.url, base);
+    } catch (_) {
+      fail("url", "not a URL");
+    }
+    if (u.protocol === "http:") u.protocol = "ws:";
+    else if (u.protocol === "https:") u.protocol = "wss:";
+    if (u.protocol !== "ws:" && u.protocol !== "wss:") fail("url", "want ws:// or wss://");
   }
-  if (u.protocol === "http:") u.protocol = "ws:";
-  else if (u.protocol === "https:") u.protocol = "wss:";
-  if (u.protocol !== "ws:" && u.protocol !== "wss:") fail("url", "want ws:// or wss://");
+  // streamURL: GET /stream, by default the url's /ws as /stream
+  let su = null;
+  if (c.transport !== "ws") {
+    if (c.streamURL !== undefined) {
+      if (typeof c.streamURL !== "string" || c.streamURL === "") fail("streamURL", "want the server's stream URL, http://host:port/stream");
+      try {
+        su = new URL(c.streamURL, base);
+      } catch (_) {
+        fail("streamURL", "not a URL");
+      }
+      if (su.protocol === "ws:") su.protocol = "http:";
+      else if (su.protocol === "wss:") su.protocol = "https:";
+      if (su.protocol !== "http:" && su.protocol !== "https:") fail("streamURL", "want http:// or https://");
+    } else {
+      su = new URL(u.href);
+      su.protocol = u.protocol === "wss:" ? "https:" : "http:";
+      if (!su.pathname.endsWith("/ws")) fail("streamURL", `want it given: the url's path ${u.pathname} does not end in /ws, so /stream cannot be found from it`);
+      su.pathname = su.pathname.slice(0, -"ws".length) + "stream";
+      su.search = "";
+    }
+    su.searchParams.delete("token");
+    su.searchParams.delete("symbols");
+  }
   if (!Array.isArray(c.symbols) || !c.symbols.every((s) => typeof s === "string" && s !== "")) fail("symbols", "want an array of symbols");
   if (typeof c.token !== "string") fail("token", "want a string");
-  if (c.token) u.searchParams.set("token", c.token);
   for (const k of ["minBackoff", "maxBackoff", "pingInterval", "idleTimeout"]) {
     if (typeof c[k] !== "number" || !(c[k] > 0) || !Number.isFinite(c[k])) fail(k, "want a number of milliseconds above 0");
   }
@@ -190,12 +242,26 @@ function options(o) {
     if (c[k] !== undefined && typeof c[k] !== "function") fail(k, "want a function");
   }
   const WS = c.WebSocket !== undefined ? c.WebSocket : globalThis.WebSocket;
-  if (typeof WS !== "function") {
-    throw new TypeError("ticker: no WebSocket here: pass options.WebSocket (node before 22 has none; `node --experimental-websocket` on 20.10+, or the ws package)");
+  if (c.transport === "ws" && typeof WS !== "function") {
+    throw new TypeError("ticker: no WebSocket here: pass options.WebSocket (node before 22 has none; `node --experimental-websocket` on 20.10+, or the ws package), or use transport \"sse\"");
   }
-  const shown = new URL(u.href);
-  shown.searchParams.delete("token");
-  return { ...c, WebSocket: WS, dialURL: u.href, shownURL: shown.href };
+  // a browser's fetch must be called on the global object
+  const fetcher = c.fetch !== undefined ? c.fetch : typeof globalThis.fetch === "function" ? globalThis.fetch.bind(globalThis) : undefined;
+  if (c.transport !== "ws" && typeof fetcher !== "function") {
+    throw new TypeError(`ticker: no fetch here: transport ${JSON.stringify(c.transport)} reads /stream with fetch (node 18+, every current browser); pass options.fetch`);
+  }
+  let dialURL = null, shownURL = null, probeURL = null;
+  if (u) {
+    const shown = new URL(u.href);
+    shown.searchParams.delete("token");
+    shownURL = shown.href;
+    probeURL = new URL(shown.href);
+    probeURL.protocol = u.protocol === "wss:" ? "https:" : "http:";
+    probeURL = probeURL.href;
+    if (c.token) u.searchParams.set("token", c.token);
+    dialURL = u.href;
+  }
+  return { ...c, WebSocket: WS, fetch: fetcher, dialURL, shownURL, probeURL, streamURL: su && su.href };
 }
 
 // call runs a user's callback; what it throws is rethrown on its own, so it
@@ -219,12 +285,21 @@ function call(fn, arg) {
  *
  * Options: url (required; relative to the page in a browser), symbols
  * (subscribed on every connection; "*" for every symbol), token (sent as
- * ?token=, since a browser's WebSocket cannot send headers), WebSocket (the
- * constructor; default globalThis.WebSocket), minBackoff and maxBackoff (ms,
- * default 250 and 30000), pingInterval (a ping after this long without a
- * message, default 15000 ms) and idleTimeout (give the connection up after
- * this long without one, default 45000 ms), and the callbacks onUpdate,
- * onStatus, onError, onMessage, and retry (see docs/javascript.md).
+ * ?token=, since a browser's WebSocket cannot send headers), transport
+ * ("ws", "sse" for GET /stream, or "auto": the WebSocket, and the stream
+ * after FALLBACK_AFTER failures; "auto" by default in a browser, "ws"
+ * elsewhere), streamURL (default: the url's /ws as /stream), WebSocket (the
+ * constructor; default globalThis.WebSocket), fetch (default
+ * globalThis.fetch), minBackoff and maxBackoff (ms, default 250 and 30000),
+ * pingInterval (a ping after this long without a message, default 15000 ms)
+ * and idleTimeout (give the connection up after this long without one,
+ * default 45000 ms), and the callbacks onUpdate, onStatus, onError,
+ * onMessage, and retry (see docs/javascript.md).
+ *
+ * Both transports carry the same messages into the same book, seq checks,
+ * epochs and statuses. A stream takes no requests: a change of the symbols
+ * reopens it, and a gap reopens it with Last-Event-ID, which the server
+ * answers with a resync snapshot.
  */
 export class Client {
   constructor(opts) {
@@ -237,8 +312,14 @@ export class Client {
     this._attempt = 0;
     this._conn = null;
     this._timer = 0;
+    this._waiting = false; // between a connection's end and its redial being set (retry, the probe)
     this._running = false;
     this._queues = new Set();
+    const o = this._o;
+    this._transport = o.transport === "sse" || (o.transport === "auto" && typeof o.WebSocket !== "function") ? "sse" : "ws";
+    this._wsFailures = 0;  // WebSocket attempts in a row that never opened while HTTP answered
+    this._lastEventId = ""; // the stream's last event id, sent back as Last-Event-ID
+    this._reopening = null; // a reopen of the stream, due in a microtask
   }
 
   // --- the book ---
@@ -257,16 +338,21 @@ export class Client {
   get symbols() { return [...this._symbols]; }
   /** Whether the client is running (between start() and close()). */
   get running() { return this._running; }
+  /** The transport the client dials: "ws" or "sse" ("auto" starts on "ws" and may move to "sse" for good). */
+  get transport() { return this._transport; }
 
   // --- subscriptions ---
 
   /**
    * subscribe adds symbols, now if connected and on every connection after.
-   * It returns whether the request went out now.
+   * It returns whether the request went out now (on the stream: whether
+   * the stream is reopened with them).
    */
   subscribe(...symbols) {
     checkSymbols(symbols, "subscribe");
+    const added = symbols.filter((s) => !this._symbols.has(s));
     for (const s of symbols) this._symbols.add(s);
+    if (this._transport === "sse") return added.length > 0 && this._reopenSoon("symbols");
     const conn = this._conn;
     if (!this.connected || symbols.length === 0) return false;
     for (const s of symbols) if (!conn.fresh.has(s)) conn.awaiting.add(s);
@@ -277,10 +363,12 @@ export class Client {
   /**
    * unsubscribe removes symbols and drops from the book what no longer has
    * a subscription ("*" is one for every symbol). It returns whether the
-   * request went out now.
+   * request went out now (on the stream: whether the stream is reopened
+   * without them).
    */
   unsubscribe(...symbols) {
     checkSymbols(symbols, "unsubscribe");
+    const removed = symbols.filter((s) => this._symbols.has(s));
     for (const s of symbols) this._symbols.delete(s);
     const conn = this._conn;
     for (const s of [...this._book.keys()]) {
@@ -289,6 +377,7 @@ export class Client {
       for (const q of this._queues) q.pending.delete(s);
       if (conn) { conn.fresh.delete(s); conn.resyncing.delete(s); conn.awaiting.delete(s); }
     }
+    if (this._transport === "sse") return removed.length > 0 && this._reopenSoon("symbols");
     if (!this.connected || symbols.length === 0) return false;
     this._send(conn, "unsubscribe", symbols);
     return true;
@@ -318,6 +407,10 @@ export class Client {
     for (const q of this._queues) q.end();
     const conn = this._conn;
     if (!conn || conn.finished) return Promise.resolve();
+    if (conn.transport === "sse") { // nothing to wait for: the request is aborted
+      this._finish(conn, 1000, "closed by the client", null);
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       conn.onFinished = resolve;
       try { conn.ws.close(1000); } catch (_) { /* closing already */ }
@@ -326,17 +419,32 @@ export class Client {
     });
   }
 
-  _dial() {
-    const o = this._o;
-    this._status({ kind: "connecting", attempt: this._attempt, url: o.shownURL });
-    const conn = {
-      ws: null, opened: false, finished: false, delivered: false, onFinished: null, error: null,
+  _newConn(transport) {
+    return {
+      transport, ws: null, abort: null, opened: false, finished: false, delivered: false, onFinished: null,
       fresh: new Set(),     // symbols snapshotted (or begun at seq 1) on this connection
       resyncing: new Set(), // resubscribed after a gap, until their snapshot
       awaiting: new Set(),  // subscribed, their snapshot not come yet
+      repairing: new Set(), // the stream's: gapped on the stream before, reported in "resync" when snapshotted
       fullResync: 0,        // the id of the "*" resubscribe in flight, until its ack
       lastRx: Date.now(), pinged: false, heartbeat: 0, closeTimer: 0,
+      httpStatus: 0,        // the stream's: the status of a refused request
+      closeCode: 0, closeReason: "", // the stream's: its ": closed <code> <reason>" comment
+      reopen: null,         // the stream's: set when it was ended to be reopened at once
     };
+  }
+
+  // _dial opens a connection on the current transport. how (the stream's)
+  // says why it is reopened ({reopen, resume, repairing}).
+  _dial(how = {}) {
+    if (this._transport === "sse") this._dialSSE(how);
+    else this._dialWS();
+  }
+
+  _dialWS() {
+    const o = this._o;
+    this._status({ kind: "connecting", attempt: this._attempt, url: o.shownURL, transport: "ws", reopen: null });
+    const conn = this._newConn("ws");
     this._conn = conn;
     try {
       conn.ws = new o.WebSocket(o.dialURL, PROTOCOL);
@@ -350,13 +458,13 @@ export class Client {
       if (conn.finished) return;
       conn.opened = true;
       conn.lastRx = Date.now();
-      this._status({ kind: "open", protocol: ws.protocol || "" });
+      this._wsFailures = 0;
+      this._status({ kind: "open", protocol: ws.protocol || "", transport: "ws" });
       if (conn.finished) return; // the callback closed the client
       const syms = [...this._symbols];
       for (const s of syms) if (!conn.fresh.has(s)) conn.awaiting.add(s);
       if (syms.length) this._send(conn, "subscribe", syms);
-      const every = Math.min(o.pingInterval / 2, 5000);
-      conn.heartbeat = setInterval(() => this._beat(conn), every);
+      this._startHeartbeat(conn);
     };
     ws.onmessage = (ev) => {
       if (conn.finished) return;
@@ -366,14 +474,7 @@ export class Client {
         this._fail(conn, new TypeError("ticker: the server sent a binary message"));
         return;
       }
-      let m;
-      try {
-        m = this._handle(conn, ev.data);
-      } catch (err) {
-        this._fail(conn, err);
-        return;
-      }
-      call(o.onMessage, m);
+      this._receive(conn, ev.data);
     };
     // a close follows an error, except on node 20's WebSocket, whose failed
     // handshake ends with the error: a moment later, it counts as the close
@@ -387,13 +488,169 @@ export class Client {
     ws.onclose = (ev) => this._finish(conn, ev.code, ev.reason || "", null);
   }
 
+  // _dialSSE opens GET /stream?symbols=… and reads its events. With no
+  // symbols there is nothing to stream: the client holds no connection
+  // until a subscribe.
+  _dialSSE(how) {
+    const o = this._o;
+    const syms = [...this._symbols];
+    if (syms.length === 0) return;
+    // symbols=A,B with its commas as they are (the server splits on them)
+    const u = new URL(o.streamURL);
+    const query = [u.search.slice(1), "symbols=" + syms.map(encodeURIComponent).join(",")].filter((p) => p !== "");
+    u.search = "?" + query.join("&");
+    const shown = u.href;
+    if (o.token) u.search += "&token=" + encodeURIComponent(o.token);
+    this._status({ kind: "connecting", attempt: this._attempt, url: shown, transport: "sse", reopen: how.reopen || null });
+    const conn = this._newConn("sse");
+    this._conn = conn;
+    for (const s of how.repairing || []) conn.repairing.add(s);
+    const ctl = new AbortController();
+    conn.abort = () => ctl.abort();
+    const headers = { Accept: "text/event-stream" };
+    // Last-Event-ID asks for a resync snapshot: after a drop and for a gap,
+    // not for a new set of symbols. A page sends it only to its own origin:
+    // across origins the header would need a CORS preflight.
+    if (how.resume !== false && this._lastEventId && (!inBrowser || u.origin === globalThis.location.origin)) {
+      headers["Last-Event-ID"] = this._lastEventId;
+    }
+    let req;
+    try {
+      req = Promise.resolve(o.fetch(u.href, { headers, cache: "no-store", signal: ctl.signal }));
+    } catch (err) {
+      req = Promise.reject(err);
+    }
+    req.then(async (res) => {
+      if (conn.finished) { cancel(res.body); return; }
+      if (res.status !== 200) {
+        conn.httpStatus = res.status;
+        let why = "";
+        try { why = JSON.parse(await res.text()).error || ""; } catch (_) { /* not the server's JSON */ }
+        this._finish(conn, 1006, `the stream was refused: HTTP ${res.status}${why ? " " + why : ""}`, null);
+        return;
+      }
+      const type = (res.headers.get("Content-Type") || "").split(";")[0].trim().toLowerCase();
+      if (type !== "text/event-stream" || !res.body) {
+        cancel(res.body);
+        this._finish(conn, 1006, `the stream answered ${JSON.stringify(type)}, not text/event-stream`, null);
+        return;
+      }
+      conn.opened = true;
+      conn.lastRx = Date.now();
+      this._status({ kind: "open", protocol: PROTOCOL, transport: "sse" });
+      if (conn.finished) { cancel(res.body); return; }
+      for (const s of syms) if (!conn.fresh.has(s)) conn.awaiting.add(s);
+      this._startHeartbeat(conn);
+      await this._readStream(conn, res.body);
+    }).catch((err) => {
+      if (!conn.finished) this._finish(conn, 1006, `the stream failed: ${String(err && err.message || err)}`, null);
+    });
+  }
+
+  // _readStream reads the stream's events (the event-stream format: lines
+  // of "field: value", an empty line ending each event, ":" comments) until
+  // it ends; each event's data is one ticker.v1 message.
+  async _readStream(conn, body) {
+    const reader = body.getReader();
+    const text = new TextDecoder();
+    let buf = "", data = null, id = null;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (conn.finished) { cancel(reader); return; }
+      if (done) break;
+      conn.lastRx = Date.now();
+      conn.pinged = false;
+      buf += text.decode(value, { stream: true });
+      // a "\r" at the end may be the first half of a "\r\n"
+      const cut = buf.endsWith("\r") ? buf.length - 1 : buf.length;
+      const lines = buf.slice(0, cut).split(/\r\n|\r|\n/);
+      buf = lines.pop() + buf.slice(cut);
+      for (const line of lines) {
+        if (line === "") { // the end of an event
+          if (data !== null) {
+            const raw = data;
+            data = null;
+            if (!this._receive(conn, raw)) { cancel(reader); return; }
+          }
+          if (id !== null) { this._lastEventId = id; id = null; }
+          continue;
+        }
+        if (line[0] === ":") { // a comment: ": ping", or ": closed <code> <reason>" at the end
+          const m = /^: ?closed (\d+) ?(.*)$/.exec(line);
+          if (m) { conn.closeCode = Number(m[1]); conn.closeReason = m[2]; }
+          continue;
+        }
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let v = colon < 0 ? "" : line.slice(colon + 1);
+        if (v[0] === " ") v = v.slice(1);
+        if (field === "data") data = data === null ? v : data + "\n" + v;
+        else if (field === "id" && !v.includes("\0")) id = v;
+        // "event" repeats the message's type; "retry" is EventSource's: the client waits its own backoff
+      }
+      if (buf.length + (data === null ? 0 : data.length) > maxEventChars) {
+        this._fail(conn, new TypeError(`ticker: the stream sent an event longer than ${maxEventChars} characters`));
+        cancel(reader);
+        return;
+      }
+    }
+    this._finish(conn, conn.closeCode || 1006, conn.closeCode ? conn.closeReason : "the stream ended", null);
+  }
+
+  // _receive applies one message of conn; false when conn ended over it.
+  _receive(conn, raw) {
+    let m;
+    try {
+      m = this._handle(conn, raw);
+    } catch (err) {
+      this._fail(conn, err);
+      return false;
+    }
+    call(this._o.onMessage, m);
+    return !conn.finished;
+  }
+
+  // _reopenSoon ends the stream and opens it again at once, in a microtask,
+  // so that changes made together (an unsubscribe and a subscribe, several
+  // gaps) make one new stream. why is "symbols" (a new stream, no
+  // Last-Event-ID) or "gap" (with it: a resync snapshot); repairing are the
+  // gapped symbols.
+  _reopenSoon(why, repairing = []) {
+    if (!this._running) return false;
+    let r = this._reopening;
+    if (!r) {
+      r = this._reopening = { why, resume: false, repairing: new Set() };
+      queueMicrotask(() => {
+        this._reopening = null;
+        if (!this._running || this._transport !== "sse") return;
+        const how = { reopen: r.why, resume: r.resume, repairing: r.repairing };
+        const conn = this._conn;
+        if (conn && !conn.finished) {
+          conn.reopen = how;
+          this._finish(conn, 1000, r.why === "gap" ? "reopened to repair a gap" : "reopened with the new symbols", null);
+        } else if (!this._timer && !this._waiting) {
+          this._dial(how); // no connection held (no symbols until now)
+        } // else a redial is due, and it takes the symbols as they are then
+      });
+    }
+    if (why === "gap") { r.why = "gap"; r.resume = true; }
+    for (const s of repairing) r.repairing.add(s);
+    return true;
+  }
+
+  _startHeartbeat(conn) {
+    const every = Math.min(this._o.pingInterval / 2, 5000);
+    conn.heartbeat = setInterval(() => this._beat(conn), every);
+  }
+
   // _beat pings a connection that has been silent for pingInterval and
-  // gives up one silent for idleTimeout.
+  // gives up one silent for idleTimeout. A stream cannot be pinged: the
+  // server's ": ping" comments keep it from being silent.
   _beat(conn) {
     const silent = Date.now() - conn.lastRx;
     if (silent >= this._o.idleTimeout) {
       this._fail(conn, new Error(`ticker: nothing from the server for ${silent} ms`), 4000, "idle");
-    } else if (silent >= this._o.pingInterval && !conn.pinged) {
+    } else if (silent >= this._o.pingInterval && !conn.pinged && conn.transport === "ws") {
       conn.pinged = true;
       this._sendRaw(conn, { op: "ping", id: ++this._nextId });
     }
@@ -401,7 +658,9 @@ export class Client {
 
   // _fail ends a connection the client cannot go on with.
   _fail(conn, err, code = 4001, reason = "protocol error") {
-    try { conn.ws.close(code, reason); } catch (_) { /* closed already */ }
+    if (conn.ws) {
+      try { conn.ws.close(code, reason); } catch (_) { /* closed already */ }
+    }
     this._finish(conn, code, String(err && err.message || err), err);
   }
 
@@ -410,37 +669,84 @@ export class Client {
     conn.finished = true;
     clearInterval(conn.heartbeat);
     clearTimeout(conn.closeTimer);
-    const ws = conn.ws;
-    ws.onopen = ws.onmessage = ws.onclose = null;
+    if (conn.ws) {
+      const ws = conn.ws;
+      ws.onopen = ws.onmessage = ws.onclose = null;
+    }
+    if (conn.abort) conn.abort(); // the stream's request, if it still runs
     if (this._conn === conn) this._conn = null;
     if (conn.delivered) this._attempt = 0;
-    const info = { kind: "closed", code, reason, opened: conn.opened, delivered: conn.delivered, error: err || null, wait: null };
+    const info = {
+      kind: "closed", code, reason, opened: conn.opened, delivered: conn.delivered, error: err || null, wait: null,
+      transport: conn.transport, httpStatus: conn.httpStatus, reopen: conn.reopen ? conn.reopen.reopen : null,
+    };
     const done = conn.onFinished;
     if (!this._running) {
       this._status(info);
       if (done) done();
       return;
     }
+    if (conn.reopen) { // ended on purpose, to be opened again at once
+      info.wait = 0;
+      this._status(info);
+      if (this._running && !this._conn) this._dial(conn.reopen);
+      return;
+    }
+    this._waiting = true;
+    let switched = false;
     const go = (again) => {
+      this._waiting = false;
       if (!this._running || !again) {
         this._running = false;
         for (const q of this._queues) q.end();
         this._status(info);
+        if (switched) this._status({ kind: "fallback", from: "ws", to: "sse", failures: FALLBACK_AFTER });
         return;
       }
       info.wait = backoff(this._o.minBackoff, this._o.maxBackoff, this._attempt++);
       this._status(info);
+      if (switched) this._status({ kind: "fallback", from: "ws", to: "sse", failures: FALLBACK_AFTER });
       if (this._running) this._timer = setTimeout(() => { this._timer = 0; if (this._running) this._dial(); }, info.wait);
     };
-    if (!this._o.retry) { go(true); return; }
-    let verdict;
+    const ask = () => {
+      if (!this._o.retry) { go(true); return; }
+      let verdict;
+      try {
+        verdict = this._o.retry({ code, reason, opened: conn.opened, delivered: conn.delivered, error: err || null, transport: conn.transport, httpStatus: conn.httpStatus });
+      } catch (e) {
+        queueMicrotask(() => { throw e; });
+        verdict = true;
+      }
+      Promise.resolve(verdict).then((v) => go(v !== false), () => go(true));
+    };
+    // "auto": a WebSocket that never opened counts toward the fallback if
+    // the server answers plain HTTP (a proxy refused the upgrade); a
+    // server that is down does not count
+    if (this._o.transport !== "auto" || conn.transport !== "ws" || conn.opened || this._transport !== "ws") { ask(); return; }
+    this._probe().then((up) => {
+      if (up && ++this._wsFailures >= FALLBACK_AFTER) {
+        this._transport = "sse";
+        this._attempt = 0;
+        switched = true;
+      }
+      ask();
+    });
+  }
+
+  // _probe resolves whether the server answers plain HTTP at the WebSocket's
+  // URL (ticker answers 426 there): any answer is true, no answer false.
+  _probe() {
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), 5000);
+    const init = { method: "HEAD", cache: "no-store", signal: ctl.signal };
+    if (inBrowser) init.mode = "no-cors"; // any answer will do, readable or not
+    let req;
     try {
-      verdict = this._o.retry({ code, reason, opened: conn.opened, delivered: conn.delivered, error: err || null });
-    } catch (e) {
-      queueMicrotask(() => { throw e; });
-      verdict = true;
+      req = Promise.resolve(this._o.fetch(this._o.probeURL, init));
+    } catch (err) {
+      req = Promise.reject(err);
     }
-    Promise.resolve(verdict).then((v) => go(v !== false), () => go(true));
+    return req.then((res) => { cancel(res.body); return true; }, () => false).finally(() => clearTimeout(timer));
   }
 
   _sendRaw(conn, msg) {
@@ -531,7 +837,8 @@ export class Client {
     for (const raw of list) {
       const q = decodeQuote(raw);
       if (!this._covers(q.s)) continue;
-      if (conn.resyncing.delete(q.s) || reason === "resync") repaired.push(q.s);
+      const wasResyncing = conn.resyncing.delete(q.s), wasRepairing = conn.repairing.delete(q.s);
+      if (wasResyncing || wasRepairing || reason === "resync") repaired.push(q.s);
       conn.awaiting.delete(q.s);
       conn.fresh.add(q.s);
       this._book.set(q.s, q);
@@ -572,8 +879,14 @@ export class Client {
   // _repair resubscribes gapped symbols: unsubscribing and subscribing again
   // brings a fresh snapshot. Under "*" an explicit unsubscribe would change
   // nothing, so "*" itself is resubscribed (every symbol gets a snapshot).
+  // On the stream, which takes no requests, the stream is reopened with
+  // Last-Event-ID: its resync snapshot repairs every symbol.
   _repair(conn, gapped) {
     this._status({ kind: "gap", symbols: gapped });
+    if (conn.transport === "sse") {
+      this._reopenSoon("gap", gapped);
+      return;
+    }
     if (!this._symbols.has("*")) {
       this._send(conn, "unsubscribe", gapped);
       this._send(conn, "subscribe", gapped);
@@ -652,6 +965,15 @@ function quotesOf(m) {
   if (m.quotes === undefined) return [];
   if (!Array.isArray(m.quotes)) throw new TypeError(`ticker: the server sent a ${m.type} whose quotes are not an array`);
   return m.quotes;
+}
+
+// cancel lets go of a response body or its reader, whatever state it is in.
+function cancel(x) {
+  if (!x) return;
+  try {
+    const p = x.cancel();
+    if (p && typeof p.catch === "function") p.catch(() => {});
+  } catch (_) { /* locked, or done */ }
 }
 
 function checkSymbols(symbols, what) {

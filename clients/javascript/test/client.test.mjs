@@ -5,19 +5,21 @@
 //
 // The WebSocket is node's own (node 22, or 20.10+ with
 // --experimental-websocket), or else the tests' TestWebSocket; set
-// TICKER_JS_WEBSOCKET=test to use the latter anyway.
+// TICKER_JS_WEBSOCKET=test to use the latter anyway. The stream transport
+// (GET /stream) needs nothing more: ticker.js reads it with node's fetch.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import readline from "node:readline";
 import fs from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 
 import {
-  Client as TickerClient, addDecimal, backoff, compareDecimal, decodeQuote, isDecimal, spreadBps, subtractDecimal,
+  Client as TickerClient, FALLBACK_AFTER, addDecimal, backoff, compareDecimal, decodeQuote, isDecimal, spreadBps, subtractDecimal,
 } from "../../../static/ticker.js";
 import { TestWebSocket } from "./websocket.mjs";
 
@@ -131,6 +133,69 @@ function tapped(receive) {
   return { WebSocket: Tapped, sent };
 }
 
+// tappedFetch wraps node's fetch for the stream transport: every /stream
+// request is recorded ({symbols, lastEventId, token}), and edit(event) may
+// change or drop (null) each event of a stream (its lines, without the
+// empty line that ends it) before the client reads it.
+function tappedFetch(edit) {
+  const requests = [];
+  const tapped = async (url, init = {}) => {
+    const u = new URL(url);
+    if (u.pathname !== "/stream") return fetch(url, init);
+    requests.push({ symbols: u.searchParams.get("symbols"), lastEventId: new Headers(init.headers).get("Last-Event-ID"), token: u.searchParams.get("token") });
+    const res = await fetch(url, init);
+    if (!edit || res.status !== 200) return res;
+    const text = new TextDecoder(), bytes = new TextEncoder();
+    let buf = "";
+    const body = res.body.pipeThrough(new TransformStream({
+      transform(chunk, out) {
+        buf += text.decode(chunk, { stream: true });
+        const events = buf.split("\n\n");
+        buf = events.pop();
+        for (const e of events) {
+          const changed = edit(e);
+          if (changed !== null) out.enqueue(bytes.encode(changed + "\n\n"));
+        }
+      },
+      flush(out) { if (buf) out.enqueue(bytes.encode(buf)); },
+    }));
+    return new Response(body, { status: res.status, headers: res.headers });
+  };
+  return { fetch: tapped, requests };
+}
+
+// eventMessage is the ticker.v1 message of one stream event, or null.
+function eventMessage(e) {
+  const data = e.split("\n").find((l) => l.startsWith("data: "));
+  return data ? JSON.parse(data.slice("data: ".length)) : null;
+}
+
+// noUpgradeProxy is an HTTP proxy in front of addr that refuses every
+// WebSocket upgrade with 502 (as some corporate proxies do) and passes
+// everything else on, streamed; it counts what it saw.
+async function noUpgradeProxy(t, addr) {
+  const [host, port] = addr.split(":");
+  const seen = { upgrades: 0, probes: 0, streams: 0 };
+  const srv = http.createServer((req, res) => {
+    if (req.method === "HEAD" && req.url.startsWith("/ws")) seen.probes++;
+    if (req.url.startsWith("/stream")) seen.streams++;
+    const up = http.request({ host, port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on("error", () => res.destroy());
+    res.on("close", () => up.destroy());
+    req.pipe(up);
+  });
+  srv.on("upgrade", (req, sock) => {
+    seen.upgrades++;
+    sock.end("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  });
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  t.after(() => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }));
+  return { url: `ws://127.0.0.1:${srv.address().port}/ws`, seen };
+}
+
 // checkSequence asserts what a consumer saw of each symbol: a snapshot
 // first, then seq+1 by seq+1, each update's quote the previous one with its
 // delta applied; a later snapshot restarts the sequence.
@@ -224,12 +289,20 @@ test("options are checked in one place, with the option's name", () => {
     [{ url: "ws://x/ws", minBackoff: 500, maxBackoff: 100 }, /options\.maxBackoff/],
     [{ url: "ws://x/ws", pingInterval: 5000, idleTimeout: 5000 }, /options\.idleTimeout/],
     [{ url: "ws://x/ws", onUpdate: 1 }, /options\.onUpdate/], [{ url: "ws://x/ws", WebSocket: null }, /no WebSocket here/],
+    [{ url: "ws://x/ws", transport: "websocket" }, /options\.transport "websocket": want one of "auto", "ws", "sse"/],
+    [{ url: "ws://x/feed", transport: "sse" }, /options\.streamURL/], [{ url: "ws://x/ws", transport: "auto", streamURL: "ftp://x/stream" }, /options\.streamURL/],
+    [{ transport: "sse" }, /options\.url/], [{ url: "ws://x/ws", transport: "sse", fetch: null }, /no fetch here/],
   ]) {
     assert.throws(() => new Client({ WebSocket: WS, ...o }), re, JSON.stringify(o));
   }
   assert.throws(() => new Client({ url: "ws://x/ws", WebSocket: WS }).subscribe(""), /a symbol is a non-empty string/);
   // an option given as undefined takes its default (a token from an unset environment variable)
   assert.deepEqual(new Client({ url: "ws://x/ws", WebSocket: WS, token: undefined, symbols: undefined, minBackoff: undefined }).symbols, []);
+  // the transports: "ws" by default outside a browser; "auto" without a WebSocket takes the stream
+  assert.equal(new Client({ url: "ws://x/ws", WebSocket: WS }).transport, "ws");
+  assert.equal(new Client({ url: "ws://x/ws", WebSocket: WS, transport: "auto" }).transport, "ws");
+  assert.equal(new Client({ url: "ws://x/ws", WebSocket: null, transport: "auto" }).transport, "sse");
+  assert.equal(new Client({ transport: "sse", streamURL: "http://x/stream" }).transport, "sse");
 });
 
 // --- against the server ---
@@ -267,11 +340,11 @@ test("a snapshot per symbol, then updates seq+1 by seq+1, decimals as strings", 
   for (const u of got) assert.ok(u.time > 1.7e15, `time ${u.time}`);
 });
 
-test("the book ends equal to the server's quotes (a replay, every symbol)", async (t) => {
+for (const transport of ["ws", "sse"]) test(`the book ends equal to the server's quotes (a replay, every symbol; transport ${transport})`, async (t) => {
   const fixture = path.join(need("TICKER_REPO"), "fixtures", "crypto.ndjson");
   const srv = await server(t, ["--feed", `replay:${fixture}?speed=10`, "--coalesce", "10ms"]);
   let updates = 0;
-  const c = new Client({ url: srv.url, symbols: ["*"], WebSocket: WS, onUpdate: (u) => { updates += !u.snapshot; } });
+  const c = new Client({ url: srv.url, symbols: ["*"], WebSocket: WS, transport, onUpdate: (u) => { updates += !u.snapshot; } });
   c.start();
   let last = -1, quietSince = Date.now();
   while (Date.now() - quietSince < 1000) { // until the replay has ended
@@ -282,6 +355,7 @@ test("the book ends equal to the server's quotes (a replay, every symbol)", asyn
   assert.equal(c.gaps, 0);
   assert.deepEqual(new Map([...c.book()].map(([s, q]) => [s, { ...q }])), want);
   assert.ok(updates > 100, `${updates} updates`);
+  assert.equal(c.transport, transport);
   await c.close();
 });
 
@@ -348,6 +422,156 @@ test("a seq gap under \"*\" resubscribes \"*\" (an explicit resubscribe would ch
   assert.ok(snaps[1].quote.seq >= dropped.seq);
   assert.ok(c.book().size >= 20, `${c.book().size} symbols in the book`);
   checkSequence(got);
+});
+
+// --- the stream transport (GET /stream) ---
+
+test("the stream transport: the same snapshot and updates from GET /stream, read with fetch", async () => {
+  const addr = need("TICKER_ADDR");
+  const got = [], statuses = [], messages = [];
+  const c = new Client({
+    url: `ws://${addr}/ws`, transport: "sse", symbols: ["AAPL", "BTC-USD"],
+    onUpdate: (u) => got.push(u), onStatus: (s) => statuses.push(s), onMessage: (m) => messages.push(m.type),
+  });
+  assert.equal(c.transport, "sse");
+  c.start();
+  await until(() => got.filter((u) => !u.snapshot).length >= 20, 15000, "20 updates");
+  assert.ok(c.connected && c.epoch > 0 && c.gaps === 0);
+  await c.close();
+  assert.equal(c.connected, false);
+  assert.deepEqual(statuses.slice(0, 2).map((s) => [s.kind, s.transport]), [["connecting", "sse"], ["open", "sse"]]);
+  assert.equal(statuses[0].url, `http://${addr}/stream?symbols=AAPL,BTC-USD`);
+  assert.equal(statuses[1].protocol, "ticker.v1");
+  assert.deepEqual([statuses.at(-1).kind, statuses.at(-1).wait], ["closed", null]);
+  assert.deepEqual(messages.slice(0, 2), ["subscribed", "snapshot"]);
+  assert.ok(messages.includes("update"));
+  const first = new Map();
+  for (const u of got) if (!first.has(u.symbol)) first.set(u.symbol, u);
+  assert.deepEqual([...first.keys()].sort(), ["AAPL", "BTC-USD"]);
+  for (const u of first.values()) assert.ok(u.snapshot && u.reason === "subscribe", JSON.stringify(u));
+  for (const [s, q] of checkSequence(got)) {
+    assert.deepEqual(c.quote(s), q);
+    assert.equal(compareDecimal(q.bid, q.ask), -1, `${s}: bid ${q.bid} ask ${q.ask}`);
+  }
+});
+
+test("on the stream, symbols changed together reopen it once, with the new symbols and no Last-Event-ID", async () => {
+  const addr = need("TICKER_ADDR");
+  const tap = tappedFetch();
+  const statuses = [];
+  const c = new Client({ url: `ws://${addr}/ws`, transport: "sse", symbols: ["AAPL"], fetch: tap.fetch, onStatus: (s) => statuses.push(s) });
+  c.start();
+  await until(() => c.quote("AAPL"), 10000, "AAPL");
+  assert.equal(c.subscribe("BTC-USD", "ETH-USD"), true);
+  assert.equal(c.unsubscribe("AAPL"), true);
+  assert.equal(c.quote("AAPL"), undefined); // dropped at once
+  await until(() => c.quote("BTC-USD") && c.quote("ETH-USD"), 10000, "the new stream's symbols");
+  assert.deepEqual([...c.book().keys()].sort(), ["BTC-USD", "ETH-USD"]);
+  assert.deepEqual(tap.requests, [
+    { symbols: "AAPL", lastEventId: null, token: null },
+    { symbols: "BTC-USD,ETH-USD", lastEventId: null, token: null },
+  ]);
+  const reopened = statuses.find((s) => s.kind === "closed");
+  assert.deepEqual([reopened.reopen, reopened.wait, reopened.code, reopened.opened], ["symbols", 0, 1000, true]);
+  assert.equal(statuses.filter((s) => s.kind === "connecting" && s.reopen === "symbols").length, 1);
+  // nothing to stream: no connection; a subscribe opens one again
+  c.unsubscribe("BTC-USD", "ETH-USD");
+  await until(() => !c.connected, 5000, "the stream to close");
+  await sleep(200);
+  assert.equal(tap.requests.length, 2);
+  assert.equal(c.running, true);
+  c.subscribe("SOL-USD");
+  await until(() => c.quote("SOL-USD"), 10000, "SOL-USD");
+  assert.deepEqual(tap.requests.at(-1), { symbols: "SOL-USD", lastEventId: null, token: null });
+  await c.close();
+  assert.equal(c.gaps, 0);
+});
+
+test("a seq gap on the stream reopens it with Last-Event-ID, and the resync snapshot repairs it", async () => {
+  const addr = need("TICKER_ADDR");
+  // the stream loses one BTC-USD delta on its way from the real server, once
+  let seen = 0, dropped = null, droppedAt = null;
+  const tap = tappedFetch((e) => {
+    const m = eventMessage(e);
+    if (!m || m.type !== "update" || dropped) return e;
+    const i = m.quotes.findIndex((q) => q.s === "BTC-USD");
+    if (i < 0 || ++seen < 5) return e;
+    dropped = m.quotes[i];
+    droppedAt = e.split("\n").find((l) => l.startsWith("id: ")).slice("id: ".length);
+    m.quotes.splice(i, 1);
+    return e.split("\n").map((l) => (l.startsWith("data: ") ? "data: " + JSON.stringify(m) : l)).join("\n");
+  });
+  const got = [], statuses = [];
+  const c = new Client({
+    url: `ws://${addr}/ws`, transport: "sse", symbols: ["AAPL", "BTC-USD"], fetch: tap.fetch,
+    onUpdate: (u) => got.push(u),
+    onStatus: (s) => statuses.push(s),
+  });
+  c.start();
+  await until(() => statuses.some((s) => s.kind === "resync"), 15000, "the repair");
+  const at = got.length;
+  await until(() => got.slice(at).filter((u) => u.symbol === "BTC-USD").length >= 5, 15000, "BTC-USD updates after the repair");
+  await c.close();
+  assert.ok(dropped, "no update was dropped");
+  assert.equal(c.gaps, 1);
+  assert.deepEqual(statuses.find((s) => s.kind === "gap").symbols, ["BTC-USD"]);
+  // the stream was reopened with the id of the last event read (the one
+  // that showed the gap, or a later one): the server answered with a resync snapshot
+  assert.equal(tap.requests.length, 2);
+  assert.equal(tap.requests[1].symbols, "AAPL,BTC-USD");
+  assert.match(tap.requests[1].lastEventId, new RegExp(`^${c.epoch}:\\d+$`));
+  const time = (id) => Number(id.split(":")[1]);
+  assert.ok(time(tap.requests[1].lastEventId) >= time(droppedAt), `${tap.requests[1].lastEventId} before ${droppedAt}`);
+  const closed = statuses.find((s) => s.kind === "closed");
+  assert.deepEqual([closed.reopen, closed.wait], ["gap", 0]);
+  const resync = statuses.find((s) => s.kind === "resync");
+  assert.equal(resync.reason, "resync");
+  assert.deepEqual([...resync.symbols].sort(), ["AAPL", "BTC-USD"]);
+  // nothing of BTC-USD reached the consumer between the gap and the snapshot
+  const btc = got.filter((u) => u.symbol === "BTC-USD");
+  const snaps = btc.filter((u) => u.snapshot);
+  assert.equal(snaps.length, 2);
+  assert.equal(snaps[1].reason, "resync");
+  assert.ok(snaps[1].quote.seq >= dropped.seq, `repaired at ${snaps[1].quote.seq}, lost ${dropped.seq}`);
+  assert.equal(btc[btc.indexOf(snaps[1]) - 1].quote.seq, dropped.seq - 1);
+  checkSequence(got);
+});
+
+test(`"auto": after ${FALLBACK_AFTER} WebSocket failures while the server answers HTTP, the stream for good`, async (t) => {
+  const proxy = await noUpgradeProxy(t, need("TICKER_ADDR"));
+  const statuses = [];
+  const c = new Client({ url: proxy.url, transport: "auto", symbols: ["AAPL"], WebSocket: WS, minBackoff: 20, maxBackoff: 100, onStatus: (s) => statuses.push(s) });
+  assert.equal(c.transport, "ws");
+  c.start();
+  await until(() => c.quote("AAPL"), 15000, "AAPL from the stream");
+  assert.equal(c.transport, "sse");
+  await c.close();
+  const seq = statuses.map((s) => s.kind + (s.transport ? ":" + s.transport : ""));
+  const ws = Array(FALLBACK_AFTER).fill(["connecting:ws", "closed:ws"]).flat();
+  assert.deepEqual(seq.slice(0, ws.length + 3), [...ws, "fallback", "connecting:sse", "open:sse"]);
+  assert.ok(statuses.filter((s) => s.kind === "closed" && s.transport === "ws").every((s) => !s.opened && s.wait !== null));
+  assert.deepEqual(statuses.find((s) => s.kind === "fallback"), { kind: "fallback", from: "ws", to: "sse", failures: FALLBACK_AFTER });
+  assert.ok(statuses[ws.length - 1].wait <= 20, JSON.stringify(statuses[ws.length - 1])); // the stream's backoff starts over
+  // each refused upgrade was followed by a plain HTTP probe of /ws, then one stream
+  assert.deepEqual(proxy.seen, { upgrades: FALLBACK_AFTER, probes: FALLBACK_AFTER, streams: 1 });
+});
+
+test(`"auto": a server that is down does not count toward the fallback; without a WebSocket, the stream at once`, async () => {
+  const statuses = [];
+  const c = new Client({ url: `ws://${await freeAddr()}/ws`, transport: "auto", symbols: ["AAPL"], WebSocket: WS, minBackoff: 10, maxBackoff: 40, onStatus: (s) => statuses.push(s) });
+  c.start();
+  await until(() => statuses.filter((s) => s.kind === "closed").length >= FALLBACK_AFTER + 2, 10000, "refused dials");
+  await c.close();
+  assert.equal(c.transport, "ws");
+  assert.ok(!statuses.some((s) => s.kind === "fallback" || s.transport === "sse"), JSON.stringify(statuses));
+
+  const addr = need("TICKER_ADDR");
+  const seen = [];
+  const bare = new Client({ url: `ws://${addr}/ws`, transport: "auto", WebSocket: null, symbols: ["AAPL"], onStatus: (s) => seen.push(s) });
+  bare.start();
+  await until(() => bare.quote("AAPL"), 10000, "AAPL");
+  await bare.close();
+  assert.deepEqual(seen.slice(0, 2).map((s) => [s.kind, s.transport]), [["connecting", "sse"], ["open", "sse"]]);
 });
 
 test("the async iterator; subscribe and unsubscribe on the open connection; server errors", async () => {
@@ -437,7 +661,32 @@ test("a token: refused without, streaming with; retry() can stop the client", as
   assert.match(m, /ticker_handshakes_refused_total\{reason="token"\} [2-9]/);
 });
 
-test("the server restarts: reconnect with backoff, resubscribe, a new epoch drops the book", async (t) => {
+test("a token on the stream: ?token=, a refusal reported with its HTTP status", async (t) => {
+  const tokens = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ticker-js-")), "tokens");
+  fs.writeFileSync(tokens, "s3cret-token\n");
+  const srv = await server(t, ["--auth-tokens", tokens]);
+  for (const token of ["", "wrong"]) {
+    const statuses = [], asked = [];
+    const c = new Client({ url: srv.url, transport: "sse", symbols: ["AAPL"], token, onStatus: (s) => statuses.push(s), retry: (info) => { asked.push(info); return false; } });
+    c.start();
+    await until(() => !c.running, 10000, "the client to give up");
+    assert.deepEqual(asked.map((i) => [i.transport, i.httpStatus, i.opened]), [["sse", 401, false]]);
+    assert.match(asked[0].reason, /HTTP 401/);
+    assert.deepEqual(statuses.map((s) => [s.kind, s.httpStatus]), [["connecting", undefined], ["closed", 401]]);
+  }
+  const tap = tappedFetch();
+  const statuses = [];
+  const c = new Client({ url: srv.url, transport: "sse", symbols: ["AAPL"], token: "s3cret-token", fetch: tap.fetch, onStatus: (s) => statuses.push(s) });
+  let u;
+  for await (u of c) break;
+  assert.equal(u.symbol, "AAPL");
+  assert.equal(tap.requests[0].token, "s3cret-token"); // sent as ?token=, like the WebSocket's
+  assert.equal(statuses[0].url.includes("s3cret"), false); // and kept out of what is reported
+  const m = await (await fetch(`http://${srv.addr}/metrics`)).text();
+  assert.match(m, /ticker_handshakes_refused_total\{reason="token"\} 2\n/);
+});
+
+for (const transport of ["ws", "sse"]) test(`the server restarts: reconnect with backoff, resubscribe, a new epoch drops the book (transport ${transport})`, async (t) => {
   const srv = await server(t, ["--feed", "synthetic:?symbols=5&rate=50"]);
   // quotes first, so that the subscribe is answered by snapshots (a server
   // without quotes yet sends each symbol's first version as an update, seq 1)
@@ -449,7 +698,7 @@ test("the server restarts: reconnect with backoff, resubscribe, a new epoch drop
   let c = null;
   const bookAtNewEpoch = [];
   c = new Client({
-    url: srv.url, symbols: ["AAPL", "BTC-USD"], WebSocket: WS, minBackoff: 50, maxBackoff: 400,
+    url: srv.url, symbols: ["AAPL", "BTC-USD"], WebSocket: WS, transport, minBackoff: 50, maxBackoff: 400,
     onStatus: (s) => {
       events.push(s);
       if (s.kind === "new-epoch") bookAtNewEpoch.push(c.book().size);
@@ -463,7 +712,8 @@ test("the server restarts: reconnect with backoff, resubscribe, a new epoch drop
   await srv.stop();
   await until(() => kinds().includes("closed"), 10000, "the disconnect");
   const down = events.find((e) => e.kind === "closed");
-  assert.equal(down.code, 1001); // the server's shutdown
+  assert.equal(down.code, 1001); // the server's shutdown (on the stream, its ": closed 1001 …" comment)
+  assert.equal(down.transport, transport);
   assert.ok(down.opened && down.delivered);
   await sleep(300); // a few refused redials
   await srv.start(); // the same address
@@ -486,10 +736,10 @@ test("the server restarts: reconnect with backoff, resubscribe, a new epoch drop
   assert.deepEqual(redials, redials.map((_, j) => j)); // 0, then 1, 2, … until one delivers
 });
 
-test("a server that goes silent is given up after idleTimeout, and redialled", async (t) => {
+for (const transport of ["ws", "sse"]) test(`a server that goes silent is given up after idleTimeout, and redialled (transport ${transport})`, async (t) => {
   const srv = await server(t, ["--feed", "synthetic:?symbols=5&rate=50"]);
   const events = [];
-  const c = new Client({ url: srv.url, symbols: ["AAPL"], WebSocket: WS, pingInterval: 300, idleTimeout: 1200, minBackoff: 50, maxBackoff: 200, onStatus: (s) => events.push(s) });
+  const c = new Client({ url: srv.url, symbols: ["AAPL"], WebSocket: WS, transport, pingInterval: 300, idleTimeout: 1200, minBackoff: 50, maxBackoff: 200, onStatus: (s) => events.push(s) });
   c.start();
   await until(() => c.quote("AAPL"), 10000, "AAPL");
   srv.proc.kill("SIGSTOP"); // alive, its socket open, and silent

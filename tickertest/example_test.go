@@ -36,7 +36,7 @@ func Example() {
 	fmt.Println(w.Time.UTC(), w.Quotes)
 	fmt.Println(get())
 	// Output:
-	// 404 {"error":"unknown symbol"}
+	// 404 {"error":"no quote yet"}
 	// 2025-11-24 16:00:00.05 +0000 UTC 1
 	// 200 {"s":"BTC-USD","seq":1,"ts":1764000000000000,"bid":"64000.1","ask":"64000.2"}
 }

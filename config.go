@@ -127,7 +127,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.Fanout.StuckTimeout, "stuck-timeout", c.Fanout.StuckTimeout, "close a connection whose client takes nothing this long while owed bytes (1008, then reset)")
 	fs.IntVar(&c.Fanout.DeflateLevel, "deflate-level", c.Fanout.DeflateLevel, "permessage-deflate level, 1 (fastest) to 9 (smallest)")
 	fs.DurationVar(&c.Fanout.CompressBudget, "compress-budget", c.Fanout.CompressBudget, "time per window for compressing whole messages; past it messages are assembled from per-symbol pieces (0: no limit)")
-	fs.IntVar(&c.Fanout.CompressWorkers, "compress-workers", c.Fanout.CompressWorkers, "compressors a window's distinct messages are shared among (0: one per core; 1: the engine's goroutine alone)")
+	fs.IntVar(&c.Fanout.CompressWorkers, "compress-workers", c.Fanout.CompressWorkers, "compressors a window's distinct messages are shared among (0: one per core but one, left to the writers; 1: the engine's goroutine alone)")
 	fs.DurationVar(&c.API.PingInterval, "ping-interval", c.API.PingInterval, "server ping period")
 	fs.DurationVar(&c.API.IdleTimeout, "idle-timeout", c.API.IdleTimeout, "close a connection that sent nothing (pong included) this long")
 	fs.IntVar(&c.API.MaxMessageBytes, "max-message-bytes", c.API.MaxMessageBytes, "largest client message (close 1009 above)")

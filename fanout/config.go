@@ -25,8 +25,8 @@ type Config struct {
 	CompressBudget time.Duration
 	// CompressWorkers is how many compressors a window's distinct updates
 	// are shared among (parallel.go), 1 to 256; zero: one per core Go runs
-	// on (GOMAXPROCS), the default. 1 compresses on the engine's goroutine
-	// alone.
+	// on (GOMAXPROCS) but one, which the writers keep, the default (so 1
+	// on 2 cores). 1 compresses on the engine's goroutine alone.
 	CompressWorkers int
 
 	// Tap, when set, is handed every version this engine publishes: an
@@ -108,7 +108,7 @@ func (c Config) Validate() error {
 	case c.DeflateLevel < flate.BestSpeed || c.DeflateLevel > flate.BestCompression:
 		return field.New("DeflateLevel", c.DeflateLevel, "1 to 9")
 	case c.CompressWorkers < 0 || c.CompressWorkers > 256:
-		return field.New("CompressWorkers", c.CompressWorkers, "0 (one per core) to 256")
+		return field.New("CompressWorkers", c.CompressWorkers, "0 (one per core but one) to 256")
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ import (
 // workers, one compressor each, and queues them once all are done: a
 // window's updates for deflate clients are deferred (deliver), compressed
 // side by side (compressDeferred), then offered in the order they were
-// delivered. With one worker (one core, GOMAXPROCS=1, or
+// delivered. With one worker (on one or two cores by default, or
 // Config.CompressWorkers 1) nothing is deferred and the engine compresses
 // each message as it queues it.
 
@@ -29,12 +29,14 @@ type deferredOffer struct {
 }
 
 // compressWorkers is the number of compressors a flush may use:
-// Config.CompressWorkers, or the cores Go runs on when the engine is built.
+// Config.CompressWorkers, or one per core Go runs on but one, left to the
+// connections' writers (bench/RESULTS.md: on 2 cores, compressing on both
+// made p99 worse and delivered no more).
 func compressWorkers(configured int) int {
 	if configured > 0 {
 		return configured
 	}
-	return max(runtime.GOMAXPROCS(0), 1)
+	return max(runtime.GOMAXPROCS(0)-1, 1)
 }
 
 // deferOffer reports whether f's offer to c waits for compressDeferred (and

@@ -212,10 +212,12 @@ func svg(c loadConfig, rs []*result) string {
 	const w, h, pad, top = 900, 380, 60, 80
 	colors := []string{"#1f77b4", "#d62728"}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`, w, h*2+30)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`, w, h*2+46)
 	b.WriteString(`<rect width="100%" height="100%" fill="white"/>`)
-	fmt.Fprintf(&b, `<text x="%d" y="18" font-size="13">%s</text>`, pad, html.EscapeString(runLabel(c)))
-	b.WriteString(`<g transform="translate(0,24)">`)
+	for i, line := range runLabel(c) {
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="13">%s</text>`, pad, 18+16*i, html.EscapeString(line))
+	}
+	b.WriteString(`<g transform="translate(0,40)">`)
 	// panel 1: latency percentiles; x = -log10(1-q) from q=0 to 0.9999
 	qs := []float64{0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999}
 	xOf := func(q float64) float64 { return pad + (w-2*pad)*(-math.Log10(1-q))/4 }
@@ -240,6 +242,11 @@ func svg(c loadConfig, rs []*result) string {
 	}
 	fmt.Fprintf(&b, `<text transform="translate(14,%d) rotate(-90)" text-anchor="middle">latency (ms)</text>`, (top+h-pad)/2)
 	for i, r := range rs {
+		if r.Hist == nil || r.Hist.N == 0 {
+			// the raw limit's frames carry no quotes: nothing to time
+			fmt.Fprintf(&b, `<text x="%d" y="%d" fill="%s">%s: no latency (its frames carry no quotes)</text>`, pad+10, 40+16*i, colors[i%2], html.EscapeString(r.Server))
+			continue
+		}
 		var pts []string
 		for _, q := range qs {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", xOf(q), yLat(float64(r.Hist.quantile(q))/1000)))
@@ -253,7 +260,7 @@ func svg(c loadConfig, rs []*result) string {
 	}
 	b.WriteString(`</g>`)
 	// panel 2: delivered messages/s over time
-	fmt.Fprintf(&b, `<g transform="translate(0,%d)">`, h+30)
+	fmt.Fprintf(&b, `<g transform="translate(0,%d)">`, h+46)
 	fmt.Fprintf(&b, `<text x="%d" y="20" font-weight="bold">Delivered messages per second over the measured span</text>`, pad)
 	axes(&b, pad, top, h, w)
 	maxT, maxR := c.Duration.Seconds(), 1.0
@@ -285,14 +292,18 @@ func svg(c loadConfig, rs []*result) string {
 	return b.String()
 }
 
-// runLabel says what a run measured, for the SVG's heading.
-func runLabel(c loadConfig) string {
+// runLabel says what a run measured, for the SVG's heading: two lines that
+// fit its width.
+func runLabel(c loadConfig) []string {
 	commit := "unknown commit"
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		commit = "commit " + strings.TrimSpace(string(out))
 	}
-	return fmt.Sprintf("%d conns × %d of %d symbols, %s changes/s, window %v, deflate %v, %s, %v measured; %s",
-		c.Conns, c.K, c.Symbols, compact(c.Rate), c.Coalesce, c.Deflate, clientWork(c), c.Duration, commit)
+	return []string{
+		fmt.Sprintf("%d conns × %d of %d symbols, %s changes/s, window %v, deflate %v, %v measured; %s",
+			c.Conns, c.K, c.Symbols, compact(c.Rate), c.Coalesce, c.Deflate, c.Duration, commit),
+		"load clients: " + clientWork(c),
+	}
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten, for axis ends.

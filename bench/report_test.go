@@ -1,8 +1,11 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestWindowLengths: the distribution is the difference of the histogram
@@ -24,5 +27,36 @@ func TestWindowLengths(t *testing.T) {
 	}
 	if got := windowLengths(&result{}); got != "" {
 		t.Errorf("no histogram: %q, want empty", got)
+	}
+}
+
+// TestSVG: the chart says what ran on lines that fit it, and a run that
+// timed nothing (the raw limit) is named without a latency curve of zeros.
+func TestSVG(t *testing.T) {
+	h := newHist()
+	for v := int64(1000); v < 300000; v += 1000 {
+		h.add(v)
+	}
+	c := loadConfig{Conns: 10000, K: 20, Symbols: 500, Rate: 20000, Coalesce: 50 * time.Millisecond, Deflate: true, Sample: 0.01, Duration: 20 * time.Second}
+	rs := []*result{
+		{Server: "ticker", Hist: h, FramesPS: 40000, Series: []point{{T: 1, FramesPerSec: 40000}, {T: 2, FramesPerSec: 41000}}},
+		{Server: "raw", Hist: newHist(), FramesPS: 120000, Series: []point{{T: 1, FramesPerSec: 120000}}},
+	}
+	out := svg(c, rs)
+	for _, want := range []string{"10000 conns × 20 of 500 symbols", "load clients: 1% of clients inflate and decode", "raw: no latency", "ticker: p50 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("svg lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "raw: p50") {
+		t.Error("svg gives the raw run a latency")
+	}
+	for _, line := range runLabel(c) {
+		if n := len([]rune(line)); n > 120 { // 13 px sans-serif: about 7 px a character in the 780 px between the margins
+			t.Errorf("heading line of %d characters overflows the chart: %q", n, line)
+		}
+	}
+	if dir := os.Getenv("TICKER_SVG_DIR"); dir != "" {
+		os.WriteFile(filepath.Join(dir, "test.svg"), []byte(out), 0o644)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -169,5 +170,68 @@ func TestDashboardStreamToken(t *testing.T) {
 	}
 	if v, ok := ts.srv.refused.Load("token"); !ok || v.(*atomic.Uint64).Load() < 1 {
 		t.Errorf("no stream refused for its token")
+	}
+}
+
+// TestBrowserEventSource: a browser's own EventSource (not the dashboard's
+// client) reads /stream: the events are named by their ticker.v1 type, the
+// snapshots and updates carry ids, and when the stream is cut the browser
+// reconnects by itself after the retry hint, with the last id as
+// Last-Event-ID, and gets a resync snapshot.
+func TestBrowserEventSource(t *testing.T) {
+	chromiumPath(t)
+	ts := startServer(t, Config{RetryAfter: time.Second}, fanout.Config{}, "synthetic:?symbols=4&rate=200&seed=9")
+	waitQuote(t, ts, "AAPL")
+	proxy := newNoWebSocketProxy(t, ts)
+	ctx := newBrowser(t, 800, 600, proxy.URL+"/healthz")
+	poll := func(what, cond string) {
+		t.Helper()
+		pctx, cancel := context.WithTimeout(ctx, 25*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(pctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.__es)`))
+			t.Fatalf("%s: %v (page: %s)", what, err, state)
+		}
+	}
+	open := `window.__es = {types: [], ids: [], opens: 0, reasons: []};
+		const es = new EventSource("/stream?symbols=AAPL,BTC-USD");
+		es.onopen = () => __es.opens++;
+		for (const type of ["subscribed", "snapshot", "update", "error"]) {
+			es.addEventListener(type, (e) => {
+				const m = JSON.parse(e.data);
+				__es.types.push(m.type === type ? type : "mismatch:" + m.type);
+				if (e.lastEventId) __es.ids.push(e.lastEventId);
+				if (m.type === "snapshot") __es.reasons.push(m.reason);
+			});
+		}
+		true`
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](open)); err != nil {
+		t.Fatal(err)
+	}
+	poll("subscribed, snapshot, updates", `__es.types.filter((x) => x === "update").length >= 5`)
+	first, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`__es.types.slice(0, 2)`))
+	if len(first) != 2 || first[0] != "subscribed" || first[1] != "snapshot" {
+		t.Fatalf("first events %v, want subscribed then snapshot", first)
+	}
+	ids, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`__es.ids`))
+	idRE := regexp.MustCompile(`^\d+:\d+$`)
+	for _, id := range ids {
+		if !idRE.MatchString(id) {
+			t.Fatalf("event id %q, want <epoch>:<time>", id)
+		}
+	}
+	proxy.CloseClientConnections()
+	poll("reconnected with a resync snapshot", `__es.opens >= 2 && __es.reasons.includes("resync")`)
+	_, streams := proxy.seen()
+	if len(streams) < 2 || streams[0] != "" || !idRE.MatchString(streams[1]) {
+		t.Fatalf("Last-Event-IDs of the streams %q, want none and then an id", streams)
+	}
+	ids, _ = chromedp.Run(ctx, chromedp.Evaluate[[]string](`__es.ids`))
+	if !slices.Contains(ids, streams[1]) {
+		t.Errorf("reconnected with Last-Event-ID %s, which no event carried (%v)", streams[1], ids)
+	}
+	mismatches, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`__es.types.filter((x) => x.startsWith("mismatch")).length`))
+	if mismatches != 0 {
+		t.Errorf("%d events named otherwise than their message's type", mismatches)
 	}
 }

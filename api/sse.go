@@ -51,6 +51,12 @@ func (s *Server) stream(c *fiber.Ctx) error {
 		s.refuse("origin")
 		return c.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": "origin not allowed"})
 	}
+	if origin != "" {
+		// an allowed page may read every answer from here on, refusals
+		// (401, 400, 429, 503) included, not only the stream
+		c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
+		c.Vary(fiber.HeaderOrigin)
+	}
 	// the token's grant (entitle.go) is what the stream keeps (req): its
 	// subscribe is held to it, and the stream ends when it expires
 	grant, err := s.authenticate(c)

@@ -165,6 +165,8 @@ func TestStreamRefused(t *testing.T) {
 		{"no token", "/stream?symbols=*", nil, 401, `{"error":"missing or invalid token"}`},
 		{"wrong token", "/stream?symbols=*&token=nope", nil, 401, `{"error":"missing or invalid token"}`},
 		{"origin not listed", "/stream?symbols=*", []string{auth, "Origin: https://evil.example"}, 403, `{"error":"origin not allowed"}`},
+		{"wrong token, allowed origin", "/stream?symbols=*&token=nope", []string{"Origin: https://ok.example"}, 401, `{"error":"missing or invalid token"}`},
+		{"no symbols, allowed origin", "/stream", []string{auth, "Origin: https://ok.example"}, 400, `{"error":"symbols: want a comma-separated list of symbols, or \"*\""}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openStream(t, ts.addr, tc.path, tc.header...)
@@ -174,6 +176,14 @@ func TestStreamRefused(t *testing.T) {
 			}
 			if tc.status == 401 && s.resp.Header.Get("WWW-Authenticate") != `Bearer realm="ticker"` {
 				t.Errorf("WWW-Authenticate %q", s.resp.Header.Get("WWW-Authenticate"))
+			}
+			// a page of an allowed origin may read why it was refused
+			want := ""
+			if strings.Contains(tc.name, "allowed origin") {
+				want = "https://ok.example"
+			}
+			if got := s.resp.Header.Get("Access-Control-Allow-Origin"); got != want {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", got, want)
 			}
 		})
 	}

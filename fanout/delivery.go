@@ -59,14 +59,16 @@ func (e *Engine) flush(now time.Time) {
 		// this window's versions included, so no update follows it now
 		e.newStream = false
 		e.sendEpoch(tm)
+		e.cadences.reset()
 		e.stats.Flush.Observe(time.Since(start))
 		return
 	}
+	e.cadences.repaired(e.repaired)
 	e.sendRepaired(tm)
 	touched := e.touched[:0]
 	for _, s := range changed {
 		for c := range s.subs {
-			if c.wildcard {
+			if c.wildcard || c.cad != nil { // a conflated cadence's client gets its updates at its tick
 				continue
 			}
 			if c.mark != e.epoch {
@@ -82,10 +84,14 @@ func (e *Engine) flush(now time.Time) {
 	}
 	if len(changed) > 0 {
 		for c := range e.wildcards {
+			if c.cad != nil {
+				continue
+			}
 			c.mark = e.epoch
 			e.deliver(c, changed, tm, now)
 		}
 	}
+	e.tickCadences(changed, tm, now)
 	for c := range e.resyncing {
 		if c.mark != e.epoch {
 			e.deliver(c, nil, tm, now)

@@ -18,12 +18,14 @@ import (
 var ErrStopped = errors.New("fanout engine stopped")
 
 type symbol struct {
-	name  string
-	id    int
-	state *market.State
-	subs  map[*Client]struct{}
-	dirty bool
-	delta []byte // this window's encoded delta
+	name   string
+	id     int
+	state  *market.State
+	subs   map[*Client]struct{}
+	dirty  bool
+	delta  []byte          // this window's encoded delta
+	fields market.FieldSet // the fields it carries
+	groups []*cadence      // conflated cadences with explicit subscribers of the symbol
 
 	queue   []Version // a replica's versions waiting for a window, in seq order
 	fresh   bool      // restored from a full quote with no earlier state
@@ -66,6 +68,7 @@ type Engine struct {
 	comp      *compressor
 	frames    map[uint64]*Frame // this window's updates by the hash of their symbols, chained by next
 	seed      maphash.Seed
+	cadences  cadences // the conflated cadences in use (cadence.go)
 
 	compressBudget time.Duration // per window (Config.CompressBudget)
 	compressSpent  time.Duration // this window

@@ -245,6 +245,7 @@ func (e *Engine) nextVersion(s *symbol, changed []*symbol) []*symbol {
 	}
 	s.renewed = false
 	s.delta = v.Quote.AppendJSON(s.delta[:0])
+	s.fields = v.Quote.Fields
 	return append(changed, s)
 }
 

@@ -9,7 +9,11 @@ import (
 	"github.com/ticker-io/ticker/protocol"
 )
 
-func (e *Engine) subscribe(c *Client, id []byte, names []string) {
+func (e *Engine) subscribe(c *Client, id []byte, names []string, every time.Duration) {
+	to, ok := e.cadenceOf(c, id, every)
+	if !ok {
+		return // refused, with an error: nothing subscribed
+	}
 	var accepted, unknown, excess []string
 	var fresh []*symbol
 	wildcardNew := false
@@ -58,13 +62,26 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 	if accepted == nil {
 		accepted = []string{}
 	}
-	e.reply(c, protocol.AppendSubscribed(nil, id, accepted, e.stream))
+	ack := protocol.AppendSubscribed(nil, id, accepted, e.stream)
+	if every != 0 {
+		ack = protocol.AppendEveryField(ack, e.interval(to))
+	}
+	e.reply(c, ack)
 
+	moved := to != c.cad
+	if moved {
+		e.setCadence(c, to)
+	} else {
+		c.cad.add(c, fresh, wildcardNew)
+	}
 	if c.resync {
 		return // the pending resync snapshot covers the new symbols
 	}
 	var snap []*symbol
 	switch {
+	case moved:
+		// a new cadence: its updates continue from a snapshot of everything
+		snap = e.subscribed(c)
 	case wildcardNew:
 		// every symbol with a quote that the client was not already getting
 		for _, s := range e.byID {
@@ -80,6 +97,7 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 		e.offerData(c, f, &e.stats.SnapshotsQueued)
 		f.release()
 	}
+	c.cad.joined(c, snap)
 }
 
 func (e *Engine) unsubscribe(c *Client, id []byte, names []string) {
@@ -110,6 +128,7 @@ func (e *Engine) reply(c *Client, payload []byte) {
 // dropSub removes c from s's subscribers (c.subs is the caller's).
 func (e *Engine) dropSub(c *Client, s *symbol) {
 	delete(s.subs, c)
+	c.cad.drop(c, s)
 	e.stats.Subscriptions.Add(-1)
 	if len(s.subs) == 0 {
 		e.interest(s.name, false)
@@ -121,6 +140,7 @@ func (e *Engine) dropSub(c *Client, s *symbol) {
 func (e *Engine) dropWildcard(c *Client) {
 	c.wildcard = false
 	delete(e.wildcards, c)
+	c.cad.dropWildcard(c)
 	e.stats.Subscriptions.Add(-1)
 	if len(e.wildcards) > 0 {
 		return

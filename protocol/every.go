@@ -68,3 +68,11 @@ func AppendRangeDelta(dst, scratch []byte, q *market.Quote, from uint64) (out, s
 }
 
 var seqKey = []byte(`,"seq":`)
+
+// AppendEveryField adds "every":"…" (AppendEvery) to the JSON object that
+// ends msg: a subscribe's ack says the interval the connection now has.
+func AppendEveryField(msg []byte, d time.Duration) []byte {
+	msg = append(msg[:len(msg)-1], `,"every":"`...)
+	msg = AppendEvery(msg, d)
+	return append(msg, '"', '}')
+}

@@ -32,6 +32,7 @@ import (
 	"github.com/ticker-io/ticker/feeds"
 	"github.com/ticker-io/ticker/internal/field"
 	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/protocol"
 	"github.com/ticker-io/ticker/static"
 	"github.com/ticker-io/ticker/ws"
 )
@@ -477,6 +478,13 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 		}
 	}
 	c.Locals("symbols", syms)
+	if raw := c.Query("every"); raw != "" {
+		every, ok := protocol.ParseEvery([]byte(raw))
+		if !ok {
+			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": `every must be a whole number of ms, s or m, such as 1s or 250ms, at most 60s`})
+		}
+		c.Locals("every", every)
+	}
 	return c.Next()
 }
 
@@ -495,6 +503,7 @@ func (s *Server) upgrade(c *fiber.Ctx) error {
 	ext, deflate := ws.NegotiateDeflate(values("Sec-WebSocket-Extensions"))
 	proto := ws.SelectProtocol(values("Sec-WebSocket-Protocol"), "ticker.v1")
 	syms, _ := c.Locals("symbols").([]string)
+	every, _ := c.Locals("every").(time.Duration)
 	ip, _ := c.Locals("ip").(netip.Addr)
 	c.Status(fiber.StatusSwitchingProtocols)
 	c.Set(fiber.HeaderUpgrade, "websocket")
@@ -513,7 +522,7 @@ func (s *Server) upgrade(c *fiber.Ctx) error {
 				s.log.Error("websocket handler panic", "panic", r)
 			}
 		}()
-		s.serveWS(hc, deflate, syms, ip)
+		s.serveWS(hc, deflate, syms, every, ip)
 	})
 	return nil
 }

@@ -52,6 +52,13 @@ type Options struct {
 	// IdleTimeout closes a connection that received nothing (data or
 	// ping) this long; the server pings every 15 s. Default 45s.
 	IdleTimeout time.Duration
+	// Every asks for conflated updates: at most one per symbol per Every,
+	// each carrying the net change since the last (Update.From is then
+	// the first seq it covers). Whole milliseconds, a multiple of the
+	// server's coalescing window, at most 60s; zero: every window. The
+	// server refuses another value (OnError, bad_request; on connect, a
+	// 400 that ends Run).
+	Every time.Duration
 
 	OnUpdate func(Update)      // a symbol's quote changed (snapshot or update)
 	OnStatus func(Status)      // connected, disconnected, resyncing
@@ -76,9 +83,14 @@ type Quote struct {
 
 // Update is one change of one symbol.
 type Update struct {
-	Quote    Quote // the full quote after the change
-	Delta    Quote // what changed (for a snapshot, the whole quote)
-	Snapshot bool  // the quote was replaced by a snapshot (subscribe or resync)
+	Quote Quote // the full quote after the change
+	Delta Quote // what changed (for a snapshot, the whole quote)
+	// From is the first seq the change covers, Delta.Seq the last: the
+	// same but for a conflated update (Options.Every), which covers every
+	// version since the one before. The client checks that From follows
+	// the seq it had.
+	From     uint64
+	Snapshot bool // the quote was replaced by a snapshot (subscribe or resync)
 	Reason   string
 }
 
@@ -219,7 +231,11 @@ func (c *Client) send(op string, symbols []string) error {
 		return ErrNotConnected
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `{"op":%q,"id":%d,"symbols":[`, op, id)
+	fmt.Fprintf(&b, `{"op":%q,"id":%d,`, op, id)
+	if op == "subscribe" && c.opts.Every > 0 {
+		fmt.Fprintf(&b, `"every":%q,`, everyText(c.opts.Every))
+	}
+	b.WriteString(`"symbols":[`)
 	for i, s := range symbols {
 		if i > 0 {
 			b.WriteByte(',')
@@ -234,7 +250,7 @@ func (c *Client) send(op string, symbols []string) error {
 }
 
 // Run connects, and reconnects, until ctx ends; it returns ctx's error.
-// A refused handshake (401, 403, 404) ends it at once with that error,
+// A refused handshake (400, 401, 403, 404) ends it at once with that error,
 // since retrying would not help.
 func (c *Client) Run(ctx context.Context) error {
 	attempt := 0
@@ -244,7 +260,7 @@ func (c *Client) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		var hs *HandshakeError
-		if errors.As(err, &hs) && (hs.Status == 401 || hs.Status == 403 || hs.Status == 404) {
+		if errors.As(err, &hs) && (hs.Status == 400 || hs.Status == 401 || hs.Status == 403 || hs.Status == 404) {
 			return err
 		}
 		if delivered {
@@ -297,6 +313,9 @@ func (c *Client) connection(ctx context.Context) (delivered bool, err error) {
 			sep = "&"
 		}
 		u += sep + "symbols=" + url.QueryEscape(strings.Join(syms, ","))
+		if c.opts.Every > 0 {
+			u += "&every=" + everyText(c.opts.Every)
+		}
 	}
 	h := http.Header{}
 	if c.opts.Token != "" {
@@ -380,7 +399,7 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 			r.c.book[q.Symbol] = q
 			r.c.mu.Unlock()
 			if r.c.opts.OnUpdate != nil {
-				r.c.opts.OnUpdate(Update{Quote: q, Delta: q, Snapshot: true, Reason: reason})
+				r.c.opts.OnUpdate(Update{Quote: q, Delta: q, From: q.Seq, Snapshot: true, Reason: reason})
 			}
 		}
 		return true, nil
@@ -391,16 +410,22 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 			if err != nil {
 				return false, err
 			}
+			from := d.Seq
+			if dv.Exists("from") {
+				if from = dv.GetUint64("from"); from == 0 || from > d.Seq {
+					return false, fmt.Errorf("server sent an update from seq %d to %d: %s", from, d.Seq, dv)
+				}
+			}
 			if r.resyncing[d.Symbol] {
 				continue // its snapshot is on the way
 			}
 			r.c.mu.Lock()
 			q, ok := r.c.book[d.Symbol]
 			switch {
-			case (!ok || !r.fresh[d.Symbol]) && d.Seq == 1:
+			case (!ok || !r.fresh[d.Symbol]) && from == 1:
 				q = Quote{Symbol: d.Symbol}
 				r.fresh[d.Symbol] = true
-			case !ok || !r.fresh[d.Symbol] || d.Seq != q.Seq+1:
+			case !ok || !r.fresh[d.Symbol] || from != q.Seq+1:
 				r.c.gaps++
 				r.c.mu.Unlock()
 				gapped = append(gapped, d.Symbol)
@@ -411,7 +436,7 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 			r.c.book[d.Symbol] = q
 			r.c.mu.Unlock()
 			if r.c.opts.OnUpdate != nil {
-				r.c.opts.OnUpdate(Update{Quote: q, Delta: d})
+				r.c.opts.OnUpdate(Update{Quote: q, Delta: d, From: from})
 			}
 		}
 		if len(gapped) > 0 {
@@ -465,6 +490,15 @@ func decodeQuote(v *fastjson.Value) (Quote, error) {
 		*f = decimal.NullDecimal{Decimal: d, Valid: true}
 	}
 	return q, nil
+}
+
+// everyText writes an interval as the server reads "every": whole
+// seconds as "1s", else milliseconds.
+func everyText(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return fmt.Sprintf("%dms", d/time.Millisecond)
 }
 
 // apply folds delta d into q.

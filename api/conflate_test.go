@@ -190,3 +190,59 @@ func TestConflatedBadEvery(t *testing.T) {
 		t.Fatalf("?every=soon: %v %v", resp, err)
 	}
 }
+
+// TestAsyncAPIConflation: what a conflated session sends is in the
+// AsyncAPI document: the request's every, the ack's every, and every key
+// of a conflated entry (from among them) in the Delta schema.
+func TestAsyncAPIConflation(t *testing.T) {
+	ts := startServer(t, Config{}, fanout.Config{Window: 10 * time.Millisecond}, "synthetic:?symbols=5&rate=500&seed=1")
+	doc := fetchYAML(t, ts, "/asyncapi.yaml")
+	props := func(ref string) map[string]any {
+		s := deref(doc, lookup(doc, ref))
+		out := map[string]any{}
+		parts, _ := s["allOf"].([]any)
+		for _, part := range append(parts, s) {
+			p, _ := deref(doc, part)["properties"].(map[string]any)
+			for k, v := range p {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	request, ack, delta := props("#/components/schemas/SymbolsRequest"), props("#/components/schemas/Ack"), props("#/components/schemas/Delta")
+	if request["every"] == nil {
+		t.Error("the subscribe request's every is not documented")
+	}
+	query := lookup(doc, "#/channels/market/bindings/ws/query/properties/every")
+	if query == nil {
+		t.Error("?every= is not documented")
+	}
+
+	waitQuote(t, ts, "AAPL")
+	c := dial(t, ts.wsURL(""), false, nil)
+	c.send(`{"op":"subscribe","id":1,"symbols":["*"],"every":"50ms"}`)
+	m := c.expect("subscribed", 5*time.Second)
+	var top map[string]json.RawMessage
+	json.Unmarshal(m.Raw, &top)
+	for k := range top {
+		if ack[k] == nil {
+			t.Errorf("the ack's %q is not documented", k)
+		}
+	}
+	for got := 0; got < 5; {
+		m := c.expect("update", 5*time.Second)
+		for _, raw := range m.Quotes {
+			var q map[string]json.RawMessage
+			json.Unmarshal(raw, &q)
+			if q["from"] == nil {
+				t.Fatalf("a conflated entry without from: %s", raw)
+			}
+			for k := range q {
+				if delta[k] == nil {
+					t.Errorf("a conflated entry's %q is not in the Delta schema", k)
+				}
+			}
+			got++
+		}
+	}
+}

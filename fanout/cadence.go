@@ -96,10 +96,11 @@ func (e *Engine) setCadence(c *Client, to *cadence) {
 	if from == to {
 		return
 	}
+	for s := range c.subs {
+		delete(s.subs, c) // or from's index
+		from.drop(c, s)
+	}
 	if from != nil {
-		for s := range c.subs {
-			from.drop(c, s)
-		}
 		from.dropWildcard(c)
 		if len(c.joined) > 0 {
 			clear(c.joined)
@@ -112,32 +113,48 @@ func (e *Engine) setCadence(c *Client, to *cadence) {
 		}
 	}
 	c.cad = to
-	if to == nil {
-		return
+	if to != nil {
+		to.members++
 	}
-	to.members++
-	syms := make([]*symbol, 0, len(c.subs))
 	for s := range c.subs {
-		syms = append(syms, s)
+		e.watch(c, s)
 	}
-	to.add(c, syms, c.wildcard)
+	if c.wildcard {
+		to.addWildcard(c)
+	}
 }
 
-// add records c's new subscriptions: syms, and the wildcard if wildcard.
-func (g *cadence) add(c *Client, syms []*symbol, wildcard bool) {
+// watch adds c to the subscribers of s at c's cadence: s.subs for the
+// window's, the cadence's own index for a conflated one (so that a window
+// goes over its own subscribers only).
+func (e *Engine) watch(c *Client, s *symbol) {
+	g := c.cad
 	if g == nil {
+		s.subs[c] = struct{}{}
 		return
 	}
-	for _, s := range syms {
-		m := g.subs[s]
-		if m == nil {
-			m = map[*Client]struct{}{}
-			g.subs[s] = m
-			s.groups = append(s.groups, g)
-		}
-		m[c] = struct{}{}
+	m := g.subs[s]
+	if m == nil {
+		m = map[*Client]struct{}{}
+		g.subs[s] = m
+		s.groups = append(s.groups, g)
 	}
-	if wildcard {
+	m[c] = struct{}{}
+}
+
+// subscribers is how many clients subscribe to s explicitly, at any
+// cadence.
+func (s *symbol) subscribers() int {
+	n := len(s.subs)
+	for _, g := range s.groups {
+		n += len(g.subs[s])
+	}
+	return n
+}
+
+// addWildcard records c's wildcard subscription.
+func (g *cadence) addWildcard(c *Client) {
+	if g != nil {
 		g.wildcards[c] = struct{}{}
 	}
 }
@@ -208,8 +225,9 @@ func (cs cadences) repaired(syms []*symbol) {
 	}
 	for _, g := range cs {
 		for _, s := range syms {
-			if s.id < len(g.acc) {
+			if s.id < len(g.acc) && g.acc[s.id].pending {
 				g.acc[s.id].pending = false
+				g.pending = slices.DeleteFunc(g.pending, func(p *symbol) bool { return p == s })
 			}
 			for _, c := range g.joiners {
 				delete(c.joined, s)
@@ -265,14 +283,10 @@ func (e *Engine) tickCadences(changed []*symbol, tm int64, now time.Time) {
 // tick sends each client of g its update: the net change of its symbols
 // since the last tick.
 func (e *Engine) tick(g *cadence, tm int64, now time.Time) {
-	pending := g.pending[:0]
-	for _, s := range g.pending {
+	pending := g.pending
+	for _, s := range pending {
 		a := &g.acc[s.id]
-		if !a.pending {
-			continue // repaired since
-		}
 		a.entry = g.encode(a.entry[:0], s, a.from)
-		pending = append(pending, s)
 	}
 	slices.SortFunc(pending, func(a, b *symbol) int { return a.id - b.id })
 	touched := g.touched[:0]
@@ -302,7 +316,7 @@ func (e *Engine) tick(g *cadence, tm int64, now time.Time) {
 	for _, s := range pending {
 		g.acc[s.id].pending = false
 	}
-	clear(g.pending)
+	clear(pending)
 	g.pending = pending[:0]
 	clear(touched)
 	g.touched = touched[:0]

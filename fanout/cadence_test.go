@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ticker-io/ticker/market"
 )
 
 func subscribeEvery(e *Engine, c *Client, every time.Duration, syms ...string) {
@@ -375,5 +377,82 @@ func TestWindowFramesUnchanged(t *testing.T) {
 		if !bytes.Equal(alone[i], beside[i]) {
 			t.Fatalf("frame %d differs:\n%q\n%q", i, alone[i], beside[i])
 		}
+	}
+}
+
+// TestConflatedReplica: on a replica, a conflated subscriber counts for
+// interest (a change of interval is no new interest), gets the snapshot of
+// a symbol repaired from a full quote and continues from its seq, and
+// after a new epoch restarts from the new stream's snapshot.
+func TestConflatedReplica(t *testing.T) {
+	var interest []string
+	rep := newTestEngine(t, Config{Window: 50 * time.Millisecond, Replica: true, Epoch: 1, Interest: func(s string, on bool) {
+		interest = append(interest, fmt.Sprintf("%s %v", s, on))
+	}}, "A")
+	c := register(rep, false, 1<<20)
+	subscribeEvery(rep, c, 100*time.Millisecond, "A")
+	subscribeEvery(rep, c, 200*time.Millisecond, "A")
+	if fmt.Sprint(interest) != "[A true]" {
+		t.Fatalf("interest %v", interest)
+	}
+	b := book{}
+	q := func(seq uint64, bid string) market.Quote {
+		v := market.Quote{Symbol: "A", Seq: seq, TsMicros: int64(seq)}
+		v.Set(market.Bid, market.MustDecimal(bid))
+		return v
+	}
+	step := func(v *Version) []msg {
+		if v != nil {
+			rep.takeVersion(*v)
+		}
+		window(rep)
+		msgs, _, _ := take(t, c)
+		b.apply(t, msgs)
+		return msgs
+	}
+	take(t, c)
+	for seq := uint64(1); seq <= 5; seq++ {
+		step(&Version{Quote: q(seq, fmt.Sprint(seq))})
+	}
+	step(nil)
+	step(nil)
+	step(nil) // a tick after the fifth version
+	if b["A"]["seq"] != "5" || b["A"]["bid"] != "5" {
+		t.Fatalf("after five versions: %v", b["A"])
+	}
+	step(&Version{Quote: q(6, "6")}) // accumulated, then a repair jumps to 20
+	msgs := step(&Version{Quote: q(20, "20"), Full: true})
+	if len(msgs) != 1 || msgs[0].Type != "snapshot" || b["A"]["seq"] != "20" {
+		t.Fatalf("repair: %+v, book %v", msgs, b["A"])
+	}
+	for seq := uint64(21); seq <= 23; seq++ {
+		step(&Version{Quote: q(seq, fmt.Sprint(seq))})
+	}
+	for i := 0; i < 4; i++ {
+		step(nil)
+	}
+	if b["A"]["seq"] != "23" || b["A"]["bid"] != "23" {
+		t.Fatalf("after the repair: %v", b["A"])
+	}
+	step(&Version{Quote: q(24, "24")})
+	// a new epoch: its snapshot holds nothing yet, then A begins again at seq 1
+	msgs = step(&Version{Quote: q(1, "100"), Full: true, Epoch: 2})
+	if len(msgs) == 0 || msgs[0].Type != "snapshot" || msgs[0].Epoch != 2 {
+		t.Fatalf("new epoch: %+v", msgs)
+	}
+	delete(b, "A") // a client drops its book at a new epoch
+	b.apply(t, msgs)
+	for seq := uint64(2); seq <= 4; seq++ {
+		step(&Version{Quote: q(seq, fmt.Sprint(100+seq)), Epoch: 2})
+	}
+	for i := 0; i < 4; i++ {
+		step(nil)
+	}
+	if b["A"]["seq"] != "4" || b["A"]["bid"] != "104" {
+		t.Fatalf("in the new epoch: %v", b["A"])
+	}
+	rep.handle(command{kind: cmdUnsubscribe, c: c, symbols: []string{"A"}})
+	if fmt.Sprint(interest) != "[A true A false]" {
+		t.Fatalf("interest %v", interest)
 	}
 }

@@ -68,7 +68,7 @@ func (e *Engine) flush(now time.Time) {
 	touched := e.touched[:0]
 	for _, s := range changed {
 		for c := range s.subs {
-			if c.wildcard || c.cad != nil { // a conflated cadence's client gets its updates at its tick
+			if c.wildcard {
 				continue
 			}
 			if c.mark != e.epoch {
@@ -85,7 +85,7 @@ func (e *Engine) flush(now time.Time) {
 	if len(changed) > 0 {
 		for c := range e.wildcards {
 			if c.cad != nil {
-				continue
+				continue // a conflated cadence's: its updates come at its tick
 			}
 			c.mark = e.epoch
 			e.deliver(c, changed, tm, now)

@@ -21,7 +21,7 @@ type symbol struct {
 	name   string
 	id     int
 	state  *market.State
-	subs   map[*Client]struct{}
+	subs   map[*Client]struct{} // explicit subscribers at the window's cadence (a conflated one keeps its own)
 	dirty  bool
 	delta  []byte          // this window's encoded delta
 	fields market.FieldSet // the fields it carries

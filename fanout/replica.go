@@ -291,6 +291,13 @@ func (e *Engine) sendRepaired(tm int64) {
 				give(c)
 			}
 		}
+		for _, g := range s.groups {
+			for c := range g.subs[s] {
+				if !c.wildcard {
+					give(c)
+				}
+			}
+		}
 		for c := range e.wildcards {
 			give(c)
 		}

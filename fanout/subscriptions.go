@@ -14,6 +14,8 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string, every time.Dura
 	if !ok {
 		return // refused, with an error: nothing subscribed
 	}
+	moved := to != c.cad
+	e.setCadence(c, to)
 	var accepted, unknown, excess []string
 	var fresh []*symbol
 	wildcardNew := false
@@ -22,6 +24,7 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string, every time.Dura
 			if !c.wildcard {
 				c.wildcard, wildcardNew = true, true
 				e.wildcards[c] = struct{}{}
+				c.cad.addWildcard(c)
 				e.stats.Subscriptions.Add(1)
 				if len(e.wildcards) == 1 {
 					e.interest("*", true)
@@ -44,8 +47,8 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string, every time.Dura
 			continue
 		}
 		c.subs[s] = struct{}{}
-		s.subs[c] = struct{}{}
-		if len(s.subs) == 1 {
+		e.watch(c, s)
+		if s.subscribers() == 1 {
 			e.interest(s.name, true)
 		}
 		e.stats.Subscriptions.Add(1)
@@ -68,12 +71,6 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string, every time.Dura
 	}
 	e.reply(c, ack)
 
-	moved := to != c.cad
-	if moved {
-		e.setCadence(c, to)
-	} else {
-		c.cad.add(c, fresh, wildcardNew)
-	}
 	if c.resync {
 		return // the pending resync snapshot covers the new symbols
 	}
@@ -130,7 +127,7 @@ func (e *Engine) dropSub(c *Client, s *symbol) {
 	delete(s.subs, c)
 	c.cad.drop(c, s)
 	e.stats.Subscriptions.Add(-1)
-	if len(s.subs) == 0 {
+	if s.subscribers() == 0 {
 		e.interest(s.name, false)
 		e.src.unwatched(e, s)
 	}
@@ -147,7 +144,7 @@ func (e *Engine) dropWildcard(c *Client) {
 	}
 	e.interest("*", false)
 	for _, s := range e.byID {
-		if len(s.subs) == 0 {
+		if s.subscribers() == 0 {
 			e.src.unwatched(e, s)
 		}
 	}

@@ -115,7 +115,7 @@ func (e *Engine) prepare(f *Frame, deflate bool) {
 	if f.deflated != nil {
 		return
 	}
-	if f.syms != nil && e.compressSpent >= e.compressBudget {
+	if f.src != nil && e.compressSpent >= e.compressBudget { // a lazily built update (a pooled snapshot may keep an empty syms)
 		e.assemble(f)
 		return
 	}

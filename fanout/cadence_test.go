@@ -140,7 +140,7 @@ func TestConflation(t *testing.T) {
 					every[c2] = 2
 					msgs, _, raw := take(t, c2)
 					if msgs[0].Type != "subscribed" || !strings.Contains(string(decodeFrame(t, raw[0]).payload), `"every":"100ms"`) || msgs[1].Type != "snapshot" || len(msgs[1].Quotes) != 5 {
-						t.Fatalf("changing the interval: %+v", msgs)
+						t.Fatalf("changing the interval: %+v\n%q", msgs, raw)
 					}
 					books[c2].apply(t, msgs)
 				}

@@ -166,8 +166,8 @@ func TestConflatedBadEvery(t *testing.T) {
 	waitQuote(t, ts, "AAPL")
 	c := dial(t, ts.wsURL(""), false, nil)
 	for _, tt := range []struct{ every, message string }{
-		{`"15ms"`, `"every" must be a multiple of the server's window (10ms) of at most 1m0s; nothing was subscribed`},
-		{`"5ms"`, `"every" must be a multiple of the server's window (10ms) of at most 1m0s; nothing was subscribed`},
+		{`"15ms"`, `"every" must be a multiple of the server's window (10ms) of at most 60s; nothing was subscribed`},
+		{`"5ms"`, `"every" must be a multiple of the server's window (10ms) of at most 60s; nothing was subscribed`},
 		{`"1.5s"`, `"every" must be a whole number of ms, s or m, such as "1s" or "250ms", at most 60s`},
 		{`"2m"`, `"every" must be a whole number of ms, s or m, such as "1s" or "250ms", at most 60s`},
 		{`1000`, `"every" must be a string such as "1s" or "250ms"`},

@@ -64,7 +64,7 @@ func (e *Engine) cadenceOf(c *Client, id []byte, every time.Duration) (*cadence,
 		return c.cad, true
 	case every < w || every%w != 0 || every > protocol.MaxEvery:
 		e.reply(c, protocol.AppendError(nil, id, protocol.CodeBadRequest,
-			`"every" must be a multiple of the server's window (`+w.String()+`) of at most `+protocol.MaxEvery.String()+`; nothing was subscribed`, nil))
+			`"every" must be a multiple of the server's window (`+w.String()+`) of at most `+string(protocol.AppendEvery(nil, protocol.MaxEvery))+`; nothing was subscribed`, nil))
 		return nil, false
 	case every == w:
 		return nil, true

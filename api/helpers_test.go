@@ -275,15 +275,24 @@ func (c *client) apply(m serverMsg) error {
 				return fmt.Errorf("%s twice in one update", s)
 			}
 			seen[s] = true
+			// a conflated entry covers from..seq; any other, seq alone
+			from, conflated := d["from"]
+			if !conflated {
+				from = d["seq"]
+			}
+			delete(d, "from")
+			if conflated && atoi(from) > atoi(d["seq"]) {
+				return fmt.Errorf("%s: from %s past seq %s", s, from, d["seq"])
+			}
 			q, ok := c.book[s]
 			if !ok {
-				if d["seq"] != "1" {
-					return fmt.Errorf("%s: update seq %s without a snapshot", s, d["seq"])
+				if from != "1" {
+					return fmt.Errorf("%s: update from seq %s without a snapshot", s, from)
 				}
 				q = map[string]string{}
 				c.book[s] = q
-			} else if want := fmt.Sprint(atoi(q["seq"]) + 1); d["seq"] != want {
-				return fmt.Errorf("%s: seq %s after %s", s, d["seq"], q["seq"])
+			} else if want := fmt.Sprint(atoi(q["seq"]) + 1); from != want {
+				return fmt.Errorf("%s: seq %s after %s", s, from, q["seq"])
 			}
 			for k, v := range d {
 				q[k] = v
@@ -317,7 +326,7 @@ func decodeQuote(raw []byte) (map[string]string, error) {
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		key := string(k)
 		switch key {
-		case "seq", "ts":
+		case "seq", "ts", "from":
 			if v.Type() != fastjson.TypeNumber {
 				ferr = fmt.Errorf("%s is not a number in %s", key, raw)
 			}

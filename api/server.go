@@ -32,6 +32,7 @@ import (
 	"github.com/ticker-io/ticker/feeds"
 	"github.com/ticker-io/ticker/internal/field"
 	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/protocol"
 	"github.com/ticker-io/ticker/static"
 	"github.com/ticker-io/ticker/ws"
 )
@@ -497,6 +498,13 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 		}
 	}
 	c.Locals("symbols", syms)
+	if raw := c.Query("every"); raw != "" {
+		every, ok := protocol.ParseEvery([]byte(raw))
+		if !ok {
+			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": `every must be a whole number of ms, s or m, such as 1s or 250ms, at most 60s`})
+		}
+		c.Locals("every", every)
+	}
 	return c.Next()
 }
 
@@ -515,6 +523,7 @@ func (s *Server) upgrade(c *fiber.Ctx) error {
 	ext, deflate := ws.NegotiateDeflate(values("Sec-WebSocket-Extensions"))
 	proto := ws.SelectProtocol(values("Sec-WebSocket-Protocol"), "ticker.v1")
 	syms, _ := c.Locals("symbols").([]string)
+	every, _ := c.Locals("every").(time.Duration)
 	ip, _ := c.Locals("ip").(netip.Addr)
 	grant := grantOf(c)
 	c.Status(fiber.StatusSwitchingProtocols)
@@ -534,7 +543,7 @@ func (s *Server) upgrade(c *fiber.Ctx) error {
 				s.log.Error("websocket handler panic", "panic", r)
 			}
 		}()
-		s.serveWS(hc, deflate, syms, ip, grant)
+		s.serveWS(hc, deflate, syms, every, ip, grant)
 	})
 	return nil
 }

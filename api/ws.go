@@ -55,7 +55,7 @@ const readBufferBytes = 512
 
 // serveWS runs one upgraded connection, on the goroutine fasthttp hands
 // the hijacked connection to, until it has ended; hc is that connection.
-func (s *Server) serveWS(hc net.Conn, deflate bool, syms []string, ip netip.Addr, grant *access.Grant) {
+func (s *Server) serveWS(hc net.Conn, deflate bool, syms []string, every time.Duration, ip netip.Addr, grant *access.Grant) {
 	hc.SetDeadline(time.Time{}) // the HTTP server's deadlines end with the handshake
 	c := &conn{s: s, sock: socketsOf(hc), br: bufio.NewReaderSize(hc, readBufferBytes), client: s.engine.NewClient(deflate),
 		limit: newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst), done: make(chan struct{}), lastPing: time.Now()}
@@ -98,7 +98,7 @@ func (s *Server) serveWS(hc net.Conn, deflate bool, syms []string, ip netip.Addr
 	}
 	defer s.atExpiry(grant, c.tokenExpired)()
 	if len(syms) > 0 {
-		c.engineFailed("subscribe", s.engine.Subscribe(ctx, c.client, nil, syms))
+		c.engineFailed("subscribe", s.engine.SubscribeEvery(ctx, c.client, nil, syms, every))
 	}
 	c.readLoop(ctx)
 	c.engineFailed("unregister", s.engine.Unregister(context.Background(), c.client))
@@ -376,7 +376,7 @@ func (c *conn) handle(ctx context.Context, msg []byte) {
 	case protocol.OpPing:
 		c.reply(ctx, protocol.AppendPong(nil, req.ID, c.s.engine.Now().UnixMicro()))
 	case protocol.OpSubscribe:
-		c.engineFailed("subscribe", c.s.engine.Subscribe(ctx, c.client, req.ID, req.Symbols))
+		c.engineFailed("subscribe", c.s.engine.SubscribeEvery(ctx, c.client, req.ID, req.Symbols, req.Every))
 	case protocol.OpUnsubscribe:
 		c.engineFailed("unsubscribe", c.s.engine.Unsubscribe(ctx, c.client, req.ID, req.Symbols))
 	}

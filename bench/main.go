@@ -51,6 +51,7 @@ type loadConfig struct {
 	TargetPID     int           `json:"target_pid,omitempty"`
 	ServerArgs    string        `json:"server_args,omitempty"`
 	Edges         int           `json:"edges,omitempty"`
+	Every         time.Duration `json:"every,omitempty"` // subscribers ask for "every" (conflated updates); 0: the window
 }
 
 func main() {
@@ -77,6 +78,7 @@ func main() {
 func run(args []string) error {
 	var c loadConfig
 	var compare, vsRaw bool
+	var every time.Duration
 	var out, name string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.IntVar(&c.Conns, "conns", 2000, "WebSocket subscribers")
@@ -100,6 +102,7 @@ func run(args []string) error {
 	fs.IntVar(&c.Edges, "edges", 0, "run ticker as a cluster: an embedded NATS server, one ingest node and this many edges, connections spread over the edges (0: one process)")
 	fs.BoolVar(&compare, "compare", false, "also run the same load against the naive baseline (bench/baseline)")
 	fs.BoolVar(&vsRaw, "vs-raw", false, "also run the machine's limit (bench/raw: one pre-built frame of ticker's average wire size to every connection each window) and report ticker's delivery as a share of it")
+	fs.DurationVar(&every, "every", 0, `also run the same load with every subscriber asking for "every" (conflated updates at most once per this interval, a multiple of --coalesce), after the run at the window, and compare the two`)
 	fs.StringVar(&out, "out", "bench/out", "folder for the JSON and SVG reports")
 	fs.StringVar(&name, "name", "", "report name (default from the shape)")
 	if err := fs.Parse(args); err != nil {
@@ -107,6 +110,9 @@ func run(args []string) error {
 	}
 	if c.Conns < 1 || c.Symbols < 1 || c.K < 1 || c.Rate <= 0 || c.Ramp <= 0 || c.Sample < 0 || c.Sample > 1 || c.PerWorker < 1 || c.Stallers > c.Conns {
 		return errors.New("bad flags: conns, symbols, k, rate, ramp, per-worker must be positive, sample 0..1, stallers ≤ conns")
+	}
+	if every < 0 || every > 0 && (every%c.Coalesce != 0 || every%time.Millisecond != 0) {
+		return fmt.Errorf("--every %v: want a whole number of milliseconds, a multiple of --coalesce %v", every, c.Coalesce)
 	}
 	if c.Target != "" && !isLoopback(c.Target) {
 		return fmt.Errorf("--target %s: load goes to loopback only", c.Target)
@@ -131,6 +137,18 @@ func run(args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
+		results = append(results, r)
+	}
+	if every > 0 {
+		ec := c
+		ec.Every = every
+		label := "ticker every=" + every.String()
+		fmt.Fprintf(os.Stderr, "== %s: the same subscribers, each asking for \"every\":%q\n", label, every.String())
+		r, err := runLoad(ec, "ticker", bins)
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		r.Server = label
 		results = append(results, r)
 	}
 	if vsRaw && c.Target == "" && len(results) > 0 && results[0].FramesPS > 0 {
@@ -352,7 +370,7 @@ func runLoad(c loadConfig, kind string, bins binaries) (*result, error) {
 		}
 		wc := workerConfig{ID: i, HostPort: addr, HostPorts: edges, Conns: n, FirstIndex: first, SampleMod: sampleMod, Deflate: c.Deflate, Inflate: c.Inflate,
 			Ramp: c.Ramp / float64(nWorkers), Stallers: stallers, K: c.K, Skew: c.Skew, SourceIPs: c.SourceIPs,
-			MeasureAt: measureAt.UnixNano(), MeasureEnd: end.UnixNano(), Seed: 7, StrictSeq: kind == "ticker"}
+			MeasureAt: measureAt.UnixNano(), MeasureEnd: end.UnixNano(), Seed: 7, StrictSeq: kind == "ticker", Every: c.Every}
 		cfg, _ := json.Marshal(wc)
 		cmd := exec.Command(bins.self, "worker", "--config", string(cfg))
 		cmd.Stderr = os.Stderr

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,20 +25,21 @@ import (
 type workerConfig struct {
 	ID         int
 	HostPort   string
-	HostPorts  []string // with several servers (edges): connection i goes to HostPorts[i % len]
-	Conns      int      // connections this worker opens
-	FirstIndex int      // global index of its first connection
-	SampleMod  int      // connection i is sampled (fully decoded) when i % SampleMod == 0
-	Deflate    bool     // offer permessage-deflate
-	Inflate    bool     // every connection inflates every frame, not only the sampled ones
-	Ramp       float64  // connections per second this worker opens
-	Stallers   int      // how many of its connections never read
-	K          int      // symbols per connection
-	Skew       bool     // popular symbols (Zipf) instead of uniform
-	SourceIPs  int      // spread over 127.0.0.2 .. 127.0.0.(1+SourceIPs)
-	MeasureAt  int64    // Unix ns: counting starts here
-	MeasureEnd int64    // Unix ns: and stops here (what arrives after the measured span is not counted)
-	StrictSeq  bool     // a symbol's first update without a snapshot must be seq 1 (ticker); else it starts the count (baseline)
+	HostPorts  []string      // with several servers (edges): connection i goes to HostPorts[i % len]
+	Conns      int           // connections this worker opens
+	FirstIndex int           // global index of its first connection
+	SampleMod  int           // connection i is sampled (fully decoded) when i % SampleMod == 0
+	Deflate    bool          // offer permessage-deflate
+	Inflate    bool          // every connection inflates every frame, not only the sampled ones
+	Ramp       float64       // connections per second this worker opens
+	Stallers   int           // how many of its connections never read
+	K          int           // symbols per connection
+	Skew       bool          // popular symbols (Zipf) instead of uniform
+	SourceIPs  int           // spread over 127.0.0.2 .. 127.0.0.(1+SourceIPs)
+	MeasureAt  int64         // Unix ns: counting starts here
+	MeasureEnd int64         // Unix ns: and stops here (what arrives after the measured span is not counted)
+	StrictSeq  bool          // a symbol's first update without a snapshot must be seq 1 (ticker); else it starts the count (baseline)
+	Every      time.Duration // subscribe with ?every= (conflated updates; their entries' from continues the seq); 0: the window
 	Seed       uint64
 }
 
@@ -168,7 +170,11 @@ func runWorker(args []string) error {
 				if len(cfg.HostPorts) > 0 {
 					target = cfg.HostPorts[global%len(cfg.HostPorts)]
 				}
-				c, err := dialWS(ctx, local, target, "/ws?symbols="+url.QueryEscape(strings.Join(subs, ",")), cfg.Deflate, rcvbuf)
+				path := "/ws?symbols=" + url.QueryEscape(strings.Join(subs, ","))
+				if cfg.Every > 0 {
+					path += "&every=" + strconv.FormatInt(cfg.Every.Milliseconds(), 10) + "ms"
+				}
+				c, err := dialWS(ctx, local, target, path, cfg.Deflate, rcvbuf)
 				if err != nil {
 					if ctx.Err() == nil {
 						w.connErrs.Add(1)
@@ -282,7 +288,11 @@ func (w *workerState) read(ctx context.Context, c *wsConn, sampled bool) {
 			s := string(q.GetStringBytes("s"))
 			seq := q.GetUint64("seq")
 			if typ == "update" {
-				if last, ok := seqs[s]; (ok && seq != last+1) || (!ok && w.cfg.StrictSeq && seq != 1) {
+				from := seq // a conflated entry covers from..seq
+				if f := q.Get("from"); f != nil {
+					from = q.GetUint64("from")
+				}
+				if last, ok := seqs[s]; (ok && from != last+1) || (!ok && w.cfg.StrictSeq && from != 1) || from > seq {
 					w.seqErrors++
 				}
 				if counting {

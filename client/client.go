@@ -59,6 +59,13 @@ type Options struct {
 	// JWTs, whose connection the server closes with 4001 "token expired"
 	// at their exp. An error fails that attempt, which is retried.
 	TokenFunc func(ctx context.Context) (string, error)
+	// Every asks for conflated updates: at most one per symbol per Every,
+	// each carrying the net change since the last (Update.From is then
+	// the first seq it covers). Whole milliseconds, a multiple of the
+	// server's coalescing window, at most 60s; zero: every window. The
+	// server refuses another value (OnError, bad_request; on connect, a
+	// 400 that ends Run).
+	Every time.Duration
 
 	OnUpdate func(Update)      // a symbol's quote changed (snapshot or update)
 	OnStatus func(Status)      // connected, disconnected, resyncing
@@ -88,9 +95,14 @@ type Quote struct {
 
 // Update is one change of one symbol.
 type Update struct {
-	Quote    Quote // the full quote after the change
-	Delta    Quote // what changed (for a snapshot, the whole quote)
-	Snapshot bool  // the quote was replaced by a snapshot (subscribe or resync)
+	Quote Quote // the full quote after the change
+	Delta Quote // what changed (for a snapshot, the whole quote)
+	// From is the first seq the change covers, Delta.Seq the last: the
+	// same but for a conflated update (Options.Every), which covers every
+	// version since the one before. The client checks that From follows
+	// the seq it had.
+	From     uint64
+	Snapshot bool // the quote was replaced by a snapshot (subscribe or resync)
 	Reason   string
 }
 
@@ -230,7 +242,11 @@ func (c *Client) send(op string, symbols []string) error {
 	if ws == nil {
 		return ErrNotConnected
 	}
-	msg := protocol.AppendRequest(nil, op, uint64(id), symbols)
+	every := ""
+	if op == protocol.OpSubscribe && c.opts.Every > 0 {
+		every = everyText(c.opts.Every)
+	}
+	msg := protocol.AppendRequest(nil, op, uint64(id), every, symbols)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
@@ -238,7 +254,7 @@ func (c *Client) send(op string, symbols []string) error {
 }
 
 // Run connects, and reconnects, until ctx ends; it returns ctx's error.
-// A refused handshake (401, 403, 404) ends it at once with that error,
+// A refused handshake (400, 401, 403, 404) ends it at once with that error,
 // since retrying would not help.
 func (c *Client) Run(ctx context.Context) error {
 	attempt := 0
@@ -248,7 +264,7 @@ func (c *Client) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		var hs *HandshakeError
-		if errors.As(err, &hs) && (hs.Status == 401 || hs.Status == 403 || hs.Status == 404) {
+		if errors.As(err, &hs) && (hs.Status == 400 || hs.Status == 401 || hs.Status == 403 || hs.Status == 404) {
 			return err
 		}
 		if delivered {
@@ -313,6 +329,9 @@ func (c *Client) connection(ctx context.Context) (delivered bool, err error) {
 			sep = "&"
 		}
 		u += sep + "symbols=" + url.QueryEscape(strings.Join(syms, ","))
+		if c.opts.Every > 0 {
+			u += "&every=" + everyText(c.opts.Every)
+		}
 	}
 	h := http.Header{}
 	tok, err := c.token(ctx)
@@ -400,7 +419,7 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 			r.c.book[q.Symbol] = q
 			r.c.mu.Unlock()
 			if r.c.opts.OnUpdate != nil {
-				r.c.opts.OnUpdate(Update{Quote: q, Delta: q, Snapshot: true, Reason: reason})
+				r.c.opts.OnUpdate(Update{Quote: q, Delta: q, From: q.Seq, Snapshot: true, Reason: reason})
 			}
 		}
 		return true, nil
@@ -412,16 +431,22 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 				return false, err
 			}
 			staleGiven := dv.Get("stale") != nil
+			from := d.Seq
+			if dv.Exists("from") {
+				if from = dv.GetUint64("from"); from == 0 || from > d.Seq {
+					return false, fmt.Errorf("server sent an update from seq %d to %d: %s", from, d.Seq, dv)
+				}
+			}
 			if r.resyncing[d.Symbol] {
 				continue // its snapshot is on the way
 			}
 			r.c.mu.Lock()
 			q, ok := r.c.book[d.Symbol]
 			switch {
-			case (!ok || !r.fresh[d.Symbol]) && d.Seq == 1:
+			case (!ok || !r.fresh[d.Symbol]) && from == 1:
 				q = Quote{Symbol: d.Symbol}
 				r.fresh[d.Symbol] = true
-			case !ok || !r.fresh[d.Symbol] || d.Seq != q.Seq+1:
+			case !ok || !r.fresh[d.Symbol] || from != q.Seq+1:
 				r.c.gaps++
 				r.c.mu.Unlock()
 				gapped = append(gapped, d.Symbol)
@@ -433,7 +458,7 @@ func (r *reader) handle(data []byte) (delivered bool, err error) {
 			r.c.book[d.Symbol] = q
 			r.c.mu.Unlock()
 			if r.c.opts.OnUpdate != nil {
-				r.c.opts.OnUpdate(Update{Quote: q, Delta: d})
+				r.c.opts.OnUpdate(Update{Quote: q, Delta: d, From: from})
 			}
 		}
 		if len(gapped) > 0 {
@@ -507,6 +532,15 @@ func decodeQuote(v *fastjson.Value) (Quote, error) {
 		*f = decimal.NullDecimal{Decimal: d, Valid: true}
 	}
 	return q, nil
+}
+
+// everyText writes an interval as the server reads "every": whole
+// seconds as "1s", else milliseconds.
+func everyText(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return fmt.Sprintf("%dms", d/time.Millisecond)
 }
 
 // apply folds delta d into q; staleGiven says whether d said "stale" (a

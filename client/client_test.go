@@ -342,3 +342,98 @@ func TestClientBars(t *testing.T) {
 	t.Logf("%d 1s bars of AAPL, the newest %s o %s h %s l %s c %s v %s", len(bs), bs[len(bs)-1].Time.Format(time.TimeOnly),
 		bs[len(bs)-1].Open, bs[len(bs)-1].High, bs[len(bs)-1].Low, bs[len(bs)-1].Close, bs[len(bs)-1].Volume)
 }
+
+// TestClientEvery: with Every, the client asks for conflated updates; it
+// follows the replay to the server's final quotes without a gap, its
+// updates span several versions (From < Seq), and it gets far fewer than
+// a client at the window beside it.
+func TestClientEvery(t *testing.T) {
+	srv := startServer(t, "127.0.0.1:0", api.Config{}, "replay:../fixtures/crypto.ndjson?speed=10")
+	var mu sync.Mutex
+	count := map[bool]int{}
+	spans := 0
+	newClient := func(every time.Duration) *Client {
+		return New(Options{URL: "ws://" + srv.addr + "/ws", Symbols: []string{"*"}, Every: every, OnUpdate: func(u Update) {
+			mu.Lock()
+			defer mu.Unlock()
+			if u.Snapshot {
+				return
+			}
+			count[every > 0]++
+			if u.From < u.Delta.Seq {
+				spans++
+			}
+			if every == 0 && u.From != u.Delta.Seq {
+				t.Errorf("a window update from %d to %d", u.From, u.Delta.Seq)
+			}
+		}})
+	}
+	conflated, window := newClient(200*time.Millisecond), newClient(0)
+	run(t, conflated)
+	run(t, window)
+	eventually(t, "replay finished", 60*time.Second, func() bool { return srv.set.Statuses()[0].Finished })
+	for _, c := range []*Client{conflated, window} {
+		eventually(t, "book equals the server's", 10*time.Second, func() bool {
+			ok, _ := sameBook(c, srv.engine.Quotes())
+			return ok
+		})
+		if c.Gaps() != 0 {
+			t.Errorf("%d gaps", c.Gaps())
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("updates: %d at 200ms, %d at the window; %d conflated updates spanning several versions", count[true], count[false], spans)
+	if spans == 0 || count[true]*3 > count[false] {
+		t.Fatalf("not conflated: %d updates at 200ms (%d spanning), %d at the window", count[true], spans, count[false])
+	}
+}
+
+// TestClientEveryGap: a conflated update whose from does not follow the
+// seq the client has is a gap: the symbol is subscribed again, with the
+// interval.
+func TestClientEveryGap(t *testing.T) {
+	got := make(chan string, 16)
+	urls := make(chan string, 4)
+	up := websocket.Upgrader{}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		urls <- r.URL.RawQuery
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		send := func(s string) { ws.WriteMessage(websocket.TextMessage, []byte(s)) }
+		send(`{"type":"subscribed","symbols":["X"],"every":"1s"}`)
+		send(`{"type":"snapshot","reason":"subscribe","time":1,"quotes":[{"s":"X","seq":5,"ts":10,"bid":"1.5","ask":"1.6"}]}`)
+		send(`{"type":"update","time":2,"quotes":[{"s":"X","from":6,"seq":9,"ts":11,"bid":"1.55"}]}`)
+		send(`{"type":"update","time":3,"quotes":[{"s":"X","from":11,"seq":12,"ts":13,"ask":"1.7"}]}`)
+		for {
+			_, m, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			got <- string(m)
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	c := New(Options{URL: "ws://" + ln.Addr().String() + "/ws", Symbols: []string{"X"}, Every: time.Second})
+	run(t, c)
+	if q := <-urls; q != "symbols=X&every=1s" {
+		t.Fatalf("query %q", q)
+	}
+	if m := <-got; !strings.Contains(m, `"op":"unsubscribe"`) {
+		t.Fatalf("first message after the gap: %s", m)
+	}
+	if m := <-got; !strings.Contains(m, `"op":"subscribe"`) || !strings.Contains(m, `"every":"1s"`) {
+		t.Fatalf("second message after the gap: %s", m)
+	}
+	if q, _ := c.Quote("X"); q.Seq != 9 || q.Bid.Decimal.String() != "1.55" || c.Gaps() != 1 {
+		t.Fatalf("after the gap: %+v, gaps %d", q, c.Gaps())
+	}
+}

@@ -77,6 +77,7 @@ func (e *Engine) updateFrame(syms []*symbol, timeMicros int64) *Frame {
 	}
 	f := newFrame(kindData) // its reference is the cache's, dropped at the end of the flush
 	f.syms = append(f.syms, syms...)
+	f.src = deltas{}
 	f.timeMicros = timeMicros
 	f.next = first
 	e.frames[key] = f
@@ -85,8 +86,11 @@ func (e *Engine) updateFrame(syms []*symbol, timeMicros int64) *Frame {
 
 // dropFrames releases the window's cached updates: those no queue holds go
 // back to the pool.
-func (e *Engine) dropFrames() {
-	for _, f := range e.frames {
+func (e *Engine) dropFrames() { releaseFrames(e.frames) }
+
+// releaseFrames releases and forgets the frames of a cache.
+func releaseFrames(frames map[uint64]*Frame) {
+	for _, f := range frames {
 		for f != nil {
 			next := f.next
 			f.next = nil
@@ -94,7 +98,7 @@ func (e *Engine) dropFrames() {
 			f = next
 		}
 	}
-	clear(e.frames)
+	clear(frames)
 }
 
 // prepare builds the form of f a client needs: the plain frame, or the
@@ -111,7 +115,7 @@ func (e *Engine) prepare(f *Frame, deflate bool) {
 	if f.deflated != nil {
 		return
 	}
-	if f.syms != nil && e.compressSpent >= e.compressBudget {
+	if f.src != nil && e.compressSpent >= e.compressBudget { // a lazily built update (a pooled snapshot may keep an empty syms)
 		e.assemble(f)
 		return
 	}
@@ -135,7 +139,7 @@ func (e *Engine) buildPlain(f *Frame) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, s.delta...)
+		buf = append(buf, f.src.entry(s)...)
 	}
 	buf = append(buf, ']', '}')
 	f.finishPlain(buf)
@@ -152,16 +156,11 @@ func (e *Engine) assemble(f *Frame) {
 	buf := append(f.dbuf[:0], zeroHeader[:]...)
 	buf = append(buf, e.headPiece...)
 	for i, s := range f.syms {
-		if s.pieceEpoch != e.epoch {
-			s.pieceEpoch = e.epoch
-			s.pieceFirst = e.comp.piece(s.pieceFirst[:0], s.delta)
-			e.scratch = append(append(e.scratch[:0], ','), s.delta...)
-			s.pieceNext = e.comp.piece(s.pieceNext[:0], e.scratch)
-		}
+		first, next := f.src.pieces(e, s)
 		if i == 0 {
-			buf = append(buf, s.pieceFirst...)
+			buf = append(buf, first...)
 		} else {
-			buf = append(buf, s.pieceNext...)
+			buf = append(buf, next...)
 		}
 	}
 	buf = append(buf, e.tailPiece...)
@@ -170,4 +169,31 @@ func (e *Engine) assemble(f *Frame) {
 	f.dbuf = buf
 	f.deflated = buf[at:]
 	e.stats.FramesAssembled.Add(1)
+}
+
+// entries is where a lazily built update takes each symbol's entry from:
+// this window's deltas (deltas), or a conflated cadence's net changes
+// (*cadence).
+type entries interface {
+	// entry is s's JSON in the update.
+	entry(s *symbol) []byte
+	// pieces is the entry compressed as a piece (see compressor.piece),
+	// as the first of a message and with a leading comma; built once per
+	// window.
+	pieces(e *Engine, s *symbol) (first, next []byte)
+}
+
+// deltas are the entries of a window's updates: each symbol's delta.
+type deltas struct{}
+
+func (deltas) entry(s *symbol) []byte { return s.delta }
+
+func (deltas) pieces(e *Engine, s *symbol) (first, next []byte) {
+	if s.pieceEpoch != e.epoch {
+		s.pieceEpoch = e.epoch
+		s.pieceFirst = e.comp.piece(s.pieceFirst[:0], s.delta)
+		e.scratch = append(append(e.scratch[:0], ','), s.delta...)
+		s.pieceNext = e.comp.piece(s.pieceNext[:0], e.scratch)
+	}
+	return s.pieceFirst, s.pieceNext
 }

@@ -42,8 +42,10 @@ type Client struct {
 	subs        map[*symbol]struct{}
 	resync      bool
 	resyncSince time.Time
-	mark        uint64    // window epoch the client was last touched in
-	windowSyms  []*symbol // scratch: its symbols that changed this window
+	mark        uint64             // window epoch the client was last touched in
+	windowSyms  []*symbol          // scratch: its symbols that changed this window
+	cad         *cadence           // the conflated cadence it gets updates at; nil: every window
+	joined      map[*symbol]uint64 // seqs of snapshots sent since its cadence's last tick (cadence.go)
 
 	allow Restriction // Restrict's, set before Register; nil: every symbol
 }

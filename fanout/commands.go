@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"time"
 )
 
 type cmdKind uint8
@@ -25,10 +26,11 @@ type command struct {
 	c       *Client
 	id      []byte
 	symbols []string
-	payload []byte // cmdReply
-	code    int    // cmdClose
-	reason  string // cmdClose
-	counted bool   // sent by sendPending: handling it lowers c.pending
+	payload []byte        // cmdReply
+	every   time.Duration // cmdSubscribe
+	code    int           // cmdClose
+	reason  string        // cmdClose
+	counted bool          // sent by sendPending: handling it lowers c.pending
 }
 
 func (e *Engine) send(ctx context.Context, cmd command) error {
@@ -66,7 +68,20 @@ func (e *Engine) Unregister(ctx context.Context, c *Client) error {
 // symbols that have a quote. id is the request's raw JSON id, or nil.
 // A symbol listed twice counts, and is acked, once.
 func (e *Engine) Subscribe(ctx context.Context, c *Client, id []byte, symbols []string) error {
-	return e.sendPending(ctx, command{kind: cmdSubscribe, c: c, id: id, symbols: symbols})
+	return e.SubscribeEvery(ctx, c, id, symbols, 0)
+}
+
+// SubscribeEvery is Subscribe with an interval: every, when not zero, sets
+// the cadence of c's whole subscription (a multiple of the window, at most
+// protocol.MaxEvery; otherwise the request is refused with a bad_request
+// error and nothing is subscribed). At an interval longer than the window,
+// c gets at most one update per symbol per interval, carrying the net
+// change since the last (conflated: each entry says the first seq it
+// covers, "from"); the window itself is every window, as without it. A
+// change of interval sends a "subscribe" snapshot of all c's symbols, from
+// which the updates at the new interval continue. Zero keeps c's interval.
+func (e *Engine) SubscribeEvery(ctx context.Context, c *Client, id []byte, symbols []string, every time.Duration) error {
+	return e.sendPending(ctx, command{kind: cmdSubscribe, c: c, id: id, symbols: symbols, every: every})
 }
 
 // Unsubscribe removes symbols from c's subscriptions and acks them all, each
@@ -135,12 +150,13 @@ func (e *Engine) handle(cmd command) {
 		if c.wildcard {
 			e.dropWildcard(c)
 		}
+		e.setCadence(c, nil)
 		delete(e.resyncing, c)
 		delete(e.clients, c)
 		e.stats.Clients.Add(-1)
 	case cmdSubscribe:
 		if c.registered {
-			e.subscribe(c, cmd.id, unique(cmd.symbols))
+			e.subscribe(c, cmd.id, unique(cmd.symbols), cmd.every)
 		}
 		if cmd.counted {
 			c.pending.Add(-1)

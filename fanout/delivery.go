@@ -63,9 +63,11 @@ func (e *Engine) flush(now time.Time) {
 		// this window's versions included, so no update follows it now
 		e.newStream = false
 		e.sendEpoch(tm)
+		e.cadences.reset()
 		e.stats.Flush.Observe(time.Since(start))
 		return
 	}
+	e.cadences.repaired(e.repaired)
 	e.sendRepaired(tm)
 	touched := e.touched[:0]
 	for _, s := range changed {
@@ -86,6 +88,9 @@ func (e *Engine) flush(now time.Time) {
 	}
 	if len(changed) > 0 {
 		for c := range e.wildcards {
+			if c.cad != nil {
+				continue // a conflated cadence's: its updates come at its tick
+			}
 			c.mark = e.epoch
 			if c.allow != nil {
 				e.deliver(c, e.allowedFor(c, changed), tm, now) // a restricted "*": its symbols only
@@ -94,6 +99,7 @@ func (e *Engine) flush(now time.Time) {
 			e.deliver(c, changed, tm, now)
 		}
 	}
+	e.tickCadences(changed, tm, now)
 	for c := range e.resyncing {
 		if c.mark != e.epoch {
 			e.deliver(c, nil, tm, now)

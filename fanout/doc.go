@@ -10,6 +10,13 @@
 // takeover, klauspost/compress): every subscriber that gets the message gets
 // the same bytes.
 //
+// A client that asked for an interval ("every", a multiple of the window)
+// belongs to a cadence instead (cadence.go): the clients on one interval,
+// who get, every k windows, one update of the net change of each of their
+// symbols since the last, its entries saying the first seq they cover
+// ("from"). A cadence's updates are built and compressed once per tick,
+// as a window's are.
+//
 // A Client is one connection's side of the engine: its subscriptions
 // (engine-owned) and its bounded outbound queue, which the connection's
 // writer drains. When the queue overflows, its pending market data is

@@ -18,12 +18,15 @@ import (
 var ErrStopped = errors.New("fanout engine stopped")
 
 type symbol struct {
-	name  string
-	id    int
-	state *market.State
-	subs  map[*Client]struct{}
-	dirty bool
-	delta []byte // this window's encoded delta
+	name   string
+	id     int
+	state  *market.State
+	subs   map[*Client]struct{} // explicit subscribers at the window's cadence (a conflated one keeps its own)
+	dirty  bool
+	delta  []byte          // this window's encoded delta
+	fields market.FieldSet // the fields it carries
+	marks  market.Staleness // and whether it turned the symbol stale or fresh (Unstated: neither)
+	groups []*cadence      // conflated cadences with explicit subscribers of the symbol
 
 	queue   []Version // a replica's versions waiting for a window, in seq order
 	fresh   bool      // restored from a full quote with no earlier state
@@ -70,6 +73,7 @@ type Engine struct {
 	deferred  []deferredOffer   // and the updates owed to deflate clients, in order
 	frames    map[uint64]*Frame // this window's updates by the hash of their symbols, chained by next
 	seed      maphash.Seed
+	cadences  cadences // the conflated cadences in use (cadence.go)
 
 	filtered map[string]*filteredWindow // restricted wildcards' symbols of a window, by Restriction key (restrict.go)
 

@@ -36,6 +36,7 @@ type Frame struct {
 
 	// an update built lazily: the symbols whose deltas it carries, and its time
 	syms       []*symbol
+	src        entries // where the entries of syms come from
 	timeMicros int64
 
 	pooled bool
@@ -78,7 +79,7 @@ func (f *Frame) release() {
 	}
 	f.plain, f.deflated, f.hdrLen = nil, nil, 0
 	clear(f.syms)
-	f.syms, f.timeMicros, f.next = f.syms[:0], 0, nil
+	f.syms, f.src, f.timeMicros, f.next = f.syms[:0], nil, 0, nil
 	if cap(f.pbuf) > maxPooledBytes || cap(f.dbuf) > maxPooledBytes {
 		f.pbuf, f.dbuf = nil, nil // a rare big snapshot: let it go
 	}

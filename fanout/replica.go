@@ -245,6 +245,7 @@ func (e *Engine) nextVersion(s *symbol, changed []*symbol) []*symbol {
 	}
 	s.renewed = false
 	s.delta = v.Quote.AppendJSON(s.delta[:0])
+	s.fields, s.marks = v.Quote.Fields, v.Quote.Staleness
 	return append(changed, s)
 }
 
@@ -288,6 +289,13 @@ func (e *Engine) sendRepaired(tm int64) {
 		for c := range s.subs {
 			if !c.wildcard {
 				give(c)
+			}
+		}
+		for _, g := range s.groups {
+			for c := range g.subs[s] {
+				if !c.wildcard {
+					give(c)
+				}
 			}
 		}
 		for c := range e.wildcards {

@@ -101,3 +101,44 @@ func TestRestrictedWildcard(t *testing.T) {
 		t.Fatalf("unrestricted * snapshot: %v", got)
 	}
 }
+
+// TestRestrictedWildcardConflated: a restricted "*" on a conflated cadence
+// gets, at each tick, only the symbols its filter allows (two
+// restrictions on one cadence, filtered apart), and no update at a tick
+// that changed none of them.
+func TestRestrictedWildcardConflated(t *testing.T) {
+	e := newTestEngine(t, Config{Window: 50 * time.Millisecond, StuckTimeout: time.Hour}, "A1", "A2", "B1")
+	ca, cb := NewClient(false, 1<<20), NewClient(false, 1<<20)
+	ca.Restrict(prefixOnly("A"))
+	cb.Restrict(prefixOnly("B"))
+	for _, c := range []*Client{ca, cb} {
+		e.handle(command{kind: cmdRegister, c: c})
+		subscribeEvery(e, c, 200*time.Millisecond, "*")
+		take(t, c)
+	}
+	for w := 1; w <= 8; w++ {
+		push(t, e, "A1", int64(w), "bid", fmt.Sprint(w))
+		if w <= 4 {
+			push(t, e, "B1", int64(w), "bid", fmt.Sprint(w))
+		}
+		window(e)
+		for _, tc := range []struct {
+			c    *Client
+			want []string
+		}{{ca, []string{"A1"}}, {cb, []string{"B1"}}} {
+			msgs, _, _ := take(t, tc.c)
+			var got []string
+			for _, m := range msgs {
+				got = append(got, quoteSyms(m)...)
+			}
+			switch {
+			case w%4 != 0 && len(msgs) != 0:
+				t.Fatalf("window %d, between ticks: %+v", w, msgs)
+			case w == 8 && tc.c == cb && len(msgs) != 0:
+				t.Fatalf("window 8: B1 did not change since the last tick, yet %+v", msgs)
+			case w%4 == 0 && !(w == 8 && tc.c == cb) && !slices.Equal(got, tc.want):
+				t.Fatalf("window %d, tick: symbols %v, want %v", w, got, tc.want)
+			}
+		}
+	}
+}

@@ -27,8 +27,10 @@ func (e *Engine) resync(c *Client, tm int64, now time.Time) {
 	if !progressed {
 		return
 	}
-	f := e.snapshotFrame(e.subscribed(c), "resync", tm)
+	syms := e.subscribed(c)
+	f := e.snapshotFrame(syms, "resync", tm)
 	c.resync = false // offerData sets it again on overflow
+	c.cad.joined(c, syms)
 	if f == nil {
 		delete(e.resyncing, c)
 		return

@@ -34,6 +34,7 @@ func (own) publish(e *Engine, s *symbol, d *market.Quote, changed []*symbol) ([]
 		return changed, false
 	}
 	s.delta = d.AppendJSON(s.delta[:0])
+	s.fields, s.marks = d.Fields, d.Staleness
 	return append(changed, s), false
 }
 

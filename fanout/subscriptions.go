@@ -3,12 +3,19 @@ package fanout
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ticker-io/ticker/market"
 	"github.com/ticker-io/ticker/protocol"
 )
 
-func (e *Engine) subscribe(c *Client, id []byte, names []string) {
+func (e *Engine) subscribe(c *Client, id []byte, names []string, every time.Duration) {
+	to, ok := e.cadenceOf(c, id, every)
+	if !ok {
+		return // refused, with an error: nothing subscribed
+	}
+	moved := to != c.cad
+	e.setCadence(c, to)
 	var accepted, forbidden, unknown, excess []string
 	var fresh []*symbol
 	wildcardNew := false
@@ -17,6 +24,7 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 			if !c.wildcard {
 				c.wildcard, wildcardNew = true, true
 				e.wildcards[c] = struct{}{}
+				c.cad.addWildcard(c)
 				e.stats.Subscriptions.Add(1)
 				if len(e.wildcards) == 1 {
 					e.interest("*", true)
@@ -43,8 +51,8 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 			continue
 		}
 		c.subs[s] = struct{}{}
-		s.subs[c] = struct{}{}
-		if len(s.subs) == 1 {
+		e.watch(c, s)
+		if s.subscribers() == 1 {
 			e.interest(s.name, true)
 		}
 		e.stats.Subscriptions.Add(1)
@@ -64,13 +72,20 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 	if accepted == nil {
 		accepted = []string{}
 	}
-	e.reply(c, protocol.AppendSubscribed(nil, id, accepted, e.stream))
+	ack := protocol.AppendSubscribed(nil, id, accepted, e.stream)
+	if every != 0 {
+		ack = protocol.AppendEveryField(ack, e.interval(to))
+	}
+	e.reply(c, ack)
 
 	if c.resync {
 		return // the pending resync snapshot covers the new symbols
 	}
 	var snap []*symbol
 	switch {
+	case moved:
+		// a new cadence: its updates continue from a snapshot of everything
+		snap = e.subscribed(c)
 	case wildcardNew:
 		// every symbol with a quote that the client was not already getting
 		for _, s := range e.byID {
@@ -89,6 +104,7 @@ func (e *Engine) subscribe(c *Client, id []byte, names []string) {
 		e.offerData(c, f, &e.stats.SnapshotsQueued)
 		f.release()
 	}
+	c.cad.joined(c, snap)
 }
 
 func (e *Engine) unsubscribe(c *Client, id []byte, names []string) {
@@ -119,8 +135,9 @@ func (e *Engine) reply(c *Client, payload []byte) {
 // dropSub removes c from s's subscribers (c.subs is the caller's).
 func (e *Engine) dropSub(c *Client, s *symbol) {
 	delete(s.subs, c)
+	c.cad.drop(c, s)
 	e.stats.Subscriptions.Add(-1)
-	if len(s.subs) == 0 {
+	if s.subscribers() == 0 {
 		e.interest(s.name, false)
 		e.src.unwatched(e, s)
 	}
@@ -130,13 +147,14 @@ func (e *Engine) dropSub(c *Client, s *symbol) {
 func (e *Engine) dropWildcard(c *Client) {
 	c.wildcard = false
 	delete(e.wildcards, c)
+	c.cad.dropWildcard(c)
 	e.stats.Subscriptions.Add(-1)
 	if len(e.wildcards) > 0 {
 		return
 	}
 	e.interest("*", false)
 	for _, s := range e.byID {
-		if len(s.subs) == 0 {
+		if s.subscribers() == 0 {
 			e.src.unwatched(e, s)
 		}
 	}

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"time"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -14,6 +15,9 @@ type Request struct {
 	Op      string   // "subscribe", "unsubscribe" or "ping"
 	ID      []byte   // raw JSON of the id, nil when absent
 	Symbols []string // for subscribe and unsubscribe
+	// Every is a subscribe's interval ("every"; see ParseEvery), zero when
+	// not given: the connection then keeps the interval it has.
+	Every time.Duration
 }
 
 // Error is a refused request: Code is the error message's code (CodeBadRequest
@@ -36,8 +40,9 @@ const MaxIDBytes = 64
 //
 // op is required; id is optional and must be a number or a string (echoed
 // as given); symbols is required, a non-empty array of strings, for
-// subscribe and unsubscribe. Unknown keys are ignored, so clients may add
-// their own. An op the server does not know is unknown_op; anything else
+// subscribe and unsubscribe. A subscribe may carry "every", an interval
+// string (ParseEvery). Unknown keys are ignored, so clients may add their
+// own. An op the server does not know is unknown_op; anything else
 // wrong is bad_request.
 func ParseRequest(p *fastjson.Parser, msg []byte) (Request, *Error) {
 	var r Request
@@ -89,12 +94,34 @@ func ParseRequest(p *fastjson.Parser, msg []byte) (Request, *Error) {
 			}
 			r.Symbols = append(r.Symbols, string(b))
 		}
+		if r.Op == OpSubscribe {
+			if r.Every, perr = parseEvery(o, r.ID); perr != nil {
+				return r, perr
+			}
+		}
 	case OpPing:
 		r.Op = OpPing
 	default:
 		return r, &Error{Code: CodeUnknownOp, Message: "unknown op " + truncate(string(op), 32) + "; want subscribe, unsubscribe or ping", ID: r.ID}
 	}
 	return r, nil
+}
+
+// parseEvery returns a subscribe's "every" (zero when absent).
+func parseEvery(o *fastjson.Object, id []byte) (time.Duration, *Error) {
+	v := o.Get("every")
+	if v == nil {
+		return 0, nil
+	}
+	b, err := v.StringBytes()
+	if err != nil {
+		return 0, &Error{Code: "bad_request", Message: `"every" must be a string such as "1s" or "250ms"`, ID: id}
+	}
+	d, ok := ParseEvery(b)
+	if !ok {
+		return 0, &Error{Code: "bad_request", Message: `"every" must be a whole number of ms, s or m, such as "1s" or "250ms", at most 60s`, ID: id}
+	}
+	return d, nil
 }
 
 // parseID returns the raw JSON of a message's id (nil when it has none).

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/ticker-io/ticker/market"
 )
 
 func TestParseRequest(t *testing.T) {
@@ -56,6 +59,17 @@ func TestParseRequest(t *testing.T) {
 		{`{"op":"ping","id":"\udc00"}`, `error bad_request `},
 		{`{"op":"ping","id":"a\\ud800"}`, `ping "a\\ud800" []`},
 		{`{"op":"subscribe","symbols":["\ud800"]}`, `error bad_request `},
+		// every: an interval for subscribe only, ParseEvery's syntax
+		{`{"op":"subscribe","id":1,"symbols":["A"],"every":"1s"}`, `subscribe 1 [A] 1s`},
+		{`{"op":"subscribe","symbols":["A"],"every":"250ms"}`, `subscribe  [A] 250ms`},
+		{`{"op":"subscribe","symbols":["A"],"every":"1m"}`, `subscribe  [A] 1m0s`},
+		{`{"op":"unsubscribe","symbols":["A"],"every":"nonsense"}`, `unsubscribe  [A]`},
+		{`{"op":"subscribe","id":2,"symbols":["A"],"every":1}`, `error bad_request 2`},
+		{`{"op":"subscribe","id":2,"symbols":["A"],"every":"1.5s"}`, `error bad_request 2`},
+		{`{"op":"subscribe","id":2,"symbols":["A"],"every":"61s"}`, `error bad_request 2`},
+		{`{"op":"subscribe","id":2,"symbols":["A"],"every":"0s"}`, `error bad_request 2`},
+		{`{"op":"subscribe","id":2,"symbols":["A"],"every":"-1s"}`, `error bad_request 2`},
+		{`{"op":"subscribe","id":2,"symbols":["A"],"every":null}`, `error bad_request 2`},
 	}
 	var p fastjson.Parser
 	for _, tt := range tests {
@@ -67,6 +81,9 @@ func TestParseRequest(t *testing.T) {
 			got = fmt.Sprintf("%s %s %v", r.Op, r.ID, r.Symbols)
 			if r.Symbols == nil {
 				got = fmt.Sprintf("%s %s []", r.Op, r.ID)
+			}
+			if r.Every != 0 {
+				got += " " + r.Every.String()
 			}
 		}
 		if got != tt.want {
@@ -80,7 +97,7 @@ func TestParseRequest(t *testing.T) {
 func FuzzParseRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"op":"subscribe","id":1,"symbols":["AAPL","BTC-USD"]}`, `{"op":"unsubscribe","symbols":["*"]}`,
-		`{"op":"ping","id":"x"}`, `{"op":"x"}`, `{`, `[]`, `{"op":"subscribe","symbols":[1,2]}`, "{\"op\":\"ping\",\"id\":\"\\u00e9\"}",
+		`{"op":"ping","id":"x"}`, `{"op":"x"}`, `{`, `[]`, `{"op":"subscribe","symbols":[1,2]}`, `{"op":"subscribe","symbols":["A"],"every":"1s"}`, "{\"op\":\"ping\",\"id\":\"\\u00e9\"}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -96,13 +113,16 @@ func FuzzParseRequest(f *testing.F) {
 			}
 			return
 		}
+		if r.Every < 0 || r.Every > MaxEvery || (r.Every != 0 && r.Op != "subscribe") {
+			t.Fatalf("every %v for %s", r.Every, r.Op)
+		}
 		switch r.Op {
 		case "subscribe", "unsubscribe":
 			if len(r.Symbols) == 0 {
 				t.Fatal("accepted a subscribe without symbols")
 			}
 		case "ping":
-			if r.Symbols != nil {
+			if r.Symbols != nil || r.Every != 0 {
 				t.Fatal("ping with symbols")
 			}
 		default:
@@ -125,5 +145,40 @@ func BenchmarkParseRequest(b *testing.B) {
 		if _, err := ParseRequest(&p, msg); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestParseEvery(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration // 0: refused
+	}{
+		{"1ms", time.Millisecond}, {"50ms", 50 * time.Millisecond}, {"1s", time.Second}, {"60s", time.Minute},
+		{"1m", time.Minute}, {"60000ms", time.Minute}, {"60001ms", 0}, {"2m", 0}, {"61s", 0},
+		{"", 0}, {"s", 0}, {"ms", 0}, {"0s", 0}, {"01s", 0}, {"+1s", 0}, {"-1s", 0}, {"1.5s", 0},
+		{"1 s", 0}, {"1S", 0}, {"1h", 0}, {"1us", 0}, {"100000s", 0}, {"1sms", 0},
+	}
+	for _, tt := range tests {
+		got, ok := ParseEvery([]byte(tt.in))
+		if !ok {
+			got = 0
+		}
+		if got != tt.want {
+			t.Errorf("ParseEvery(%q) = %v, %v; want %v", tt.in, got, ok, tt.want)
+		}
+		if back := AppendEvery(nil, got); ok {
+			if again, _ := ParseEvery(back); again != got {
+				t.Errorf("AppendEvery(%v) = %q, which reads as %v", got, back, again)
+			}
+		}
+	}
+}
+
+func TestAppendRangeDelta(t *testing.T) {
+	q := market.Quote{Symbol: "BTC-USD", Seq: 8830, TsMicros: 1764000000171234}
+	q.Set(market.Bid, market.MustDecimal("64000.11"))
+	got, _ := AppendRangeDelta([]byte("x"), nil, &q, 8813)
+	if want := `x{"s":"BTC-USD","from":8813,"seq":8830,"ts":1764000000171234,"bid":"64000.11"}`; string(got) != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }

@@ -516,3 +516,80 @@ def test_gap_under_wildcard_repaired(server_factory: Callable[..., Server]) -> N
             proxy.close()
 
     run(main())
+def test_every_conflates(server_factory: Callable[..., Server], repo: Path) -> None:
+    """With every=, updates come conflated (from_seq below seq), without a
+    gap, far fewer than at the window, and the book still ends equal to the
+    server's; every= that is not whole milliseconds is refused at once."""
+    fixture = repo / "fixtures" / "crypto.ndjson"
+    srv = server_factory(["--feed", f"replay:{fixture}?speed=10", "--coalesce", "10ms"])
+    counts = {"window": 0, "every": 0, "spans": 0}
+
+    def counter(key: str) -> Callable[[Update], None]:
+        def count(u: Update) -> None:
+            if u.snapshot:
+                return
+            counts[key] += 1
+            if u.from_seq < u.delta.seq:
+                counts["spans"] += 1
+            assert key == "every" or u.from_seq == u.delta.seq
+
+        return count
+
+    async def main() -> None:
+        slow = Client(srv.url, ["*"], every=0.2, on_update=counter("every"))
+        fast = Client(srv.url, ["*"], on_update=counter("window"))
+        tasks = [asyncio.create_task(slow.run()), asyncio.create_task(fast.run())]
+        last, quiet_since = -1, time.monotonic()
+        while time.monotonic() - quiet_since < 1.0:  # the replay has ended
+            await asyncio.sleep(0.1)
+            if counts["window"] != last:
+                last, quiet_since = counts["window"], time.monotonic()
+        await asyncio.sleep(0.5)  # past the last interval
+        want = rest_quotes(srv.addr)
+        for c in (slow, fast):
+            assert c.gaps == 0
+            assert c.book() == want
+            await c.close()
+        await asyncio.gather(*tasks)
+
+    run(main(), timeout=60)
+    assert counts["spans"] > 0 and counts["every"] * 3 < counts["window"], counts
+    with pytest.raises(ValueError):
+        Client("ws://x/ws", every=0.0005)
+    with pytest.raises(ValueError):
+        Client("ws://x/ws", every=61)
+
+
+def test_every_gap_resyncs() -> None:
+    """A conflated entry whose from does not follow the seq held is a gap:
+    the symbol is subscribed again, with the interval."""
+    got: list[Update] = []
+    requests: list[dict[str, Any]] = []
+    paths: list[str] = []
+
+    async def venue(ws: websockets.legacy.server.WebSocketServerProtocol, path: str) -> None:
+        paths.append(path)
+        q = {"s": "X", "seq": 5, "ts": 1764000000000005, "bid": "1.10", "ask": "1.2"}
+        await ws.send(json.dumps({"type": "snapshot", "reason": "subscribe", "epoch": 7, "time": 1, "quotes": [q]}))
+        await ws.send(json.dumps({"type": "update", "time": 2, "quotes": [{"s": "X", "from": 6, "seq": 9, "ts": 1764000000000009, "bid": "1.11"}]}))
+        await ws.send(json.dumps({"type": "update", "time": 3, "quotes": [{"s": "X", "from": 11, "seq": 12, "ts": 1764000000000012, "ask": "1.3"}]}))
+        requests.append(json.loads(await ws.recv()))
+        requests.append(json.loads(await ws.recv()))
+        await ws.wait_closed()
+
+    async def main() -> None:
+        async with websockets.legacy.server.serve(venue, "127.0.0.1", 0) as server:
+            port = list(server.sockets)[0].getsockname()[1]
+            c = Client(f"ws://127.0.0.1:{port}/ws", ["X"], every=1, on_update=got.append)
+            task = asyncio.create_task(c.run())
+            await until(lambda: len(requests) == 2, 10, "the resubscribe")
+            assert c.gaps == 1
+            q = c.quote("X")
+            assert q is not None and q.seq == 9 and q.bid == Decimal("1.11")
+            await c.close()
+            await task
+
+    run(main())
+    assert paths == ["/ws?symbols=X&every=1s"]
+    assert [(u.quote.seq, u.from_seq) for u in got] == [(5, 5), (9, 6)]
+    assert [r["op"] for r in requests] == ["unsubscribe", "subscribe"] and requests[1]["every"] == "1s"

@@ -34,7 +34,7 @@ T = TypeVar("T")
 Callback = Callable[[T], Awaitable[None] | None]
 
 #: Handshake refusals that retrying would not cure: Client.run raises them.
-FATAL_STATUSES = (401, 403, 404)
+FATAL_STATUSES = (400, 401, 403, 404)
 
 
 def backoff(lo: float, hi: float, attempt: int) -> float:
@@ -67,6 +67,12 @@ class Client:
     ``token`` is sent as ``Authorization: Bearer``; ``deflate`` offers
     permessage-deflate (on by default). A dead connection is found by
     WebSocket pings (``ping_interval``, ``ping_timeout`` seconds).
+
+    ``every`` (seconds, whole milliseconds, at most 60, a multiple of the
+    server's window) asks for conflated updates: at most one per symbol per
+    interval, each the net change since the last, covering the versions
+    ``Update.from_seq`` to ``Update.delta.seq``; the client checks that
+    ``from_seq`` follows the seq it had.
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class Client:
         max_backoff: float = 30.0,
         ping_interval: float = 15.0,
         ping_timeout: float = 30.0,
+        every: float | None = None,
         on_update: Callback[Update] | None = None,
         on_status: Callback[Status] | None = None,
         on_error: Callback[ServerError] | None = None,
@@ -87,6 +94,7 @@ class Client:
     ) -> None:
         if min_backoff <= 0 or max_backoff < min_backoff:
             raise ValueError("want 0 < min_backoff <= max_backoff")
+        self.every = _every_text(every)
         self.url = url
         self.token = token
         self.deflate = deflate
@@ -157,7 +165,10 @@ class Client:
         if ws is None:
             return False
         self._next_id += 1
-        await ws.send(json.dumps({"op": op, "id": self._next_id, "symbols": list(symbols)}))
+        req: dict[str, Any] = {"op": op, "id": self._next_id, "symbols": list(symbols)}
+        if op == "subscribe" and self.every:
+            req["every"] = self.every
+        await ws.send(json.dumps(req))
         return True
 
     # --- running --------------------------------------------------------
@@ -200,7 +211,8 @@ class Client:
         if not self._symbols:
             return self.url
         sep = "&" if "?" in self.url else "?"
-        return self.url + sep + "symbols=" + urllib.parse.quote(",".join(self._symbols), safe="")
+        url = self.url + sep + "symbols=" + urllib.parse.quote(",".join(self._symbols), safe="")
+        return url + "&every=" + self.every if self.every else url
 
     async def _connection(self) -> tuple[bool, BaseException]:
         """Runs one connection; reports whether it delivered data, and why it ended."""
@@ -282,6 +294,16 @@ class Client:
             await q.put(u)
 
 
+def _every_text(every: float | None) -> str:
+    """``every`` seconds as the server reads it ("1s", "250ms"), or "" for none."""
+    if every is None:
+        return ""
+    ms = round(every * 1000)
+    if ms <= 0 or ms > 60000 or abs(ms - every * 1000) > 1e-6:
+        raise ValueError(f"every={every!r}: want whole milliseconds, more than 0 and at most 60 seconds")
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
 async def _call(cb: Callback[T] | None, arg: T) -> None:
     if cb is None:
         return
@@ -349,28 +371,31 @@ class _Reader:
             self.resyncing.discard(q.symbol)
             self.fresh.add(q.symbol)
             c._book[q.symbol] = q
-            await c._emit(Update(q, q, snapshot=True, reason=reason))
+            await c._emit(Update(q, q, snapshot=True, reason=reason, from_seq=q.seq))
 
     async def update(self, msg: dict[str, Any]) -> None:
         c = self.c
         gapped: list[str] = []
         for dv in msg.get("quotes") or ():
             d = decode_quote(dv)
+            first = dv.get("from", d.seq)  # a conflated entry covers from..seq
+            if not isinstance(first, int) or isinstance(first, bool) or not 0 < first <= d.seq:
+                raise ProtocolError(f"update with from {first!r} and seq {d.seq}: {dv!r}")
             if d.symbol in self.resyncing:
                 continue  # its snapshot is on the way
             q = c._book.get(d.symbol)
             known = q is not None and d.symbol in self.fresh
-            if not known and d.seq == 1:
+            if not known and first == 1:
                 q = Quote(d.symbol, 0)  # its first version
                 self.fresh.add(d.symbol)
-            elif q is None or not known or d.seq != q.seq + 1:
+            elif q is None or not known or first != q.seq + 1:
                 c._gaps += 1
                 gapped.append(d.symbol)
                 self.resyncing.add(d.symbol)
                 continue
             q = q.apply(d)
             c._book[d.symbol] = q
-            await c._emit(Update(q, d))
+            await c._emit(Update(q, d, from_seq=first))
         if gapped:
             c.log.warning("ticker client: seq gap; resubscribing %s", gapped)
             await _call(c.on_status, Status(StatusKind.RESYNCING, symbols=tuple(gapped)))

@@ -72,6 +72,9 @@ class Update:
     delta: Quote
     snapshot: bool = False
     reason: str = ""  # a snapshot's reason: "subscribe" or "resync"
+    #: the first seq the change covers (delta.seq the last): delta.seq, but
+    #: earlier in a conflated update (Client(every=...))
+    from_seq: int = 0
 
 
 class StatusKind(enum.Enum):

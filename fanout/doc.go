@@ -24,8 +24,10 @@
 // `snapshot` with reason "resync"; a client that stays stuck is closed with
 // 1008 "slow consumer".
 //
-// Goroutines: Engine.Run is the only one, run and stopped by the caller
-// through its context. All subscription state belongs to it; other
+// Goroutines: Engine.Run is the only long-lived one, run and stopped by the
+// caller through its context; with more than one compressor
+// (Config.CompressWorkers, parallel.go) a flush starts workers that end
+// before it returns. All subscription state belongs to it; other
 // goroutines reach it through commands (Subscribe, Unsubscribe, Register,
 // Unregister) and read published quotes through a lock held briefly at each
 // flush.

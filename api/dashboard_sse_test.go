@@ -30,7 +30,7 @@ import (
 // noWebSocketProxy is a reverse proxy in front of ts that cannot do
 // WebSockets (as some corporate proxies cannot): an upgrade gets 502,
 // everything else is passed on, streamed. It records the Last-Event-ID
-// of each /stream request.
+// of each GET /stream request.
 type noWebSocketProxy struct {
 	*httptest.Server
 	mu      sync.Mutex
@@ -51,7 +51,7 @@ func newNoWebSocketProxy(t *testing.T, ts *testServer) *noWebSocketProxy {
 			http.Error(w, "this proxy does not pass WebSockets", http.StatusBadGateway)
 			return
 		}
-		if r.URL.Path == "/stream" {
+		if r.URL.Path == "/stream" && r.Method == http.MethodGet { // not ticker.js's HEAD probes
 			p.streams = append(p.streams, r.Header.Get("Last-Event-ID"))
 		}
 		p.mu.Unlock()

@@ -177,8 +177,8 @@ async function noUpgradeProxy(t, addr) {
   const [host, port] = addr.split(":");
   const seen = { upgrades: 0, probes: 0, streams: 0 };
   const srv = http.createServer((req, res) => {
-    if (req.method === "HEAD" && req.url.startsWith("/ws")) seen.probes++;
-    if (req.url.startsWith("/stream")) seen.streams++;
+    if (req.method === "HEAD" && req.url.startsWith("/stream")) seen.probes++;
+    else if (req.url.startsWith("/stream")) seen.streams++;
     const up = http.request({ host, port, path: req.url, method: req.method, headers: req.headers }, (r) => {
       res.writeHead(r.statusCode, r.headers);
       r.pipe(res);
@@ -552,7 +552,7 @@ test(`"auto": after ${FALLBACK_AFTER} WebSocket failures while the server answer
   assert.ok(statuses.filter((s) => s.kind === "closed" && s.transport === "ws").every((s) => !s.opened && s.wait !== null));
   assert.deepEqual(statuses.find((s) => s.kind === "fallback"), { kind: "fallback", from: "ws", to: "sse", failures: FALLBACK_AFTER });
   assert.ok(statuses[ws.length - 1].wait <= 20, JSON.stringify(statuses[ws.length - 1])); // the stream's backoff starts over
-  // each refused upgrade was followed by a plain HTTP probe of /ws, then one stream
+  // each refused upgrade was followed by a plain HTTP probe (HEAD /stream), then one stream
   assert.deepEqual(proxy.seen, { upgrades: FALLBACK_AFTER, probes: FALLBACK_AFTER, streams: 1 });
 });
 
@@ -648,6 +648,10 @@ test("a token: refused without, streaming with; retry() can stop the client", as
     assert.deepEqual(statuses.map((s) => s.kind), ["connecting", "closed", "connecting", "closed"]);
     assert.equal(statuses[3].wait, null);
     assert.equal(statuses[2].attempt, 1);
+    // node can read the probe's answer: the refusal is reported as the stream reports its own
+    assert.deepEqual(asked.map((i) => i.httpStatus), [401, 401], JSON.stringify(asked));
+    assert.deepEqual(statuses.filter((s) => s.kind === "closed").map((s) => [s.code, s.httpStatus]), [[1006, 401], [1006, 401]]);
+    assert.match(statuses[1].reason, /^the WebSocket was refused: HTTP 401 the token was refused/);
   }
   const statuses = [];
   const c = new Client({ url: srv.url, symbols: ["AAPL"], token: "s3cret-token", WebSocket: WS, onStatus: (s) => statuses.push(s) });
@@ -658,7 +662,31 @@ test("a token: refused without, streaming with; retry() can stop the client", as
   assert.ok(u.snapshot || u.quote.seq === 1, JSON.stringify(u));
   assert.equal(statuses[0].url.includes("s3cret"), false); // the token stays out of what is reported
   const m = await (await fetch(`http://${srv.addr}/metrics`)).text();
-  assert.match(m, /ticker_handshakes_refused_total\{reason="token"\} [2-9]/);
+  assert.match(m, /ticker_handshakes_refused_total\{reason="token"\} (?:[2-9]|[1-9]\d+)\n/);
+});
+
+test(`"auto" with a refused token: no fallback to the stream, the 401 reported on every attempt`, async (t) => {
+  const tokens = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ticker-js-")), "tokens");
+  fs.writeFileSync(tokens, "s3cret-token\n");
+  const srv = await server(t, ["--auth-tokens", tokens]);
+  const proxy = await noUpgradeProxy(t, srv.addr);
+  // straight to the server (the handshake refused with 401), and behind a
+  // proxy that refuses every upgrade (the probe alone says 401)
+  for (const url of [srv.url, proxy.url]) {
+    const statuses = [], asked = [];
+    const c = new Client({
+      url, transport: "auto", symbols: ["AAPL"], token: "wrong", WebSocket: WS, minBackoff: 10, maxBackoff: 40,
+      onStatus: (s) => statuses.push(s), retry: (info) => { asked.push(info); return asked.length < FALLBACK_AFTER + 2; },
+    });
+    c.start();
+    await until(() => !c.running, 15000, "the client to give up");
+    assert.equal(c.transport, "ws", url);
+    assert.ok(!statuses.some((s) => s.kind === "fallback" || s.transport === "sse"), JSON.stringify(statuses));
+    assert.equal(asked.length, FALLBACK_AFTER + 2);
+    assert.ok(asked.every((i) => i.transport === "ws" && i.httpStatus === 401 && /HTTP 401/.test(i.reason)), JSON.stringify(asked));
+  }
+  assert.equal(proxy.seen.probes, FALLBACK_AFTER + 2); // each probe carried the token: /stream refused it
+  assert.equal(proxy.seen.streams, 0);
 });
 
 test("a token on the stream: ?token=, a refusal reported with its HTTP status", async (t) => {

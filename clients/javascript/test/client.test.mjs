@@ -619,6 +619,33 @@ test("a slow iterator gets each symbol's latest quote, one pending update per sy
   assert.ok(folded > 0, "nothing was folded in 1.5 s");
 });
 
+test("a callback that throws does not end a node program: console.error, and the client goes on", async () => {
+  const addr = need("TICKER_ADDR");
+  const ticker = new URL("../../../static/ticker.js", import.meta.url).href;
+  // a bot of its own process: node ends a process on an uncaught error
+  const bot = `
+    import { Client } from ${JSON.stringify(ticker)};
+    let n = 0, statuses = 0;
+    const c = new Client({
+      url: "ws://${addr}/ws", transport: typeof WebSocket === "function" ? "ws" : "sse", symbols: ["AAPL"],
+      onStatus: () => { statuses++; throw new Error("boom in onStatus"); },
+      onUpdate: () => { if (++n === 5) { c.close().then(() => console.log("updates", n, "statuses", statuses)); } throw new Error("boom in onUpdate " + n); },
+    });
+    c.start();
+  `;
+  const p = spawn(process.execPath, [...process.execArgv, "--input-type=module", "-e", bot], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "", stderr = "";
+  p.stdout.on("data", (d) => { stdout += d; });
+  p.stderr.on("data", (d) => { stderr += d; });
+  const timer = setTimeout(() => p.kill(), 20000);
+  const code = await new Promise((r) => p.on("exit", (c) => r(c)));
+  clearTimeout(timer);
+  assert.equal(code, 0, `exit ${code}; stderr: ${stderr}`);
+  assert.match(stdout, /^updates 5 statuses [2-9]/);
+  assert.match(stderr, /ticker: a callback threw \(the client goes on\): Error: boom in onStatus/);
+  for (let i = 1; i <= 4; i++) assert.match(stderr, new RegExp(`ticker: a callback threw \\(the client goes on\\): Error: boom in onUpdate ${i}\\b`));
+});
+
 test("a subscribe too big for one message goes out in several", async (t) => {
   const srv = await server(t, ["--feed", "synthetic:?symbols=600&rate=2000&seed=3"]);
   const { symbols } = await (await fetch(`http://${srv.addr}/api/symbols`)).json();

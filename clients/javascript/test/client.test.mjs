@@ -837,3 +837,35 @@ test("examples/spread-alert.mjs prints a WIDE line for every symbol it follows",
   assert.deepEqual([...fired].sort(), symbols, `alerts ${lines.join("\n")}\nstderr: ${stderr}`);
   assert.match(lines[0], /^\d\d:\d\d:\d\d\.\d{3} \S+ +spread [0-9.]+ \([0-9]+\.[0-9]{4} bps\) bid [0-9.]+ ask [0-9.]+ seq \d+: WIDE$/);
 });
+
+test("examples/spread-alert.mjs: --help lists its flags and defaults; a refused token is named", async (t) => {
+  const example = new URL("../examples/spread-alert.mjs", import.meta.url).pathname;
+  const run = (args, until) => new Promise((resolve) => {
+    const p = spawn(process.execPath, [...process.execArgv, example, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TICKER_TOKEN: "" } });
+    let stdout = "", stderr = "";
+    p.stdout.on("data", (d) => { stdout += d; });
+    p.stderr.on("data", (d) => { stderr += d; if (until && until.test(stderr)) p.kill("SIGTERM"); });
+    const timer = setTimeout(() => p.kill(), 20000);
+    p.on("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+  for (const flag of ["--help", "-h"]) {
+    const h = await run([flag]);
+    assert.equal(h.code, 0, h.stderr);
+    for (const want of [/--url URL .*default ws:\/\/localhost:8080\/ws/, /--token TOKEN/, /\$TICKER_TOKEN/, /--symbols LIST .*default AAPL,NVDA,SOL-USD/, /--bps N .*default 1\)/]) {
+      assert.match(h.stdout, want);
+    }
+  }
+  const bad = await run(["--bogus"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Unknown option '--bogus'[\s\S]*usage: spread-alert/);
+  if (typeof globalThis.WebSocket !== "function") return; // the example needs one (tested above)
+  const tokens = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ticker-js-")), "tokens");
+  fs.writeFileSync(tokens, "s3cret-token\n");
+  const srv = await server(t, ["--auth-tokens", tokens]);
+  const none = await run(["--url", srv.url], /HTTP 401/);
+  assert.match(none.stderr, /spread-alert: the server needs a token \(HTTP 401\): pass --token or set \$TICKER_TOKEN/);
+  const wrong = await run(["--url", srv.url, "--token", "wrong"], /HTTP 401/);
+  assert.match(wrong.stderr, /spread-alert: the server refused the token \(HTTP 401\)/);
+  const down = await run(["--url", `ws://${await freeAddr()}/ws`], /no connection after/);
+  assert.match(down.stderr, /spread-alert: no connection after 3 tries: is a ticker server running at ws:\/\/127\.0\.0\.1:\d+\/ws\? \(--url\)/);
+});

@@ -895,12 +895,13 @@ export class Client {
     const list = quotesOf(m);
     const repaired = [];
     for (const raw of list) {
-      const q = decodeQuote(raw);
+      let q = decodeQuote(raw);
       if (!this._covers(q.s)) continue;
       const wasResyncing = conn.resyncing.delete(q.s), wasRepairing = conn.repairing.delete(q.s);
       if (wasResyncing || wasRepairing || reason === "resync") repaired.push(q.s);
       conn.awaiting.delete(q.s);
       conn.fresh.add(q.s);
+      if (q.stale === false) q = withoutStale(q);
       this._book.set(q.s, q);
       this._emit({ symbol: q.s, quote: q, delta: q, snapshot: true, reason, time: m.time });
     }
@@ -929,7 +930,9 @@ export class Client {
         gapped.push(s);
         continue;
       }
-      const q = Object.freeze({ ...base, ...d });
+      // "stale":false clears the mark: the quote drops the key, as the
+      // server's snapshots and /api/quotes do for a fresh quote
+      const q = Object.freeze(withoutStale({ ...base, ...d }));
       this._book.set(s, q);
       this._emit({ symbol: s, quote: q, delta: d, snapshot: false, reason: "", time: m.time });
     }
@@ -977,7 +980,7 @@ export class Client {
     const q = {
       pending: new Map(), waiter: null, ended: false,
       push(u) {
-        if (this.waiter) { const w = this.waiter; this.waiter = null; w({ value: u, done: false }); return; }
+        if (this.waiter) { const w = this.waiter; this.waiter = null; w({ value: counted(u), done: false }); return; }
         const old = this.pending.get(u.symbol);
         this.pending.set(u.symbol, old ? fold(old, u) : u);
       },
@@ -994,7 +997,7 @@ export class Client {
         if (q.pending.size) {
           const [s, u] = q.pending.entries().next().value;
           q.pending.delete(s);
-          return Promise.resolve({ value: u, done: false });
+          return Promise.resolve({ value: counted(u), done: false });
         }
         if (q.ended) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => { q.waiter = resolve; });
@@ -1009,6 +1012,18 @@ export class Client {
   }
 
   [Symbol.asyncIterator]() { return this.updates(); }
+}
+
+// withoutStale is q without a false "stale" (a fresh quote has no stale key).
+function withoutStale(q) {
+  if (q.stale !== false) return q;
+  const { stale: _, ...fresh } = q;
+  return Object.isFrozen(q) ? Object.freeze(fresh) : fresh;
+}
+
+// counted is an iterator's update with its missed count (0: none folded in).
+function counted(u) {
+  return u.missed === undefined ? { ...u, missed: 0 } : u;
 }
 
 // fold merges a newer update b of a symbol into its pending update a.

@@ -359,6 +359,34 @@ for (const transport of ["ws", "sse"]) test(`the book ends equal to the server's
   await c.close();
 });
 
+for (const transport of ["ws", "sse"]) test(`stale: q.stale is true while a symbol's feed is down, and the key goes when it is fresh again, as in /api/quotes (transport ${transport})`, async (t) => {
+  // a replay that marks BTC-USD and AAPL stale 1.5 s in, then AAPL fresh again
+  const t0 = 1764000000000000;
+  const lines = [
+    { ts: t0, s: "AAPL", bid: "189.12", bid_size: "100", ask: "189.14", ask_size: "200" },
+    { ts: t0, s: "BTC-USD", bid: "64000.1", bid_size: "1", ask: "64000.2", ask_size: "2" },
+    { ts: t0, s: "ETH-USD", bid: "3000.1", bid_size: "1", ask: "3000.2", ask_size: "2" },
+    { ts: t0 + 1500000, s: "BTC-USD", stale: true },
+    { ts: t0 + 1500000, s: "AAPL", stale: true },
+    { ts: t0 + 2500000, s: "AAPL", last: "189.13", last_size: "10" },
+  ];
+  const fixture = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ticker-js-")), "stale.ndjson");
+  fs.writeFileSync(fixture, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  const srv = await server(t, ["--feed", `replay:${fixture}`]);
+  const seen = []; // AAPL's [delta.stale, quote.stale, "stale" in quote]
+  const c = new Client({
+    url: srv.url, symbols: ["*"], WebSocket: WS, transport,
+    onUpdate: (u) => { if (u.symbol === "AAPL") seen.push([u.delta.stale, u.quote.stale, "stale" in u.quote]); },
+  });
+  c.start();
+  await until(() => c.quote("AAPL") && c.quote("AAPL").last === "189.13", 10000, "AAPL fresh again");
+  assert.deepEqual(seen.slice(-2), [[true, true, true], [false, undefined, false]], JSON.stringify(seen));
+  assert.equal(c.quote("BTC-USD").stale, true);
+  assert.ok(!("stale" in c.quote("ETH-USD")));
+  assert.deepEqual(new Map([...c.book()].map(([s, q]) => [s, { ...q }])), await restQuotes(srv.addr));
+  await c.close();
+});
+
 test("a seq gap resubscribes the symbol and repairs it from a fresh snapshot", async () => {
   const addr = need("TICKER_ADDR");
   // the transport loses one BTC-USD delta, once: the server is real, the gap too
@@ -603,6 +631,7 @@ test("a slow iterator gets each symbol's latest quote, one pending update per sy
   const it = c.updates(); // starts the client
   const first = await it.next();
   assert.ok(first.value.snapshot);
+  assert.equal(first.value.missed, 0); // taken at once: nothing folded in
   await sleep(1500); // the loop takes nothing meanwhile: 1.5 s of updates pile up
   await c.close(); // the iterator ends after what it holds
   const seen = new Map();
@@ -610,6 +639,7 @@ test("a slow iterator gets each symbol's latest quote, one pending update per sy
   for await (const u of it) {
     assert.ok(!seen.has(u.symbol), `${u.symbol} twice in what piled up`);
     seen.set(u.symbol, u);
+    assert.ok(Number.isSafeInteger(u.missed) && u.missed >= 0, `missed ${u.missed}`);
     if (u.missed) folded++;
     // what is left of a symbol is its latest quote, and the delta from the last one the loop saw
     assert.deepEqual(u.quote, c.quote(u.symbol), u.symbol);

@@ -140,6 +140,25 @@ func TestDashboardStreamFallback(t *testing.T) {
 	}
 }
 
+// TestDashboardTransportParam: /?transport=sse puts the dashboard on the
+// stream at once, with no proxy in the way (no WebSocket attempt); its
+// status says "SSE", not "fallback". A value the client does not know
+// leaves it on "auto", the WebSocket.
+func TestDashboardTransportParam(t *testing.T) {
+	chromiumPath(t)
+	ts := startServer(t, Config{}, fanout.Config{}, "synthetic:?symbols=16&rate=400&seed=5")
+	ctx := newBrowser(t, 1000, 700, "http://"+ts.addr+"/?transport=sse")
+	waitPage(t, ctx, "live from the stream", `__ticker.transport() === "sse" && __ticker.status() === "live" && __ticker.rows() === 16 && __ticker.updates() > 20`, 20*time.Second)
+	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`__ticker.statusText() + " " + __ticker.connects()`)); st != "live · SSE 1" {
+		t.Errorf("status and connects %q, want \"live · SSE 1\"", st)
+	}
+	if n := ts.srv.streams.Load(); n != 1 {
+		t.Errorf("%d streams open on the server, want 1", n)
+	}
+	bogus := newBrowser(t, 1000, 700, "http://"+ts.addr+"/?transport=carrier-pigeon")
+	waitPage(t, bogus, "live on the WebSocket", `__ticker.transport() === "ws" && __ticker.status() === "live" && __ticker.rows() === 16 && __ticker.statusText() === "live"`, 20*time.Second)
+}
+
 // TestDashboardStreamToken: in a browser without WebSocket, behind
 // --auth-tokens, the page's stream is refused with 401, which ticker.js
 // reports itself (httpStatus): the page asks for a token instead of

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -30,7 +31,7 @@ import (
 // noWebSocketProxy is a reverse proxy in front of ts that cannot do
 // WebSockets (as some corporate proxies cannot): an upgrade gets 502,
 // everything else is passed on, streamed. It records the Last-Event-ID
-// of each /stream request.
+// of each GET /stream request.
 type noWebSocketProxy struct {
 	*httptest.Server
 	mu      sync.Mutex
@@ -51,7 +52,7 @@ func newNoWebSocketProxy(t *testing.T, ts *testServer) *noWebSocketProxy {
 			http.Error(w, "this proxy does not pass WebSockets", http.StatusBadGateway)
 			return
 		}
-		if r.URL.Path == "/stream" {
+		if r.URL.Path == "/stream" && r.Method == http.MethodGet { // not ticker.js's HEAD probes
 			p.streams = append(p.streams, r.Header.Get("Last-Event-ID"))
 		}
 		p.mu.Unlock()
@@ -137,6 +138,78 @@ func TestDashboardStreamFallback(t *testing.T) {
 	waitPage(t, bare, "live from the stream without WebSocket", `__ticker.transport() === "sse" && __ticker.connects() === 1 && __ticker.status() === "live" && __ticker.rows() === 16`, 20*time.Second)
 	if st, _ := chromedp.Run(bare, chromedp.Evaluate[string](`typeof WebSocket + " " + __ticker.statusText()`)); !strings.HasPrefix(st, "undefined live") {
 		t.Errorf("without WebSocket: %q", st)
+	}
+}
+
+// TestDashboardTransportParam: /?transport=sse puts the dashboard on the
+// stream at once, with no proxy in the way (no WebSocket attempt); its
+// status says "SSE", not "fallback". A value the client does not know
+// leaves it on "auto", the WebSocket.
+func TestDashboardTransportParam(t *testing.T) {
+	chromiumPath(t)
+	ts := startServer(t, Config{}, fanout.Config{}, "synthetic:?symbols=16&rate=400&seed=5")
+	ctx := newBrowser(t, 1000, 700, "http://"+ts.addr+"/?transport=sse")
+	waitPage(t, ctx, "live from the stream", `__ticker.transport() === "sse" && __ticker.status() === "live" && __ticker.rows() === 16 && __ticker.updates() > 20`, 20*time.Second)
+	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`__ticker.statusText() + " " + __ticker.connects()`)); st != "live · SSE 1" {
+		t.Errorf("status and connects %q, want \"live · SSE 1\"", st)
+	}
+	if n := ts.srv.streams.Load(); n != 1 {
+		t.Errorf("%d streams open on the server, want 1", n)
+	}
+	bogus := newBrowser(t, 1000, 700, "http://"+ts.addr+"/?transport=carrier-pigeon")
+	waitPage(t, bogus, "live on the WebSocket", `__ticker.transport() === "ws" && __ticker.status() === "live" && __ticker.rows() === 16 && __ticker.statusText() === "live"`, 20*time.Second)
+}
+
+// TestBrowserWebSocketTokenProbe: in a page of the server's own origin, a
+// ticker.js client whose token the WebSocket handshake refuses (401, which
+// the browser reports as a bare 1006) learns the status from its probe
+// (HEAD /stream with the same token, readable on the same origin): every
+// attempt's closed status carries httpStatus 401, and an "auto" client does
+// not take the refusals for a proxy that refuses WebSockets (no fallback).
+func TestBrowserWebSocketTokenProbe(t *testing.T) {
+	chromiumPath(t)
+	tokPath := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokPath, []byte("dash-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := access.LoadTokens(tokPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, Config{Tokens: tokens}, fanout.Config{}, "synthetic:?symbols=4&rate=100&seed=5")
+	// the dashboard without a token: it stops at its token prompt, and the
+	// page is of the server's origin, with /ticker.js to import
+	ctx := newBrowser(t, 1000, 700, "http://"+ts.addr+"/")
+	waitPage(t, ctx, "the token prompt", `__ticker.status() === "token"`, 20*time.Second)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`import("/ticker.js").then(({ Client, FALLBACK_AFTER }) => {
+		const seen = [];
+		const c = new Client({ url: "/ws", transport: "auto", token: "wrong", symbols: ["AAPL"], minBackoff: 10, maxBackoff: 40,
+			onStatus: (s) => { if (s.kind === "closed" || s.kind === "fallback") seen.push([s.kind, s.transport || "", s.httpStatus || 0, s.reason || ""]); },
+			retry: (i) => seen.filter((s) => s[0] === "closed").length < FALLBACK_AFTER + 2 });
+		c.start();
+		const done = setInterval(() => { if (!c.running) { clearInterval(done); window.__probed = JSON.stringify({ seen, transport: c.transport }); } }, 20);
+	}), undefined`)); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the client to give up", `typeof window.__probed === "string"`, 20*time.Second)
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.__probed`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Seen      [][]any `json:"seen"`
+		Transport string  `json:"transport"`
+	}
+	if err := json.Unmarshal([]byte(got), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Transport != "ws" || len(res.Seen) < 5 { // more than FALLBACK_AFTER (3) attempts
+		t.Fatalf("transport %q, statuses %v: want 5 or more closed on ws, no fallback", res.Transport, res.Seen)
+	}
+	for _, s := range res.Seen {
+		if s[0] != "closed" || s[1] != "ws" || s[2] != float64(401) || !strings.HasPrefix(s[3].(string), "the WebSocket was refused: HTTP 401") {
+			t.Errorf("status %v: want closed, ws, 401, the refusal", s)
+		}
 	}
 }
 

@@ -13,7 +13,7 @@
 // whose text changed; the chart moves at most four times a second. However
 // fast updates come, nothing queues behind the page: intermediate states
 // that no frame showed are simply never drawn.
-import { Client, compareDecimal, subtractDecimal } from "./ticker.js";
+import { Client, TRANSPORTS, compareDecimal, subtractDecimal } from "./ticker.js";
 
 (function () {
   "use strict";
@@ -21,6 +21,11 @@ import { Client, compareDecimal, subtractDecimal } from "./ticker.js";
   // With --auth-tokens the page is opened as /?token=…; the token goes on to
   // /ws and /api the same way (a browser cannot set headers on a WebSocket).
   const pageToken = new URLSearchParams(location.search).get("token");
+  // /?transport=sse forces the stream (and ws the WebSocket only); by
+  // default "auto": the WebSocket, and the stream when it cannot connect
+  const asked = new URLSearchParams(location.search).get("transport");
+  const transport = TRANSPORTS.includes(asked) && !(asked === "ws" && typeof WebSocket !== "function") ? asked : "auto";
+  if (asked !== null && asked !== transport) console.warn("ticker: ?transport=" + asked + ": want one of " + TRANSPORTS.join(", ") + "; using auto");
   const withToken = (path, params) => {
     const q = new URLSearchParams(params || {});
     if (pageToken) q.set("token", pageToken);
@@ -348,14 +353,15 @@ import { Client, compareDecimal, subtractDecimal } from "./ticker.js";
     if (el.textContent !== text) el.textContent = text;
   }
 
-  // on the fallback, the status says so
+  // on the stream, the status says so: "SSE" when asked for, "SSE fallback" when "auto" fell back
   const onStream = () => client !== null && client.transport === "sse";
+  const streamNote = () => (transport === "sse" ? "SSE" : "SSE fallback");
 
   function onStatus(s) {
     if (s.kind === "connecting") {
       if (s.reopen) return; // the stream reopened for the watchlist or a gap: still live
       retryAt = 0;
-      setStatus("connecting", (s.attempt ? "reconnecting…" : "connecting…") + (s.transport === "sse" ? " (SSE fallback)" : ""));
+      setStatus("connecting", (s.attempt ? "reconnecting…" : "connecting…") + (s.transport === "sse" ? " (" + streamNote() + ")" : ""));
     } else if (s.kind === "open") {
       status.connects++;
       loadSymbols();
@@ -377,14 +383,15 @@ import { Client, compareDecimal, subtractDecimal } from "./ticker.js";
     if (m.type === "snapshot") { status.snapshots++; goLive(); }
     else if (m.type === "update") { updatesInSecond++; totalUpdates++; goLive(); }
   }
-  function goLive() { if (status.state !== "live") setStatus("live", onStream() ? "live · SSE fallback" : "live"); }
+  function goLive() { if (status.state !== "live") setStatus("live", onStream() ? "live · " + streamNote() : "live"); }
 
   function connect() {
     client = new Client({
-      // "auto": the WebSocket, or /stream after three WebSocket attempts that
-      // never opened while the server answered HTTP (a proxy that refuses the
-      // upgrade), or at once in a browser without WebSocket; for good
-      url: "/ws", transport: "auto", token: pageToken || "", symbols: watch === null ? ["*"] : watch,
+      // "auto" (unless ?transport= says otherwise): the WebSocket, or /stream
+      // after three WebSocket attempts that never opened while the server
+      // answered HTTP (a proxy that refuses the upgrade), or at once in a
+      // browser without WebSocket; for good
+      url: "/ws", transport, token: pageToken || "", symbols: watch === null ? ["*"] : watch,
       onUpdate: applyQuote, onStatus, onMessage,
       onError: (e) => console.warn("ticker:", e.code, e.message, e.symbols),
       // a refused handshake looks the same as a dead server to a page

@@ -7,7 +7,10 @@
 // (/ws), or GET /stream (Server-Sent Events, read with fetch) for proxies
 // and browsers without WebSockets. With transport "auto" it starts on the
 // WebSocket and moves to the stream for good after FALLBACK_AFTER attempts
-// in a row that never opened while the server answered plain HTTP.
+// in a row that never opened while the server answered plain HTTP. After
+// a WebSocket attempt that never opened, a HEAD on the stream with the same
+// token tells a refusal (401, …) from a proxy that refuses WebSockets,
+// where the answer can be read (node, a page of the same origin).
 //
 // The client keeps a local book of the latest quote of every subscribed
 // symbol. It reconnects with exponential backoff and full jitter,
@@ -255,25 +258,72 @@ function options(o) {
     const shown = new URL(u.href);
     shown.searchParams.delete("token");
     shownURL = shown.href;
-    probeURL = new URL(shown.href);
-    probeURL.protocol = u.protocol === "wss:" ? "https:" : "http:";
-    probeURL = probeURL.href;
     if (c.token) u.searchParams.set("token", c.token);
     dialURL = u.href;
+    // the probe after a WebSocket attempt that never opened: HEAD on the
+    // stream, which runs the handshake's checks (token, Origin, limits)
+    // and answers 200 or the refusal (a plain request to /ws gets 426
+    // before any check); with the token the WebSocket was dialled with.
+    // Without a stream URL to be found, HEAD on the WebSocket's URL, which
+    // tells only whether the server answers.
+    let probe = su ? new URL(su.href) : null;
+    if (!probe && u.pathname.endsWith("/ws")) {
+      probe = new URL(shown.href);
+      probe.pathname = probe.pathname.slice(0, -"ws".length) + "stream";
+      probe.search = "";
+    }
+    if (probe) {
+      probe.protocol = u.protocol === "wss:" ? "https:" : "http:";
+      probe.searchParams.set("symbols", "*");
+      const token = u.searchParams.get("token");
+      if (token) probe.searchParams.set("token", token);
+      probeURL = { url: probe.href, stream: true };
+    } else {
+      const p = new URL(shown.href);
+      p.protocol = u.protocol === "wss:" ? "https:" : "http:";
+      probeURL = { url: p.href, stream: false };
+    }
+    // where the probe's status can be read: node, and a page of the same
+    // origin (across origins the answer is opaque: that the server
+    // answered, not what)
+    probeURL.readable = !inBrowser || !globalThis.location || new URL(probeURL.url).origin === globalThis.location.origin;
   }
-  return { ...c, WebSocket: WS, fetch: fetcher, dialURL, shownURL, probeURL, streamURL: su && su.href };
+  return { ...c, WebSocket: WS, fetch: fetcher, dialURL, shownURL, probe: probeURL, streamURL: su && su.href };
 }
 
-// call runs a user's callback; what it throws is rethrown on its own, so it
-// cannot break the connection's state.
+// call runs a user's callback; what it throws cannot break the
+// connection's state, and is reported.
 function call(fn, arg) {
   if (fn === undefined) return;
   try {
     fn(arg);
   } catch (err) {
-    queueMicrotask(() => { throw err; });
+    report(err);
   }
 }
+
+// report makes a callback's error seen without letting it go further. A
+// page rethrows it on its own (it shows in the console as an uncaught
+// error, and the page goes on); node would end the process on an uncaught
+// error, so there it is written to console.error.
+function report(err) {
+  if (inBrowser) {
+    queueMicrotask(() => { throw err; });
+    return;
+  }
+  try {
+    console.error("ticker: a callback threw (the client goes on):", err);
+  } catch (_) { /* no console */ }
+}
+
+// the refusals a probe can tell apart: what the server answers before a
+// handshake or a stream, and why
+const REFUSALS = Object.freeze({
+  401: "the token was refused (missing, invalid or expired)",
+  403: "forbidden (the page's origin is not allowed)",
+  429: "too many connections from this address",
+  503: "the server is full or shutting down",
+});
 
 /**
  * Client is a reconnecting ticker.v1 client. Create it with its options,
@@ -712,19 +762,28 @@ export class Client {
       if (!this._o.retry) { go(true); return; }
       let verdict;
       try {
-        verdict = this._o.retry({ code, reason, opened: conn.opened, delivered: conn.delivered, error: err || null, transport: conn.transport, httpStatus: conn.httpStatus });
+        verdict = this._o.retry({ code, reason: info.reason, opened: conn.opened, delivered: conn.delivered, error: err || null, transport: conn.transport, httpStatus: info.httpStatus });
       } catch (e) {
-        queueMicrotask(() => { throw e; });
+        report(e);
         verdict = true;
       }
       Promise.resolve(verdict).then((v) => go(v !== false), () => go(true));
     };
-    // "auto": a WebSocket that never opened counts toward the fallback if
-    // the server answers plain HTTP (a proxy refused the upgrade); a
-    // server that is down does not count
-    if (this._o.transport !== "auto" || conn.transport !== "ws" || conn.opened || this._transport !== "ws") { ask(); return; }
-    this._probe().then((up) => {
-      if (up && ++this._wsFailures >= FALLBACK_AFTER) {
+    // A WebSocket that never opened is probed (HEAD on the stream, with
+    // its token): a refusal the probe can read (401, 403, 429, 503) is
+    // reported as the stream reports its own, in httpStatus, and does not
+    // count toward the fallback. With "auto", any other answer counts (the
+    // server answers plain HTTP: a proxy refused the upgrade), no answer
+    // does not (the server is down). A "ws" client probes only where it
+    // can read the status: in node, and in a page of the same origin.
+    const o = this._o;
+    const auto = o.transport === "auto" && this._transport === "ws";
+    if (conn.transport !== "ws" || conn.opened || !o.probe || !(auto || (o.probe.readable && o.probe.stream))) { ask(); return; }
+    this._probe().then(({ up, status }) => {
+      if (REFUSALS[status] && o.probe.stream) {
+        conn.httpStatus = info.httpStatus = status;
+        info.reason = `the WebSocket was refused: HTTP ${status} ${REFUSALS[status]}`;
+      } else if (auto && up && ++this._wsFailures >= FALLBACK_AFTER) {
         this._transport = "sse";
         this._attempt = 0;
         switched = true;
@@ -733,20 +792,21 @@ export class Client {
     });
   }
 
-  // _probe resolves whether the server answers plain HTTP at the WebSocket's
-  // URL (ticker answers 426 there): any answer is true, no answer false.
+  // _probe sends the probe: it resolves {up, status}, up when the server
+  // answered at all, status when its answer could be read (else 0).
   _probe() {
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), 5000);
     const init = { method: "HEAD", cache: "no-store", signal: ctl.signal };
-    if (inBrowser) init.mode = "no-cors"; // any answer will do, readable or not
+    if (inBrowser && !this._o.probe.readable) init.mode = "no-cors"; // any answer will do, unreadable
     let req;
     try {
-      req = Promise.resolve(this._o.fetch(this._o.probeURL, init));
+      req = Promise.resolve(this._o.fetch(this._o.probe.url, init));
     } catch (err) {
       req = Promise.reject(err);
     }
-    return req.then((res) => { cancel(res.body); return true; }, () => false).finally(() => clearTimeout(timer));
+    return req.then((res) => { cancel(res.body); return { up: true, status: res.status || 0 }; }, () => ({ up: false, status: 0 }))
+      .finally(() => clearTimeout(timer));
   }
 
   _sendRaw(conn, msg) {
@@ -835,12 +895,13 @@ export class Client {
     const list = quotesOf(m);
     const repaired = [];
     for (const raw of list) {
-      const q = decodeQuote(raw);
+      let q = decodeQuote(raw);
       if (!this._covers(q.s)) continue;
       const wasResyncing = conn.resyncing.delete(q.s), wasRepairing = conn.repairing.delete(q.s);
       if (wasResyncing || wasRepairing || reason === "resync") repaired.push(q.s);
       conn.awaiting.delete(q.s);
       conn.fresh.add(q.s);
+      if (q.stale === false) q = withoutStale(q);
       this._book.set(q.s, q);
       this._emit({ symbol: q.s, quote: q, delta: q, snapshot: true, reason, time: m.time });
     }
@@ -869,7 +930,9 @@ export class Client {
         gapped.push(s);
         continue;
       }
-      const q = Object.freeze({ ...base, ...d });
+      // "stale":false clears the mark: the quote drops the key, as the
+      // server's snapshots and /api/quotes do for a fresh quote
+      const q = Object.freeze(withoutStale({ ...base, ...d }));
       this._book.set(s, q);
       this._emit({ symbol: s, quote: q, delta: d, snapshot: false, reason: "", time: m.time });
     }
@@ -917,7 +980,7 @@ export class Client {
     const q = {
       pending: new Map(), waiter: null, ended: false,
       push(u) {
-        if (this.waiter) { const w = this.waiter; this.waiter = null; w({ value: u, done: false }); return; }
+        if (this.waiter) { const w = this.waiter; this.waiter = null; w({ value: counted(u), done: false }); return; }
         const old = this.pending.get(u.symbol);
         this.pending.set(u.symbol, old ? fold(old, u) : u);
       },
@@ -934,7 +997,7 @@ export class Client {
         if (q.pending.size) {
           const [s, u] = q.pending.entries().next().value;
           q.pending.delete(s);
-          return Promise.resolve({ value: u, done: false });
+          return Promise.resolve({ value: counted(u), done: false });
         }
         if (q.ended) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => { q.waiter = resolve; });
@@ -949,6 +1012,18 @@ export class Client {
   }
 
   [Symbol.asyncIterator]() { return this.updates(); }
+}
+
+// withoutStale is q without a false "stale" (a fresh quote has no stale key).
+function withoutStale(q) {
+  if (q.stale !== false) return q;
+  const { stale: _, ...fresh } = q;
+  return Object.isFrozen(q) ? Object.freeze(fresh) : fresh;
+}
+
+// counted is an iterator's update with its missed count (0: none folded in).
+function counted(u) {
+  return u.missed === undefined ? { ...u, missed: 0 } : u;
 }
 
 // fold merges a newer update b of a symbol into its pending update a.

@@ -177,8 +177,8 @@ async function noUpgradeProxy(t, addr) {
   const [host, port] = addr.split(":");
   const seen = { upgrades: 0, probes: 0, streams: 0 };
   const srv = http.createServer((req, res) => {
-    if (req.method === "HEAD" && req.url.startsWith("/ws")) seen.probes++;
-    if (req.url.startsWith("/stream")) seen.streams++;
+    if (req.method === "HEAD" && req.url.startsWith("/stream")) seen.probes++;
+    else if (req.url.startsWith("/stream")) seen.streams++;
     const up = http.request({ host, port, path: req.url, method: req.method, headers: req.headers }, (r) => {
       res.writeHead(r.statusCode, r.headers);
       r.pipe(res);
@@ -356,6 +356,34 @@ for (const transport of ["ws", "sse"]) test(`the book ends equal to the server's
   assert.deepEqual(new Map([...c.book()].map(([s, q]) => [s, { ...q }])), want);
   assert.ok(updates > 100, `${updates} updates`);
   assert.equal(c.transport, transport);
+  await c.close();
+});
+
+for (const transport of ["ws", "sse"]) test(`stale: q.stale is true while a symbol's feed is down, and the key goes when it is fresh again, as in /api/quotes (transport ${transport})`, async (t) => {
+  // a replay that marks BTC-USD and AAPL stale 1.5 s in, then AAPL fresh again
+  const t0 = 1764000000000000;
+  const lines = [
+    { ts: t0, s: "AAPL", bid: "189.12", bid_size: "100", ask: "189.14", ask_size: "200" },
+    { ts: t0, s: "BTC-USD", bid: "64000.1", bid_size: "1", ask: "64000.2", ask_size: "2" },
+    { ts: t0, s: "ETH-USD", bid: "3000.1", bid_size: "1", ask: "3000.2", ask_size: "2" },
+    { ts: t0 + 1500000, s: "BTC-USD", stale: true },
+    { ts: t0 + 1500000, s: "AAPL", stale: true },
+    { ts: t0 + 2500000, s: "AAPL", last: "189.13", last_size: "10" },
+  ];
+  const fixture = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ticker-js-")), "stale.ndjson");
+  fs.writeFileSync(fixture, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  const srv = await server(t, ["--feed", `replay:${fixture}`]);
+  const seen = []; // AAPL's [delta.stale, quote.stale, "stale" in quote]
+  const c = new Client({
+    url: srv.url, symbols: ["*"], WebSocket: WS, transport,
+    onUpdate: (u) => { if (u.symbol === "AAPL") seen.push([u.delta.stale, u.quote.stale, "stale" in u.quote]); },
+  });
+  c.start();
+  await until(() => c.quote("AAPL") && c.quote("AAPL").last === "189.13", 10000, "AAPL fresh again");
+  assert.deepEqual(seen.slice(-2), [[true, true, true], [false, undefined, false]], JSON.stringify(seen));
+  assert.equal(c.quote("BTC-USD").stale, true);
+  assert.ok(!("stale" in c.quote("ETH-USD")));
+  assert.deepEqual(new Map([...c.book()].map(([s, q]) => [s, { ...q }])), await restQuotes(srv.addr));
   await c.close();
 });
 
@@ -552,7 +580,7 @@ test(`"auto": after ${FALLBACK_AFTER} WebSocket failures while the server answer
   assert.ok(statuses.filter((s) => s.kind === "closed" && s.transport === "ws").every((s) => !s.opened && s.wait !== null));
   assert.deepEqual(statuses.find((s) => s.kind === "fallback"), { kind: "fallback", from: "ws", to: "sse", failures: FALLBACK_AFTER });
   assert.ok(statuses[ws.length - 1].wait <= 20, JSON.stringify(statuses[ws.length - 1])); // the stream's backoff starts over
-  // each refused upgrade was followed by a plain HTTP probe of /ws, then one stream
+  // each refused upgrade was followed by a plain HTTP probe (HEAD /stream), then one stream
   assert.deepEqual(proxy.seen, { upgrades: FALLBACK_AFTER, probes: FALLBACK_AFTER, streams: 1 });
 });
 
@@ -603,6 +631,7 @@ test("a slow iterator gets each symbol's latest quote, one pending update per sy
   const it = c.updates(); // starts the client
   const first = await it.next();
   assert.ok(first.value.snapshot);
+  assert.equal(first.value.missed, 0); // taken at once: nothing folded in
   await sleep(1500); // the loop takes nothing meanwhile: 1.5 s of updates pile up
   await c.close(); // the iterator ends after what it holds
   const seen = new Map();
@@ -610,6 +639,7 @@ test("a slow iterator gets each symbol's latest quote, one pending update per sy
   for await (const u of it) {
     assert.ok(!seen.has(u.symbol), `${u.symbol} twice in what piled up`);
     seen.set(u.symbol, u);
+    assert.ok(Number.isSafeInteger(u.missed) && u.missed >= 0, `missed ${u.missed}`);
     if (u.missed) folded++;
     // what is left of a symbol is its latest quote, and the delta from the last one the loop saw
     assert.deepEqual(u.quote, c.quote(u.symbol), u.symbol);
@@ -617,6 +647,33 @@ test("a slow iterator gets each symbol's latest quote, one pending update per sy
   }
   assert.ok(seen.size >= 10, `${seen.size} symbols piled up`);
   assert.ok(folded > 0, "nothing was folded in 1.5 s");
+});
+
+test("a callback that throws does not end a node program: console.error, and the client goes on", async () => {
+  const addr = need("TICKER_ADDR");
+  const ticker = new URL("../../../static/ticker.js", import.meta.url).href;
+  // a bot of its own process: node ends a process on an uncaught error
+  const bot = `
+    import { Client } from ${JSON.stringify(ticker)};
+    let n = 0, statuses = 0;
+    const c = new Client({
+      url: "ws://${addr}/ws", transport: typeof WebSocket === "function" ? "ws" : "sse", symbols: ["AAPL"],
+      onStatus: () => { statuses++; throw new Error("boom in onStatus"); },
+      onUpdate: () => { if (++n === 5) { c.close().then(() => console.log("updates", n, "statuses", statuses)); } throw new Error("boom in onUpdate " + n); },
+    });
+    c.start();
+  `;
+  const p = spawn(process.execPath, [...process.execArgv, "--input-type=module", "-e", bot], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "", stderr = "";
+  p.stdout.on("data", (d) => { stdout += d; });
+  p.stderr.on("data", (d) => { stderr += d; });
+  const timer = setTimeout(() => p.kill(), 20000);
+  const code = await new Promise((r) => p.on("exit", (c) => r(c)));
+  clearTimeout(timer);
+  assert.equal(code, 0, `exit ${code}; stderr: ${stderr}`);
+  assert.match(stdout, /^updates 5 statuses [2-9]/);
+  assert.match(stderr, /ticker: a callback threw \(the client goes on\): Error: boom in onStatus/);
+  for (let i = 1; i <= 4; i++) assert.match(stderr, new RegExp(`ticker: a callback threw \\(the client goes on\\): Error: boom in onUpdate ${i}\\b`));
 });
 
 test("a subscribe too big for one message goes out in several", async (t) => {
@@ -648,6 +705,10 @@ test("a token: refused without, streaming with; retry() can stop the client", as
     assert.deepEqual(statuses.map((s) => s.kind), ["connecting", "closed", "connecting", "closed"]);
     assert.equal(statuses[3].wait, null);
     assert.equal(statuses[2].attempt, 1);
+    // node can read the probe's answer: the refusal is reported as the stream reports its own
+    assert.deepEqual(asked.map((i) => i.httpStatus), [401, 401], JSON.stringify(asked));
+    assert.deepEqual(statuses.filter((s) => s.kind === "closed").map((s) => [s.code, s.httpStatus]), [[1006, 401], [1006, 401]]);
+    assert.match(statuses[1].reason, /^the WebSocket was refused: HTTP 401 the token was refused/);
   }
   const statuses = [];
   const c = new Client({ url: srv.url, symbols: ["AAPL"], token: "s3cret-token", WebSocket: WS, onStatus: (s) => statuses.push(s) });
@@ -658,7 +719,31 @@ test("a token: refused without, streaming with; retry() can stop the client", as
   assert.ok(u.snapshot || u.quote.seq === 1, JSON.stringify(u));
   assert.equal(statuses[0].url.includes("s3cret"), false); // the token stays out of what is reported
   const m = await (await fetch(`http://${srv.addr}/metrics`)).text();
-  assert.match(m, /ticker_handshakes_refused_total\{reason="token"\} [2-9]/);
+  assert.match(m, /ticker_handshakes_refused_total\{reason="token"\} (?:[2-9]|[1-9]\d+)\n/);
+});
+
+test(`"auto" with a refused token: no fallback to the stream, the 401 reported on every attempt`, async (t) => {
+  const tokens = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ticker-js-")), "tokens");
+  fs.writeFileSync(tokens, "s3cret-token\n");
+  const srv = await server(t, ["--auth-tokens", tokens]);
+  const proxy = await noUpgradeProxy(t, srv.addr);
+  // straight to the server (the handshake refused with 401), and behind a
+  // proxy that refuses every upgrade (the probe alone says 401)
+  for (const url of [srv.url, proxy.url]) {
+    const statuses = [], asked = [];
+    const c = new Client({
+      url, transport: "auto", symbols: ["AAPL"], token: "wrong", WebSocket: WS, minBackoff: 10, maxBackoff: 40,
+      onStatus: (s) => statuses.push(s), retry: (info) => { asked.push(info); return asked.length < FALLBACK_AFTER + 2; },
+    });
+    c.start();
+    await until(() => !c.running, 15000, "the client to give up");
+    assert.equal(c.transport, "ws", url);
+    assert.ok(!statuses.some((s) => s.kind === "fallback" || s.transport === "sse"), JSON.stringify(statuses));
+    assert.equal(asked.length, FALLBACK_AFTER + 2);
+    assert.ok(asked.every((i) => i.transport === "ws" && i.httpStatus === 401 && /HTTP 401/.test(i.reason)), JSON.stringify(asked));
+  }
+  assert.equal(proxy.seen.probes, FALLBACK_AFTER + 2); // each probe carried the token: /stream refused it
+  assert.equal(proxy.seen.streams, 0);
 });
 
 test("a token on the stream: ?token=, a refusal reported with its HTTP status", async (t) => {
@@ -781,4 +866,36 @@ test("examples/spread-alert.mjs prints a WIDE line for every symbol it follows",
   await exited;
   assert.deepEqual([...fired].sort(), symbols, `alerts ${lines.join("\n")}\nstderr: ${stderr}`);
   assert.match(lines[0], /^\d\d:\d\d:\d\d\.\d{3} \S+ +spread [0-9.]+ \([0-9]+\.[0-9]{4} bps\) bid [0-9.]+ ask [0-9.]+ seq \d+: WIDE$/);
+});
+
+test("examples/spread-alert.mjs: --help lists its flags and defaults; a refused token is named", async (t) => {
+  const example = new URL("../examples/spread-alert.mjs", import.meta.url).pathname;
+  const run = (args, until) => new Promise((resolve) => {
+    const p = spawn(process.execPath, [...process.execArgv, example, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TICKER_TOKEN: "" } });
+    let stdout = "", stderr = "";
+    p.stdout.on("data", (d) => { stdout += d; });
+    p.stderr.on("data", (d) => { stderr += d; if (until && until.test(stderr)) p.kill("SIGTERM"); });
+    const timer = setTimeout(() => p.kill(), 20000);
+    p.on("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+  for (const flag of ["--help", "-h"]) {
+    const h = await run([flag]);
+    assert.equal(h.code, 0, h.stderr);
+    for (const want of [/--url URL .*default ws:\/\/localhost:8080\/ws/, /--token TOKEN/, /\$TICKER_TOKEN/, /--symbols LIST .*default AAPL,NVDA,SOL-USD/, /--bps N .*default 1\)/]) {
+      assert.match(h.stdout, want);
+    }
+  }
+  const bad = await run(["--bogus"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Unknown option '--bogus'[\s\S]*usage: spread-alert/);
+  if (typeof globalThis.WebSocket !== "function") return; // the example needs one (tested above)
+  const tokens = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ticker-js-")), "tokens");
+  fs.writeFileSync(tokens, "s3cret-token\n");
+  const srv = await server(t, ["--auth-tokens", tokens]);
+  const none = await run(["--url", srv.url], /HTTP 401/);
+  assert.match(none.stderr, /spread-alert: the server needs a token \(HTTP 401\): pass --token or set \$TICKER_TOKEN/);
+  const wrong = await run(["--url", srv.url, "--token", "wrong"], /HTTP 401/);
+  assert.match(wrong.stderr, /spread-alert: the server refused the token \(HTTP 401\)/);
+  const down = await run(["--url", `ws://${await freeAddr()}/ws`], /no connection after/);
+  assert.match(down.stderr, /spread-alert: no connection after 3 tries: is a ticker server running at ws:\/\/127\.0\.0\.1:\d+\/ws\? \(--url\)/);
 });

@@ -93,6 +93,9 @@ func TestJSClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.ReadFile(filepath.Join(repo, "static", "ticker.js")); err != nil { // the client itself, which node imports
+		t.Fatal(err)
+	}
 	bin := buildBinary(t)
 	addr := testnet.FreeAddr(t)
 	srv := startProcess(t, exec.Command(bin, "--addr", addr))

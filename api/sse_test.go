@@ -392,3 +392,31 @@ func TestStreamMetrics(t *testing.T) {
 	a.nc.Close()
 	waitFor(t, "the stream leaves the metrics", func() bool { return strings.Contains(metrics(), "\nticker_streams 0\n") })
 }
+
+// TestStreamHead: HEAD /stream answers the status a GET would get, with no
+// body and no stream opened, so that a client can learn why it is refused.
+func TestStreamHead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(path, []byte("s3cret\n"), 0o600)
+	tokens, err := access.LoadTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, Config{Tokens: tokens}, fanout.Config{}, "synthetic:?symbols=3&rate=100&seed=1")
+	for _, tc := range []struct {
+		query  string
+		status int
+	}{{"?symbols=*&token=s3cret", 200}, {"?symbols=*&token=nope", 401}, {"?symbols=*", 401}, {"?token=s3cret", 400}} {
+		resp, err := http.Head(ts.url("/stream" + tc.query))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("HEAD /stream%s: %d, want %d", tc.query, resp.StatusCode, tc.status)
+		}
+	}
+	if n := ts.srv.Connections(); n != 0 {
+		t.Errorf("%d connections after HEADs, want none", n)
+	}
+}

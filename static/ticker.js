@@ -137,6 +137,7 @@ export function decodeQuote(v) {
   if (typeof v.s !== "string" || v.s === "") throw new TypeError("ticker: a quote without a symbol (s)");
   if (!Number.isSafeInteger(v.seq) || v.seq < 1) throw new TypeError(`ticker: ${v.s}: seq ${JSON.stringify(v.seq)} is not a positive integer`);
   if (v.ts !== undefined && !Number.isSafeInteger(v.ts)) throw new TypeError(`ticker: ${v.s}: ts ${JSON.stringify(v.ts)} is not an integer`);
+  if (v.from !== undefined && (!Number.isSafeInteger(v.from) || v.from < 1 || v.from > v.seq)) throw new TypeError(`ticker: ${v.s}: from ${JSON.stringify(v.from)} is not a seq at most ${v.seq}`);
   for (const f of DECIMAL_FIELDS) {
     if (v[f] !== undefined) parse(v[f], `${v.s} ${f}`);
   }
@@ -183,6 +184,7 @@ const maxEventChars = 32 << 20;
 const defaults = Object.freeze({
   symbols: [],
   token: "",
+  every: "",
   transport: inBrowser ? "auto" : "ws",
   minBackoff: 250,
   maxBackoff: 30000,
@@ -236,6 +238,7 @@ function options(o) {
   }
   if (!Array.isArray(c.symbols) || !c.symbols.every((s) => typeof s === "string" && s !== "")) fail("symbols", "want an array of symbols");
   if (typeof c.token !== "string") fail("token", "want a string");
+  if (typeof c.every !== "string" || (c.every !== "" && !/^[0-9]+(ms|s)$/.test(c.every))) fail("every", 'want "" (every window) or an interval such as "1s" or "250ms"');
   for (const k of ["minBackoff", "maxBackoff", "pingInterval", "idleTimeout"]) {
     if (typeof c[k] !== "number" || !(c[k] > 0) || !Number.isFinite(c[k])) fail(k, "want a number of milliseconds above 0");
   }
@@ -822,9 +825,10 @@ export class Client {
   // in one message; it returns the last request's id.
   _send(conn, op, symbols) {
     let chunk = [], bytes = 0, id = 0;
+    const every = op === "subscribe" && this._o.every ? this._o.every : undefined;
     const flush = () => {
       id = ++this._nextId;
-      this._sendRaw(conn, { op, id, symbols: chunk });
+      this._sendRaw(conn, every ? { op, id, every, symbols: chunk } : { op, id, symbols: chunk });
       chunk = [];
       bytes = 0;
     };
@@ -915,10 +919,13 @@ export class Client {
       const s = d.s;
       if (!this._covers(s) || conn.resyncing.has(s)) continue; // gone, or its snapshot is on the way
       const prev = this._book.get(s);
+      // a conflated entry (every) covers from..seq: it continues the book
+      // when from is the next seq
+      const from = Number.isSafeInteger(d.from) ? d.from : d.seq;
       let base;
-      if (conn.fresh.has(s) && prev !== undefined && d.seq === prev.seq + 1) {
+      if (conn.fresh.has(s) && prev !== undefined && from === prev.seq + 1) {
         base = prev;
-      } else if (!conn.fresh.has(s) && d.seq === 1) {
+      } else if (!conn.fresh.has(s) && from === 1) {
         base = undefined; // its first version
         conn.fresh.add(s);
         conn.awaiting.delete(s);
@@ -932,7 +939,8 @@ export class Client {
       }
       // "stale":false clears the mark: the quote drops the key, as the
       // server's snapshots and /api/quotes do for a fresh quote
-      const q = Object.freeze(withoutStale({ ...base, ...d }));
+      const { from: _covered, ...change } = d; // the quote holds no from
+      const q = Object.freeze(withoutStale({ ...base, ...change }));
       this._book.set(s, q);
       this._emit({ symbol: s, quote: q, delta: d, snapshot: false, reason: "", time: m.time });
     }

@@ -387,6 +387,36 @@ for (const transport of ["ws", "sse"]) test(`stale: q.stale is true while a symb
   await c.close();
 });
 
+test('every: "1s" gets conflated updates, each entry from the next seq, at most one a symbol a second', async () => {
+  const addr = need("TICKER_ADDR");
+  const got = [], acks = [];
+  const c = new Client({
+    url: `ws://${addr}/ws`, symbols: ["AAPL", "BTC-USD"], every: "1s", WebSocket: WS,
+    onUpdate: (u) => got.push(u), onMessage: (m) => { if (m.type === "subscribed") acks.push(m); },
+  });
+  c.start();
+  await until(() => got.filter((u) => !u.snapshot).length >= 4, 20000, "4 conflated updates");
+  await c.close();
+  assert.equal(c.gaps, 0);
+  assert.ok(acks.length > 0 && acks[0].every === "1s", JSON.stringify(acks));
+  const lastTime = new Map(), lastSeq = new Map();
+  let covered = 0;
+  for (const u of got) {
+    assert.equal(u.quote.from, undefined, "the book's quote holds no from");
+    if (u.snapshot) { lastSeq.set(u.symbol, u.quote.seq); continue; }
+    const from = u.delta.from ?? u.delta.seq;
+    assert.equal(from, lastSeq.get(u.symbol) + 1, `${u.symbol}: from ${from} after seq ${lastSeq.get(u.symbol)}`);
+    if (u.delta.seq > from) covered++;
+    // ticks are every 20 windows of 50 ms, counted by the server: in its
+    // own time, apart by the interval less one window's jitter at most
+    if (lastTime.has(u.symbol)) assert.ok(u.time - lastTime.get(u.symbol) >= 950000, `${u.symbol}: two updates ${u.time - lastTime.get(u.symbol)} µs apart in server time`);
+    lastTime.set(u.symbol, u.time);
+    lastSeq.set(u.symbol, u.delta.seq);
+  }
+  assert.ok(covered > 0, "no entry covered more than one version");
+  assert.throws(() => new Client({ url: `ws://${addr}/ws`, every: "1.5s", WebSocket: WS }), /every/);
+});
+
 test("a seq gap resubscribes the symbol and repairs it from a fresh snapshot", async () => {
   const addr = need("TICKER_ADDR");
   // the transport loses one BTC-USD delta, once: the server is real, the gap too

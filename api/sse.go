@@ -15,6 +15,7 @@ import (
 
 	"github.com/ticker-io/ticker/access"
 	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/protocol"
 	"github.com/ticker-io/ticker/ws"
 )
 
@@ -28,6 +29,7 @@ import (
 // streamRequest is what a checked /stream request hands to its stream.
 type streamRequest struct {
 	symbols []string
+	every   time.Duration // ?every=; 0: every window
 	ip      netip.Addr
 	grant   *access.Grant // what its token may see, and until when
 	resume  bool          // a Last-Event-ID this server could have written
@@ -67,6 +69,13 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	if err != nil {
 		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})
 	}
+	var every time.Duration // ?every=: conflated updates, as on /ws
+	if raw := c.Query("every"); raw != "" {
+		var ok bool
+		if every, ok = protocol.ParseEvery([]byte(raw)); !ok {
+			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": `every must be a whole number of ms, s or m, such as 1s or 250ms, at most 60s`})
+		}
+	}
 	ip := s.clientAddr(c)
 	if err := s.limiter.Check(ip); err != nil {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
@@ -77,7 +86,7 @@ func (s *Server) stream(c *fiber.Ctx) error {
 		s.refuse("limit_address")
 		return c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{"error": "too many connections from your address"})
 	}
-	req := streamRequest{symbols: syms, ip: ip, grant: grant, resume: validEventID(c.Get("Last-Event-ID")),
+	req := streamRequest{symbols: syms, every: every, ip: ip, grant: grant, resume: validEventID(c.Get("Last-Event-ID")),
 		origin: origin, http10: !c.Request().Header.IsHTTP11()}
 	if c.Method() == fiber.MethodHead {
 		c.Set(fiber.HeaderContentType, "text/event-stream")
@@ -180,7 +189,7 @@ func (s *Server) serveSSE(hc net.Conn, req streamRequest) {
 		c.client.Close(ws.CloseGoingAway, "server shutting down") // the head and this, then the end
 	} else {
 		defer s.atExpiry(req.grant, c.tokenExpired)()
-		c.engineFailed("subscribe", s.engine.Subscribe(ctx, c.client, nil, req.symbols))
+		c.engineFailed("subscribe", s.engine.SubscribeEvery(ctx, c.client, nil, req.symbols, req.every))
 		c.discardInput()
 		c.engineFailed("unregister", s.engine.Unregister(context.Background(), c.client))
 	}

@@ -420,3 +420,31 @@ func TestStreamHead(t *testing.T) {
 		t.Errorf("%d connections after HEADs, want none", n)
 	}
 }
+
+// TestStreamEvery: ?every= works on /stream as on /ws: the ack says the
+// interval, the entries carry from..seq continuing the book (the test
+// client checks from = previous seq + 1), and a malformed value is a 400
+// before anything streams.
+func TestStreamEvery(t *testing.T) {
+	ts := startServer(t, Config{}, fanout.Config{Window: 10 * time.Millisecond}, "synthetic:?symbols=4&rate=400&seed=2")
+	waitQuote(t, ts, "AAPL")
+	bad := openStream(t, ts.addr, "/stream?symbols=AAPL&every=abc")
+	if bad.resp.StatusCode != 400 {
+		t.Fatalf("every=abc: %d, want 400", bad.resp.StatusCode)
+	}
+	s := openStream(t, ts.addr, "/stream?symbols=AAPL,BTC-USD&every=100ms")
+	ack, _ := s.expect("subscribed", 5*time.Second)
+	if !strings.Contains(string(ack.Raw), `"every":"100ms"`) {
+		t.Fatalf("ack %s, want every 100ms", ack.Raw)
+	}
+	conflated := 0
+	for conflated < 5 {
+		m, _, err := s.message(5 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d conflated updates: %v", conflated, err)
+		}
+		if m.Type == "update" && strings.Contains(string(m.Raw), `"from":`) {
+			conflated++
+		}
+	}
+}

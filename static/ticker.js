@@ -550,7 +550,7 @@ export class Client {
     if (syms.length === 0) return;
     // symbols=A,B with its commas as they are (the server splits on them)
     const u = new URL(o.streamURL);
-    const query = [u.search.slice(1), "symbols=" + syms.map(encodeURIComponent).join(",")].filter((p) => p !== "");
+    const query = [u.search.slice(1), "symbols=" + syms.map(encodeURIComponent).join(","), this._o.every ? "every=" + this._o.every : ""].filter((p) => p !== "");
     u.search = "?" + query.join("&");
     const shown = u.href;
     if (o.token) u.search += "&token=" + encodeURIComponent(o.token);

@@ -503,6 +503,9 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 		if !ok {
 			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": `every must be a whole number of ms, s or m, such as 1s or 250ms, at most 60s`})
 		}
+		if err := s.engine.CheckEvery(every); err != nil {
+			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})
+		}
 		c.Locals("every", every)
 	}
 	return c.Next()

@@ -75,6 +75,9 @@ func (s *Server) stream(c *fiber.Ctx) error {
 		if every, ok = protocol.ParseEvery([]byte(raw)); !ok {
 			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": `every must be a whole number of ms, s or m, such as 1s or 250ms, at most 60s`})
 		}
+		if err := s.engine.CheckEvery(every); err != nil {
+			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})
+		}
 	}
 	ip := s.clientAddr(c)
 	if err := s.limiter.Check(ip); err != nil {

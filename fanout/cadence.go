@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -59,13 +60,14 @@ type cadences map[uint64]*cadence
 // error to c.
 func (e *Engine) cadenceOf(c *Client, id []byte, every time.Duration) (*cadence, bool) {
 	w := e.cfg.Window
-	switch {
-	case every == 0:
+	if every == 0 {
 		return c.cad, true
-	case every < w || every%w != 0 || every > protocol.MaxEvery:
-		e.reply(c, protocol.AppendError(nil, id, protocol.CodeBadRequest,
-			`"every" must be a multiple of the server's window (`+w.String()+`) of at most `+string(protocol.AppendEvery(nil, protocol.MaxEvery))+`; nothing was subscribed`, nil))
+	}
+	if err := e.CheckEvery(every); err != nil {
+		e.reply(c, protocol.AppendError(nil, id, protocol.CodeBadRequest, err.Error()+"; nothing was subscribed", nil))
 		return nil, false
+	}
+	switch {
 	case every == w:
 		return nil, true
 	}
@@ -79,6 +81,18 @@ func (e *Engine) cadenceOf(c *Client, id []byte, every time.Duration) (*cadence,
 	g := &cadence{every: k, subs: map[*symbol]map[*Client]struct{}{}, wildcards: map[*Client]struct{}{}, frames: map[uint64]*Frame{}}
 	e.cadences[k] = g
 	return g, true
+}
+
+// CheckEvery reports an interval a subscribe may not ask for: not a
+// multiple of the window, or longer than protocol.MaxEvery. The api checks
+// a handshake's ?every= with it, so that a URL's bad interval is refused
+// as the handshake's 400, not after it.
+func (e *Engine) CheckEvery(every time.Duration) error {
+	w := e.cfg.Window
+	if every < w || every%w != 0 || every > protocol.MaxEvery {
+		return fmt.Errorf(`"every" must be a multiple of the server's window (%v), at most %s`, w, protocol.AppendEvery(nil, protocol.MaxEvery))
+	}
+	return nil
 }
 
 // interval is the time between g's ticks.

@@ -255,9 +255,9 @@ func TestConflationEvery(t *testing.T) {
 		every time.Duration
 		want  string // the first reply
 	}{
-		{70 * time.Millisecond, `{"type":"error","id":9,"code":"bad_request","message":"\"every\" must be a multiple of the server's window (50ms) of at most 60s; nothing was subscribed"}`},
-		{25 * time.Millisecond, `{"type":"error","id":9,"code":"bad_request","message":"\"every\" must be a multiple of the server's window (50ms) of at most 60s; nothing was subscribed"}`},
-		{61 * time.Second, `{"type":"error","id":9,"code":"bad_request","message":"\"every\" must be a multiple of the server's window (50ms) of at most 60s; nothing was subscribed"}`},
+		{70 * time.Millisecond, `{"type":"error","id":9,"code":"bad_request","message":"\"every\" must be a multiple of the server's window (50ms), at most 60s; nothing was subscribed"}`},
+		{25 * time.Millisecond, `{"type":"error","id":9,"code":"bad_request","message":"\"every\" must be a multiple of the server's window (50ms), at most 60s; nothing was subscribed"}`},
+		{61 * time.Second, `{"type":"error","id":9,"code":"bad_request","message":"\"every\" must be a multiple of the server's window (50ms), at most 60s; nothing was subscribed"}`},
 		{50 * time.Millisecond, `{"type":"subscribed","id":9,"symbols":["A"],"every":"50ms"}`},
 		{time.Minute, `{"type":"subscribed","id":9,"symbols":["A"],"every":"60s"}`},
 		{1500 * time.Millisecond, `{"type":"subscribed","id":9,"symbols":["A"],"every":"1500ms"}`},

@@ -593,3 +593,13 @@ def test_every_gap_resyncs() -> None:
     assert paths == ["/ws?symbols=X&every=1s"]
     assert [(u.quote.seq, u.from_seq) for u in got] == [(5, 5), (9, 6)]
     assert [r["op"] for r in requests] == ["unsubscribe", "subscribe"] and requests[1]["every"] == "1s"
+
+
+def test_every_values() -> None:
+    """every takes seconds or the protocol's own text; anything else is a
+    ValueError naming it, before any connection."""
+    for every, text in [("1s", "1s"), ("250ms", "250ms"), (1, "1s"), (0.25, "250ms")]:
+        assert Client("ws://127.0.0.1:1/ws", ["X"], every=every).every == text
+    for bad in [True, "abc", "1.5s", 61, 0]:
+        with pytest.raises(ValueError, match="every="):
+            Client("ws://127.0.0.1:1/ws", ["X"], every=bad)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import inspect
 import json
 import logging
 import random
+import re
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from decimal import Decimal
@@ -68,7 +69,7 @@ class Client:
     permessage-deflate (on by default). A dead connection is found by
     WebSocket pings (``ping_interval``, ``ping_timeout`` seconds).
 
-    ``every`` (seconds, whole milliseconds, at most 60, a multiple of the
+    ``every`` (seconds, or the protocol's text such as ``"1s"``; whole milliseconds, at most 60, a multiple of the
     server's window) asks for conflated updates: at most one per symbol per
     interval, each the net change since the last, covering the versions
     ``Update.from_seq`` to ``Update.delta.seq``; the client checks that
@@ -86,7 +87,7 @@ class Client:
         max_backoff: float = 30.0,
         ping_interval: float = 15.0,
         ping_timeout: float = 30.0,
-        every: float | None = None,
+        every: float | str | None = None,
         on_update: Callback[Update] | None = None,
         on_status: Callback[Status] | None = None,
         on_error: Callback[ServerError] | None = None,
@@ -294,10 +295,18 @@ class Client:
             await q.put(u)
 
 
-def _every_text(every: float | None) -> str:
-    """``every`` seconds as the server reads it ("1s", "250ms"), or "" for none."""
+def _every_text(every: float | str | None) -> str:
+    """``every`` (seconds, or the protocol's text: "1s", "250ms") as the
+    server reads it, or "" for none."""
     if every is None:
         return ""
+    if isinstance(every, str):
+        m = re.fullmatch(r"([0-9]+)(ms|s)", every)
+        if m is None:
+            raise ValueError(f"every={every!r}: want seconds (1.5) or the protocol's text (\"1s\", \"250ms\")")
+        every = int(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+    if isinstance(every, bool) or not isinstance(every, (int, float)):
+        raise ValueError(f"every={every!r}: want seconds (1.5) or the protocol's text (\"1s\", \"250ms\")")
     ms = round(every * 1000)
     if ms <= 0 or ms > 60000 or abs(ms - every * 1000) > 1e-6:
         raise ValueError(f"every={every!r}: want whole milliseconds, more than 0 and at most 60 seconds")

@@ -60,6 +60,13 @@ func (e *Engine) buildSnapshot(syms []*symbol, reason string, timeMicros int64, 
 // updateFrame returns the update message holding the deltas of syms (in id
 // order), building it only if no other client got the same one this window.
 func (e *Engine) updateFrame(syms []*symbol, timeMicros int64) *Frame {
+	return e.cachedFrame(e.frames, syms, deltas{}, timeMicros)
+}
+
+// cachedFrame returns the frame of cache (a window's or a cadence's tick's)
+// that carries exactly syms, or a new lazily built one from src that the
+// cache holds the reference of until it is released.
+func (e *Engine) cachedFrame(cache map[uint64]*Frame, syms []*symbol, src entries, timeMicros int64) *Frame {
 	var h maphash.Hash
 	h.SetSeed(e.seed)
 	var b [4]byte
@@ -68,19 +75,19 @@ func (e *Engine) updateFrame(syms []*symbol, timeMicros int64) *Frame {
 		h.Write(b[:])
 	}
 	key := h.Sum64()
-	first := e.frames[key]
+	first := cache[key]
 	for f := first; f != nil; f = f.next {
 		if sameSymbols(f, syms) {
 			e.stats.FramesShared.Add(1)
 			return f
 		}
 	}
-	f := newFrame(kindData) // its reference is the cache's, dropped at the end of the flush
+	f := newFrame(kindData)
 	f.syms = append(f.syms, syms...)
-	f.src = deltas{}
+	f.src = src
 	f.timeMicros = timeMicros
 	f.next = first
-	e.frames[key] = f
+	cache[key] = f
 	return f
 }
 

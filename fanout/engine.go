@@ -23,10 +23,10 @@ type symbol struct {
 	state  *market.State
 	subs   map[*Client]struct{} // explicit subscribers at the window's cadence (a conflated one keeps its own)
 	dirty  bool
-	delta  []byte          // this window's encoded delta
-	fields market.FieldSet // the fields it carries
+	delta  []byte           // this window's encoded delta
+	fields market.FieldSet  // the fields it carries
 	marks  market.Staleness // and whether it turned the symbol stale or fresh (Unstated: neither)
-	groups []*cadence      // conflated cadences with explicit subscribers of the symbol
+	groups []*cadence       // conflated cadences with explicit subscribers of the symbol
 
 	queue   []Version // a replica's versions waiting for a window, in seq order
 	fresh   bool      // restored from a full quote with no earlier state

@@ -1,7 +1,6 @@
 package fanout
 
 import (
-	"hash/maphash"
 	"slices"
 	"time"
 
@@ -141,28 +140,7 @@ func (g *cadence) encode(dst []byte, s *symbol, from uint64) []byte {
 // frame returns the update holding the entries of syms, built once per
 // tick whichever clients get it.
 func (g *cadence) frame(e *Engine, syms []*symbol, timeMicros int64) *Frame {
-	var h maphash.Hash
-	h.SetSeed(e.seed)
-	var b [4]byte
-	for _, s := range syms {
-		b[0], b[1], b[2], b[3] = byte(s.id), byte(s.id>>8), byte(s.id>>16), byte(s.id>>24)
-		h.Write(b[:])
-	}
-	key := h.Sum64()
-	first := g.frames[key]
-	for f := first; f != nil; f = f.next {
-		if sameSymbols(f, syms) {
-			e.stats.FramesShared.Add(1)
-			return f
-		}
-	}
-	f := newFrame(kindData) // the cache's reference, dropped at the end of the tick
-	f.syms = append(f.syms, syms...)
-	f.src = g
-	f.timeMicros = timeMicros
-	f.next = first
-	g.frames[key] = f
-	return f
+	return e.cachedFrame(g.frames, syms, g, timeMicros) // released at the end of the tick
 }
 
 // joinerFrame builds a joiner's own update (see cadence), or returns nil

@@ -99,13 +99,7 @@ func TestJSClient(t *testing.T) {
 	bin := buildBinary(t)
 	addr := testnet.FreeAddr(t)
 	srv := startProcess(t, exec.Command(bin, "--addr", addr))
-	deadline := time.Now().Add(15 * time.Second)
-	for code, _ := tryGet("http://" + addr + "/readyz"); code != 200; code, _ = tryGet("http://" + addr + "/readyz") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the server is not ready on %s; logs:\n%s", addr, srv.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, addr, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	args := append(flags, "--no-warnings", "--test", filepath.Join(repo, jsTests))

@@ -386,6 +386,19 @@ type process struct {
 }
 
 // startProcess starts cmd with its stderr captured in logs.
+// waitReady waits up to 15 s for the process p serving on addr to answer
+// /readyz with 200, failing t with its logs otherwise.
+func waitReady(t *testing.T, addr string, p *process) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for code, _ := tryGet("http://" + addr + "/readyz"); code != 200; code, _ = tryGet("http://" + addr + "/readyz") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server is not ready on %s; logs:\n%s", addr, p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func startProcess(t *testing.T, cmd *exec.Cmd) *process {
 	t.Helper()
 	p := &process{cmd: cmd, logs: &syncbuf.Buffer{}, exited: make(chan struct{})}

@@ -97,18 +97,13 @@ func stepSession(t *testing.T, bin string) []string {
 	p := startProcess(t, exec.Command(bin, "--step-control", "--addr", addr, "--coalesce", "100ms",
 		"--feed", "replay:fixtures/crypto.ndjson?speed=1000", "--log-level", "warn"))
 	base := "http://" + addr
-	deadline := time.Now().Add(15 * time.Second)
-	for code, _ := tryGet(base + "/readyz"); code != 200; code, _ = tryGet(base + "/readyz") {
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready; logs:\n%s", p.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, addr, p)
 	conn, err := rawws.Dial(addr, rawws.Options{Path: "/ws?symbols=BTC-USD,ETH-USD", Extensions: "permessage-deflate"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		_, st := control(t, "GET", base+"/control/state", "")
 		if st["subscriptions"].(float64) >= 2 {
@@ -259,13 +254,7 @@ func TestProcessStepSymbols(t *testing.T) {
 	addr := testnet.FreeAddr(t)
 	p := startProcess(t, exec.Command(bin, "--step-control", "--addr", addr, "--step-symbols", "BTC-USD, ETH-USD"))
 	base := "http://" + addr
-	deadline := time.Now().Add(15 * time.Second)
-	for code, _ := tryGet(base + "/readyz"); code != 200; code, _ = tryGet(base + "/readyz") {
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready; logs:\n%s", p.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, addr, p)
 	conn, err := rawws.Dial(addr, rawws.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -278,6 +267,7 @@ func TestProcessStepSymbols(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(m.Payload), `{"type":"subscribed","id":1,"symbols":["ETH-USD"]`) {
 		t.Fatalf("subscribe before any quote: %s %v, want subscribed", m.Payload, err)
 	}
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		_, state := control(t, "GET", base+"/control/state", "")
 		if state["subscriptions"] == float64(1) {

@@ -27,7 +27,7 @@ var (
 	descBytes           = desc("bytes_sent_total", "Bytes written to WebSocket connections and event streams (wire bytes, compressed where negotiated).")
 	descDrops           = desc("drops_total", "Data frames dropped from overflowing connection queues.")
 	descSlow            = desc("slow_consumer_closes_total", "Connections closed 1008 as slow consumers.")
-	descCloses          = desc("closes_total", "Connections closed by the server with a close code, by code (counted when the frame went out, or when the socket had to be cut before it could).", "code")
+	descCloses          = desc("closes_total", "Connections closed by the server with a close code, by code (counted as the close frame goes out, or when the socket had to be cut before it could).", "code")
 	descQuotesIn        = desc("quotes_ingested_total", "Feed updates taken in by the engine.")
 	descQuotesRejected  = desc("quotes_rejected_total", "Feed updates with an invalid symbol.")
 	descVersions        = desc("versions_published_total", "Symbol versions published (seq increments).")

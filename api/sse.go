@@ -201,9 +201,7 @@ func (s *Server) serveSSE(hc net.Conn, req streamRequest) {
 	case <-time.After(s.cfg.WriteTimeout + s.cfg.CloseGrace):
 	}
 	c.finish()
-	if code := c.client.CloseCode(); code != 0 && !c.closeSent.Load() {
-		s.countClose(code)
-	}
+	c.countClose()
 	c.flushers.Wait() // fasthttp reuses the connection object once this returns
 }
 

@@ -39,15 +39,15 @@ type conn struct {
 	doneOnce sync.Once
 	lastPing time.Time // owned by the server's ping sweeper, under Server.mu
 
-	written    atomic.Uint64 // bytes handed to the kernel by the flushers
-	writeSince atomic.Int64  // when the running write began (Unix ns); 0 when none runs
-	watch      watch         // the sweeper's
-	slow       atomic.Bool   // closed as a slow consumer, or a write failed: cut the socket
-	forceOnce  sync.Once
-	closeSent  atomic.Bool // the close frame was written (and counted)
-	answering  bool        // the reader's: the peer is talking, so its close reply is worth waiting for
-	engineErr  bool        // the handler's: an engine command failed and was logged
-	events     *events     // an event stream's encoder (sse.go); nil for a WebSocket
+	written      atomic.Uint64 // bytes handed to the kernel by the flushers
+	writeSince   atomic.Int64  // when the running write began (Unix ns); 0 when none runs
+	watch        watch         // the sweeper's
+	slow         atomic.Bool   // closed as a slow consumer, or a write failed: cut the socket
+	forceOnce    sync.Once
+	closeCounted atomic.Bool // the close code went into ticker_closes_total
+	answering    bool        // the reader's: the peer is talking, so its close reply is worth waiting for
+	engineErr    bool        // the handler's: an engine command failed and was logged
+	events       *events     // an event stream's encoder (sse.go); nil for a WebSocket
 }
 
 // readBufferBytes buffers a connection's reads: client messages are small.
@@ -109,12 +109,18 @@ func (s *Server) serveWS(hc net.Conn, deflate bool, syms []string, every time.Du
 	}
 	c.linger()
 	c.finish()
-	if code := c.client.CloseCode(); code != 0 && !c.closeSent.Load() {
-		s.countClose(code) // decided, though the socket was cut before it could go out
-	}
+	c.countClose() // decided, though the socket may have been cut before it could go out
 	// fasthttp reuses the connection object once this handler returns:
 	// no flusher may outlive it
 	c.flushers.Wait()
+}
+
+// countClose counts the connection's close code once, if the server
+// decided one.
+func (c *conn) countClose() {
+	if code := c.client.CloseCode(); code != 0 && c.closeCounted.CompareAndSwap(false, true) {
+		c.s.countClose(code)
+	}
 }
 
 // kick starts a flusher unless one runs. The client calls it, with its
@@ -152,15 +158,16 @@ func (c *conn) flush() {
 			c.bufs = c.events.encode(c.bufs)
 		}
 		if len(c.bufs) > 0 {
+			if closing {
+				// before the write: a peer that reads the close frame and
+				// then scrapes /metrics finds it counted
+				c.countClose()
+			}
 			err := c.write(closing)
 			clear(c.bufs)
 			if err != nil {
 				c.writeFailed(err)
 				return
-			}
-			if closing && c.client.CloseCode() != 0 {
-				c.closeSent.Store(true)
-				c.s.countClose(c.client.CloseCode())
 			}
 		}
 		if closing {

@@ -125,8 +125,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.IntVar(&c.Fanout.MaxSymbolsPerClient, "max-symbols", c.Fanout.MaxSymbolsPerClient, "symbols one connection may subscribe to")
 	fs.IntVar(&c.Fanout.QueueBytes, "queue-bytes", c.Fanout.QueueBytes, "per-connection outbound queue limit in bytes")
 	fs.DurationVar(&c.Fanout.StuckTimeout, "stuck-timeout", c.Fanout.StuckTimeout, "close a connection whose client takes nothing this long while owed bytes (1008, then reset)")
-	fs.IntVar(&c.Fanout.DeflateLevel, "deflate-level", c.Fanout.DeflateLevel, "permessage-deflate level, 1 (fastest) to 9 (smallest)")
-	fs.DurationVar(&c.Fanout.CompressBudget, "compress-budget", c.Fanout.CompressBudget, "time per window for compressing whole messages; past it messages are assembled from per-symbol pieces (0: no limit)")
+	fs.IntVar(&c.Fanout.DeflateLevel, "deflate-level", c.Fanout.DeflateLevel, "permessage-deflate level of snapshots, 1 (fastest) to 9 (smallest); updates are spliced")
+	fs.Duration("compress-budget", 0, "no effect, kept so that command lines that set it still start: updates are spliced from each window's entries (bench/RESULTS.md), so no budget is needed")
 	fs.IntVar(&c.Fanout.CompressWorkers, "compress-workers", c.Fanout.CompressWorkers, "compressors a window's distinct messages are shared among (0: one per core but one, left to the writers; 1: the engine's goroutine alone)")
 	fs.DurationVar(&c.API.PingInterval, "ping-interval", c.API.PingInterval, "server ping period")
 	fs.DurationVar(&c.API.IdleTimeout, "idle-timeout", c.API.IdleTimeout, "close a connection that sent nothing (pong included) this long")
@@ -229,7 +229,6 @@ var (
 		"QueueBytes":          "queue-bytes",
 		"StuckTimeout":        "stuck-timeout",
 		"DeflateLevel":        "deflate-level",
-		"CompressBudget":      "compress-budget",
 		"CompressWorkers":     "compress-workers",
 	}
 	apiFlags = map[string]string{

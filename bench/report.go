@@ -158,7 +158,7 @@ func markdown(c loadConfig, rs []*result) string {
 	row("resyncs seen by the sample", "%.0f", func(r *result) float64 { return float64(r.Resyncs) })
 	row("server drops (frames)", "%.0f", func(r *result) float64 { return r.Metrics["ticker_drops_total"] })
 	row("messages compressed whole (server)", "%.0f", func(r *result) float64 { return r.Metrics["ticker_frames_deflated_total"] })
-	row("messages assembled from pieces (server)", "%.0f", func(r *result) float64 { return r.Metrics["ticker_frames_assembled_total"] })
+	row("updates spliced (server)", "%.0f", func(r *result) float64 { return r.Metrics["ticker_frames_assembled_total"] })
 	row("connections closed by the server", "%.0f", func(r *result) float64 { return float64(r.Closed) })
 	row("server CPU seconds (measured span)", "%.1f", func(r *result) float64 { return r.CPUSeconds })
 	row("server CPU (% of one core)", "%.0f", func(r *result) float64 { return 100 * r.CPUSeconds / c.Duration.Seconds() })

@@ -2,10 +2,9 @@ package fanout
 
 import (
 	"hash/maphash"
-	"time"
 
 	"github.com/ticker-io/ticker/protocol"
-	"github.com/ticker-io/ticker/ws"
+	"github.com/ticker-io/ticker/splice"
 )
 
 // sameSymbols reports whether f carries exactly syms, in order.
@@ -109,11 +108,9 @@ func releaseFrames(frames map[uint64]*Frame) {
 }
 
 // prepare builds the form of f a client needs: the plain frame, or the
-// compressed one. Whole messages are compressed while this window's
-// compression budget lasts; after that, updates for deflate clients are
-// assembled from per-symbol pieces, each compressed once per window, so that
-// compression never makes the engine miss its window (the bytes are larger,
-// about 0.8 of plain against 0.26 for a whole message).
+// compressed one. A window's (or a cadence tick's) updates are spliced from
+// entries coded once for it (splice.go); snapshots, and an update splicing
+// refuses, are compressed whole.
 func (e *Engine) prepare(f *Frame, deflate bool) {
 	if !deflate {
 		e.buildPlain(f)
@@ -122,14 +119,16 @@ func (e *Engine) prepare(f *Frame, deflate bool) {
 	if f.deflated != nil {
 		return
 	}
-	if f.src != nil && e.compressSpent >= e.compressBudget { // a lazily built update (a pooled snapshot may keep an empty syms)
-		e.assemble(f)
+	if f.src != nil && e.splice(f, e.comp) { // a lazily built update (a pooled snapshot may keep an empty syms)
 		return
 	}
+	e.deflateWhole(f, e.comp)
+}
+
+// deflateWhole compresses f's whole message with comp.
+func (e *Engine) deflateWhole(f *Frame, comp *compressor) {
 	e.buildPlain(f)
-	t0 := time.Now()
-	e.comp.deflate(f)
-	e.compressSpent += time.Since(t0)
+	comp.deflate(f)
 	e.stats.FramesDeflated.Add(1)
 	e.stats.DeflateIn.Add(uint64(len(f.Payload())))
 	e.stats.DeflateOut.Add(uint64(len(f.deflated)))
@@ -153,41 +152,18 @@ func (e *Engine) buildPlain(f *Frame) {
 	e.stats.FramesBuilt.Add(1)
 }
 
-// assemble builds f's compressed form by concatenating pieces: the window's
-// envelope head, each symbol's delta, and the tail.
-func (e *Engine) assemble(f *Frame) {
-	if e.headPiece == nil || e.headTime != f.timeMicros {
-		e.headPiece = e.comp.piece(e.headPiece[:0], protocol.AppendQuotesHead(nil, "update", "", f.timeMicros))
-		e.headTime = f.timeMicros
-	}
-	buf := append(f.dbuf[:0], zeroHeader[:]...)
-	buf = append(buf, e.headPiece...)
-	for i, s := range f.syms {
-		first, next := f.src.pieces(e, s)
-		if i == 0 {
-			buf = append(buf, first...)
-		} else {
-			buf = append(buf, next...)
-		}
-	}
-	buf = append(buf, e.tailPiece...)
-	buf = buf[:len(buf)-4] // the message's final 00 00 ff ff
-	at := ws.PutHeader(buf, maxHeaderLen, ws.BitFin|ws.BitRSV1|ws.OpText, len(buf)-maxHeaderLen)
-	f.dbuf = buf
-	f.deflated = buf[at:]
-	e.stats.FramesAssembled.Add(1)
-}
-
 // entries is where a lazily built update takes each symbol's entry from:
 // this window's deltas (deltas), or a conflated cadence's net changes
 // (*cadence).
 type entries interface {
 	// entry is s's JSON in the update.
 	entry(s *symbol) []byte
-	// pieces is the entry compressed as a piece (see compressor.piece),
-	// as the first of a message and with a leading comma; built once per
-	// window.
-	pieces(e *Engine, s *symbol) (first, next []byte)
+	// spliced is the sealed splice window the entries of this window (or
+	// tick) are part of, and the updates' head; it is sealed on the first
+	// call of a window, which must come from the engine's goroutine.
+	spliced(e *Engine, timeMicros int64) *spliceWindow
+	// piece is s's entry in that window.
+	piece(s *symbol) *splice.Piece
 }
 
 // deltas are the entries of a window's updates: each symbol's delta.
@@ -195,12 +171,15 @@ type deltas struct{}
 
 func (deltas) entry(s *symbol) []byte { return s.delta }
 
-func (deltas) pieces(e *Engine, s *symbol) (first, next []byte) {
-	if s.pieceEpoch != e.epoch {
-		s.pieceEpoch = e.epoch
-		s.pieceFirst = e.comp.piece(s.pieceFirst[:0], s.delta)
-		e.scratch = append(append(e.scratch[:0], ','), s.delta...)
-		s.pieceNext = e.comp.piece(s.pieceNext[:0], e.scratch)
+func (deltas) spliced(e *Engine, timeMicros int64) *spliceWindow {
+	if !e.spl.current(e.epoch) {
+		e.spl.begin(e.epoch, timeMicros)
+		for _, s := range e.changed {
+			e.spl.w.Add(&s.piece, s.delta)
+		}
+		e.spl.seal()
 	}
-	return s.pieceFirst, s.pieceNext
+	return &e.spl
 }
+
+func (deltas) piece(s *symbol) *splice.Piece { return &s.piece }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ticker-io/ticker/market"
 	"github.com/ticker-io/ticker/protocol"
+	"github.com/ticker-io/ticker/splice"
 )
 
 // A cadence is the clients that asked for their updates every k windows
@@ -38,6 +39,7 @@ type cadence struct {
 	frames    map[uint64]*Frame
 	touched   []*Client
 	scratch   []byte
+	spl       spliceWindow // this tick's entries, for splicing its updates
 }
 
 // accum is what a cadence holds of one symbol between two ticks.
@@ -47,9 +49,7 @@ type accum struct {
 	fields  market.FieldSet // changed in from..now
 	marked  bool            // a version in from..now turned the symbol stale or fresh
 	entry   []byte          // at a tick: the encoded net change
-
-	pieceEpoch            uint64 // the window pieceFirst and pieceNext were built in
-	pieceFirst, pieceNext []byte
+	piece   splice.Piece    // entry in the cadence's splice window
 }
 
 // cadences are an engine's conflated cadences in use, by windows per tick.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/klauspost/compress/flate"
 
+	"github.com/ticker-io/ticker/splice"
 	"github.com/ticker-io/ticker/ws"
 )
 
@@ -18,6 +19,9 @@ const minCompressBytes = 128
 type compressor struct {
 	w   *flate.Writer
 	out bytes.Buffer
+
+	coder  splice.Coder    // and splices updates (splice.go)
+	pieces []*splice.Piece // scratch: an update's pieces
 }
 
 func newCompressor(level int) *compressor {
@@ -28,19 +32,6 @@ func newCompressor(level int) *compressor {
 	}
 	c.w = w
 	return c
-}
-
-// piece appends data compressed as a self-contained run of deflate blocks
-// ending in a sync flush (00 00 ff ff kept). Pieces compressed this way can be
-// concatenated into one message under no context takeover: each starts on a
-// byte boundary with no reference to what precedes it; only the message's
-// final 4 bytes are stripped.
-func (c *compressor) piece(dst, data []byte) []byte {
-	c.out.Reset()
-	c.w.Reset(&c.out)
-	c.w.Write(data)
-	c.w.Flush()
-	return append(dst, c.out.Bytes()...)
 }
 
 // deflate fills f.deflated. Payloads too small to gain, or that do not

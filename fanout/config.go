@@ -16,13 +16,6 @@ type Config struct {
 	QueueBytes          int           // per-client outbound queue limit; default 1 MiB
 	StuckTimeout        time.Duration // a client that takes nothing for this long is closed 1008 (here: owed a resync and its writer took nothing; api: its peer acknowledged nothing); default 10s
 	DeflateLevel        int           // 1 (fastest) .. 9 (smallest); default 1
-	// CompressBudget is the time per window the engine may spend compressing
-	// whole messages; past it, messages for deflate clients are assembled
-	// from per-symbol compressed pieces (cheap, but about 3× the bytes).
-	// Zero or negative: no limit, the default. Worth setting on a server
-	// with cores to spare, where the engine's one goroutine is the limit;
-	// on a machine whose CPU is all used, fewer bytes win (bench/RESULTS.md).
-	CompressBudget time.Duration
 	// CompressWorkers is how many compressors a window's distinct updates
 	// are shared among (parallel.go), 1 to 256; zero: one per core Go runs
 	// on (GOMAXPROCS) but one, which the writers keep, the default (so 1

@@ -15,7 +15,6 @@ func (e *Engine) flush(now time.Time) {
 	e.lastFlush = start
 	e.held = e.holding.Load()
 	e.epoch++
-	e.compressSpent = 0
 	changed := e.changed[:0]
 	var d market.Quote
 	again := e.again[:0]

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ticker-io/ticker/market"
+	"github.com/ticker-io/ticker/splice"
 )
 
 // ErrStopped is returned by the command methods once Run has returned.
@@ -33,11 +34,7 @@ type symbol struct {
 	renewed bool      // state dropped for a new epoch: its next full quote is a resync
 	full    bool      // publish every field in the next version (after Promote)
 
-	// this window's delta compressed as a piece (see compressor.piece), as
-	// the first entry of a message and with a leading comma; built on demand
-	pieceEpoch uint64
-	pieceFirst []byte
-	pieceNext  []byte
+	piece splice.Piece // this window's delta in the engine's splice window, when it is sealed
 }
 
 // Engine coalesces quotes per window and fans the resulting messages out to
@@ -77,12 +74,7 @@ type Engine struct {
 
 	filtered map[string]*filteredWindow // restricted wildcards' symbols of a window, by Restriction key (restrict.go)
 
-	compressBudget time.Duration // per window (Config.CompressBudget)
-	compressSpent  time.Duration // this window
-	headPiece      []byte        // this window's update envelope, as a piece
-	headTime       int64
-	tailPiece      []byte
-	scratch        []byte
+	spl spliceWindow // this window's deltas, for splicing its updates (splice.go)
 
 	holding atomic.Bool // Hold
 
@@ -124,14 +116,9 @@ func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*E
 		// only a replica takes versions; elsewhere the nil channel never fires
 		e.vers = make(chan Version, 4096)
 	}
-	e.compressBudget = cfg.CompressBudget
-	if e.compressBudget <= 0 {
-		e.compressBudget = 1<<63 - 1
-	}
 	for range compressWorkers(cfg.CompressWorkers) - 1 {
 		e.comps = append(e.comps, newCompressor(cfg.DeflateLevel))
 	}
-	e.tailPiece = e.comp.piece(nil, []byte("]}"))
 	e.stats.init()
 	for _, name := range declared {
 		if err := market.ValidateSymbol(name); err != nil {

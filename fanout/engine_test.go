@@ -269,7 +269,8 @@ func TestCoalescing(t *testing.T) {
 }
 
 // TestSharedFrames: clients that get the same message get the same bytes,
-// encoded once and compressed once.
+// encoded once and compressed once: the plain JSON only for clients without
+// deflate, the spliced form only for those with it.
 func TestSharedFrames(t *testing.T) {
 	e := newTestEngine(t, Config{}, "A", "B", "C")
 	var plain, deflated, other []*Client
@@ -286,7 +287,7 @@ func TestSharedFrames(t *testing.T) {
 	for _, c := range append(append(plain, deflated...), other...) {
 		take(t, c)
 	}
-	built, deflatedN := e.Stats().FramesBuilt.Load(), e.Stats().FramesDeflated.Load()
+	built, deflatedN, splicedN := e.Stats().FramesBuilt.Load(), e.Stats().FramesDeflated.Load(), e.Stats().FramesAssembled.Load()
 	// a long JSON payload so compression is worth it
 	for i := 0; i < 20; i++ {
 		push(t, e, "A", int64(i+1), "bid", fmt.Sprintf("100.%02d", i), "ask", fmt.Sprintf("101.%02d", i), "bid_size", "100", "ask_size", "200", "last", "100.5", "last_size", "5", "volume", "12345.678")
@@ -294,11 +295,14 @@ func TestSharedFrames(t *testing.T) {
 	push(t, e, "B", 1, "bid", "2", "ask", "3", "bid_size", "100", "ask_size", "200", "last", "2.5", "last_size", "5", "volume", "99999")
 	push(t, e, "C", 1, "bid", "4")
 	window(e)
-	if n := e.Stats().FramesBuilt.Load() - built; n != 2 {
-		t.Fatalf("built %d distinct updates, want 2 ({A,B} and {A,C})", n)
+	if n := e.Stats().FramesBuilt.Load() - built; n != 1 {
+		t.Fatalf("built %d plain updates, want 1 ({A,B}; {A,C} has only deflate clients)", n)
 	}
-	if n := e.Stats().FramesDeflated.Load() - deflatedN; n != 2 {
-		t.Fatalf("compressed %d times, want 2", n)
+	if n := e.Stats().FramesAssembled.Load() - splicedN; n != 2 {
+		t.Fatalf("spliced %d updates, want 2 ({A,B} and {A,C})", n)
+	}
+	if n := e.Stats().FramesDeflated.Load() - deflatedN; n != 0 {
+		t.Fatalf("compressed %d updates whole, want 0", n)
 	}
 	var first, firstDeflated []byte
 	for i := range plain {
@@ -552,7 +556,6 @@ func TestAssembledFrames(t *testing.T) {
 		push(t, e, "A", int64(10*w+1), "bid", fmt.Sprintf("100.%d", w), "ask", "101", "bid_size", "100", "volume", "12345.678")
 		push(t, e, "B", int64(10*w+2), "bid", fmt.Sprintf("200.%d", w), "ask", "201", "last", "200.5", "last_size", "3")
 		push(t, e, "C", int64(10*w+3), "ask", fmt.Sprintf("3.%d", w), "bid", "2.9")
-		e.compressBudget = 0 // as if this window's budget were spent
 		window(e)
 		_, _, p := take(t, plain)
 		want := decodeFrame(t, p[0]).payload
@@ -563,7 +566,7 @@ func TestAssembledFrames(t *testing.T) {
 				t.Fatalf("window %d client %d: not compressed", w, i)
 			}
 			if i == 0 && !bytes.Equal(f.payload, want) {
-				t.Fatalf("assembled message inflates to\n%s\nwant\n%s", f.payload, want)
+				t.Fatalf("spliced message inflates to\n%s\nwant\n%s", f.payload, want)
 			}
 			var m msg
 			if err := json.Unmarshal(f.payload, &m); err != nil || m.Type != "update" {
@@ -572,7 +575,7 @@ func TestAssembledFrames(t *testing.T) {
 		}
 	}
 	if e.Stats().FramesAssembled.Load() != 9 || e.Stats().FramesDeflated.Load() != 0 {
-		t.Fatalf("assembled %d, deflated whole %d", e.Stats().FramesAssembled.Load(), e.Stats().FramesDeflated.Load())
+		t.Fatalf("spliced %d, deflated whole %d", e.Stats().FramesAssembled.Load(), e.Stats().FramesDeflated.Load())
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Compressing a window's distinct updates is most of a flush's work when
@@ -54,25 +53,21 @@ func (e *Engine) deferOffer(c *Client, f *Frame) bool {
 }
 
 // compressDeferred compresses the window's deferred frames, on every
-// worker when there are enough of them, within the window's compression
-// budget (what is left of it is assembled from pieces, on the engine's
-// goroutine), and offers each deferred update to its client as soon as its
-// frame is ready: the frames go in batches, so that writers start on the
-// first clients' messages while the later ones are compressed.
+// worker when there are enough of them, and offers each deferred update to
+// its client as soon as its frame is ready: the frames go in batches, so
+// that writers start on the first clients' messages while the later ones
+// are compressed.
 func (e *Engine) compressDeferred() {
 	jobs, offers := e.jobs, e.deferred
-	var spent atomic.Int64
-	spent.Store(int64(e.compressSpent))
-	budget := int64(e.compressBudget)
+	if len(jobs) > 0 {
+		jobs[0].src.spliced(e, jobs[0].timeMicros) // sealed here, before the workers share it
+	}
 	offered := 0
 	for done := 0; done < len(jobs); {
 		batch := jobs[done:min(done+deferBatch, len(jobs))]
-		e.compressBatch(batch, &spent, budget)
+		e.compressBatch(batch)
 		for _, f := range batch {
 			f.jobbed = false
-			if f.deflated == nil {
-				e.assemble(f) // the budget ran out
-			}
 		}
 		done += len(batch)
 		// the offers whose frames are ready: jobs are appended in the order
@@ -83,7 +78,6 @@ func (e *Engine) compressDeferred() {
 			offered++
 		}
 	}
-	e.compressSpent = time.Duration(spent.Load())
 	clear(e.jobs)
 	e.jobs = e.jobs[:0]
 	clear(e.deferred)
@@ -94,25 +88,19 @@ func (e *Engine) compressDeferred() {
 // queued.
 const deferBatch = 512
 
-// compressBatch compresses batch on as many workers as it is worth,
-// counting their time against budget.
-func (e *Engine) compressBatch(batch []*Frame, spent *atomic.Int64, budget int64) {
+// compressBatch compresses batch on as many workers as it is worth.
+func (e *Engine) compressBatch(batch []*Frame) {
 	workers := min(len(e.comps)+1, max(len(batch)/parallelMin, 1))
 	var next atomic.Int64
 	work := func(comp *compressor) {
 		for {
 			i := int(next.Add(1)) - 1
-			if i >= len(batch) || spent.Load() >= budget {
+			if i >= len(batch) {
 				return
 			}
-			f := batch[i]
-			e.buildPlain(f)
-			t0 := time.Now()
-			comp.deflate(f)
-			spent.Add(int64(time.Since(t0)))
-			e.stats.FramesDeflated.Add(1)
-			e.stats.DeflateIn.Add(uint64(len(f.Payload())))
-			e.stats.DeflateOut.Add(uint64(len(f.deflated)))
+			if f := batch[i]; f.src == nil || !e.splice(f, comp) {
+				e.deflateWhole(f, comp)
+			}
 		}
 	}
 	var wg sync.WaitGroup

@@ -14,15 +14,14 @@ import (
 // workers changes nothing a client gets: every client of an engine with 4
 // workers is queued the same frames, byte for byte and in the same order,
 // as its twin on an engine that compresses alone, over windows of 200
-// deflate and plain clients on random symbol sets; with a compression
-// budget spent at once (pieces assembled), the same messages.
+// deflate and plain clients on random symbol sets.
 func TestParallelCompressionSameBytes(t *testing.T) {
 	names := make([]string, 60)
 	for i := range names {
 		names[i] = fmt.Sprintf("SYM%02d", i)
 	}
-	build := func(workers int, budget time.Duration) (*Engine, []*Client) {
-		e, err := New(Config{QueueBytes: 16 << 20, CompressWorkers: workers, CompressBudget: budget}, market.NewRing(1<<12), names, nil)
+	build := func(workers int) (*Engine, []*Client) {
+		e, err := New(Config{QueueBytes: 16 << 20, CompressWorkers: workers}, market.NewRing(1<<12), names, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,9 +39,9 @@ func TestParallelCompressionSameBytes(t *testing.T) {
 		}
 		return e, cs
 	}
-	for _, budget := range []time.Duration{0, time.Nanosecond} {
-		serial, sc := build(1, budget)
-		par, pc := build(4, budget)
+	{
+		serial, sc := build(1)
+		par, pc := build(4)
 		if len(par.comps) != 3 || len(serial.comps) != 0 {
 			t.Fatalf("%d and %d extra compressors, want 3 and 0", len(par.comps), len(serial.comps))
 		}
@@ -66,18 +65,11 @@ func TestParallelCompressionSameBytes(t *testing.T) {
 				a, _ := sc[i].Take(nil)
 				b, _ := pc[i].Take(nil)
 				if len(a) != len(b) {
-					t.Fatalf("budget %v, window %d, client %d: %d frames alone, %d shared", budget, w, i, len(a), len(b))
+					t.Fatalf("window %d, client %d: %d frames alone, %d shared", w, i, len(a), len(b))
 				}
 				for k := range a {
-					// with a budget, which messages are compressed whole
-					// before it runs out depends on the workers' timing:
-					// the same message, maybe in another form
-					same := bytes.Equal(a[k], b[k])
-					if budget > 0 {
-						same = bytes.Equal(decodeFrame(t, a[k]).payload, decodeFrame(t, b[k]).payload)
-					}
-					if !same {
-						t.Fatalf("budget %v, window %d, client %d, frame %d differs:\n%q\n%q", budget, w, i, k, a[k], b[k])
+					if !bytes.Equal(a[k], b[k]) {
+						t.Fatalf("window %d, client %d, frame %d differs:\n%q\n%q", w, i, k, a[k], b[k])
 					}
 				}
 				frames += len(a)
@@ -86,10 +78,10 @@ func TestParallelCompressionSameBytes(t *testing.T) {
 				t.Fatalf("window %d: no frame queued", w)
 			}
 		}
-		if budget > 0 && par.stats.FramesAssembled.Load() == 0 {
-			t.Errorf("budget %v: nothing assembled from pieces", budget)
+		if par.stats.FramesAssembled.Load() == 0 || par.stats.FramesAssembled.Load() != serial.stats.FramesAssembled.Load() {
+			t.Errorf("spliced %d shared, %d alone", par.stats.FramesAssembled.Load(), serial.stats.FramesAssembled.Load())
 		}
-		if budget == 0 && par.stats.FramesDeflated.Load() != serial.stats.FramesDeflated.Load() {
+		if par.stats.FramesDeflated.Load() != serial.stats.FramesDeflated.Load() {
 			t.Errorf("deflated %d shared, %d alone", par.stats.FramesDeflated.Load(), serial.stats.FramesDeflated.Load())
 		}
 	}

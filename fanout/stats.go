@@ -20,7 +20,7 @@ type Stats struct {
 	FramesBuilt     atomic.Uint64   // distinct messages encoded as plain JSON (assembled ones excepted)
 	FramesShared    atomic.Uint64   // times an already built update was reused for another client
 	FramesDeflated  atomic.Uint64   // distinct messages compressed whole
-	FramesAssembled atomic.Uint64   // distinct messages assembled from per-symbol compressed pieces (compression budget spent)
+	FramesAssembled atomic.Uint64   // distinct updates spliced from their window's coded entries (splice.go)
 	DeflateIn       atomic.Uint64   // payload bytes given to the compressor
 	DeflateOut      atomic.Uint64   // wire bytes it produced (header included)
 	Clients         atomic.Int64    // registered clients

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ticker-io/ticker/market"
 	"github.com/ticker-io/ticker/protocol"
+	"github.com/ticker-io/ticker/splice"
 )
 
 // note accumulates this window's version of s.
@@ -180,13 +181,16 @@ func (g *cadence) joinerFrame(e *Engine, c *Client, syms []*symbol, timeMicros i
 
 func (g *cadence) entry(s *symbol) []byte { return g.acc[s.id].entry }
 
-func (g *cadence) pieces(e *Engine, s *symbol) (first, next []byte) {
-	a := &g.acc[s.id]
-	if a.pieceEpoch != e.epoch {
-		a.pieceEpoch = e.epoch
-		a.pieceFirst = e.comp.piece(a.pieceFirst[:0], a.entry)
-		e.scratch = append(append(e.scratch[:0], ','), a.entry...)
-		a.pieceNext = e.comp.piece(a.pieceNext[:0], e.scratch)
+func (g *cadence) spliced(e *Engine, timeMicros int64) *spliceWindow {
+	if !g.spl.current(e.epoch) {
+		g.spl.begin(e.epoch, timeMicros)
+		for _, s := range g.pending {
+			a := &g.acc[s.id]
+			g.spl.w.Add(&a.piece, a.entry)
+		}
+		g.spl.seal()
 	}
-	return a.pieceFirst, a.pieceNext
+	return &g.spl
 }
+
+func (g *cadence) piece(s *symbol) *splice.Piece { return &g.acc[s.id].piece }

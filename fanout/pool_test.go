@@ -3,15 +3,14 @@ package fanout
 import (
 	"fmt"
 	"testing"
-	"time"
 )
 
-// TestSnapshotAfterBudgetSpent: with the compression budget spent, a
-// snapshot built in a pooled frame that last held an update is still
-// compressed whole, as a snapshot (it once went out assembled from the
-// update pieces of no symbol: {"type":"update","time":0,"quotes":[]}).
-func TestSnapshotAfterBudgetSpent(t *testing.T) {
-	e := newTestEngine(t, Config{CompressBudget: time.Nanosecond}, "A", "B")
+// TestSnapshotInUpdateFrame: a snapshot built in a pooled frame that last
+// held a spliced update is compressed whole, as a snapshot (with the
+// pieces' assembly it once went out as the update of no symbol:
+// {"type":"update","time":0,"quotes":[]}).
+func TestSnapshotInUpdateFrame(t *testing.T) {
+	e := newTestEngine(t, Config{}, "A", "B")
 	var cs []*Client
 	for i := 0; i < 4; i++ {
 		c := register(e, true, 1<<20)
@@ -28,12 +27,12 @@ func TestSnapshotAfterBudgetSpent(t *testing.T) {
 		}
 	}
 	if e.Stats().FramesAssembled.Load() == 0 {
-		t.Fatal("the budget was never spent")
+		t.Fatal("no update was spliced")
 	}
 	late := register(e, true, 1<<20)
 	subscribe(e, late, "", "A", "B")
 	msgs, _, _ := take(t, late)
 	if len(msgs) != 2 || msgs[1].Type != "snapshot" || len(msgs[1].Quotes) != 2 {
-		t.Fatalf("subscribe with the budget spent: %+v", msgs)
+		t.Fatalf("subscribe after spliced updates: %+v", msgs)
 	}
 }

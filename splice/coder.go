@@ -88,9 +88,12 @@ func (c *Coder) Append(dst []byte, w *Window, head []byte, pieces []*Piece, sep 
 	}
 	c.w = w
 	c.counter = nil
-	size := len(w.head) + 8 + 2*(len(head)+len(tail)+len(pieces))
+	// room for what such messages take (a third to a half of the plain
+	// bytes); spill grows it for a message that needs more, so that a
+	// pooled buffer does not keep twice the plain size
+	size := len(w.head) + 16 + len(head) + len(tail) + len(pieces)
 	for _, p := range pieces {
-		size += 2 * len(p.data) // literals are 15 bits at most
+		size += len(p.data) / 2
 	}
 	dst = slices.Grow(dst, size)
 	c.bw = bitWriter{out: append(dst, w.head...), acc: w.headAcc, n: w.headN}

@@ -123,16 +123,20 @@ func (c *conn) countClose() {
 	}
 }
 
-// kick starts a flusher unless one runs. The client calls it, with its
-// lock held, whenever it gains something to write, its close frame
-// included: then it also bounds the time left to a write still blocked.
+// kick starts a flusher unless one runs: on the server's writers
+// (writers.go) for a plain TCP WebSocket, else a goroutine. The client
+// calls it, with its lock held, whenever it gains something to write, its
+// close frame included: then it also bounds the time left to a write still
+// blocked.
 func (c *conn) kick() {
 	if c.client.Closing() {
 		c.forceOnce.Do(c.force)
 	}
 	if c.writing.CompareAndSwap(false, true) {
 		c.flushers.Add(1)
-		go c.flush()
+		if !c.pooled() || !c.s.writers.submit(c) {
+			go c.flush()
+		}
 	}
 }
 
@@ -140,15 +144,17 @@ func (c *conn) kick() {
 // After the close frame, or a write that fails (a peer stuck past
 // WriteTimeout, or gone), writing stays marked as running, so that no
 // flusher starts again.
-func (c *conn) flush() {
-	defer c.flushers.Done()
+func (c *conn) flush() { c.run(false) }
+
+// run is the flusher. On a pool writer (pooled), each write is one attempt
+// that never waits: when the socket cannot take it all, the rest, and what
+// follows, is left to a flusher goroutine of the connection's own (resume).
+func (c *conn) run(pooled bool) {
+	handedOff := false
 	defer func() {
-		if r := recover(); r != nil {
-			c.s.panics.Add(1)
-			c.s.log.Error("panic writing to a connection; closing it", "panic", r, "stack", string(debug.Stack()))
-			c.slow.Store(true)
-			c.finish()
-			c.doneOnce.Do(func() { close(c.done) })
+		c.writePanicked(recover())
+		if !handedOff {
+			c.flushers.Done()
 		}
 	}()
 	for {
@@ -163,7 +169,15 @@ func (c *conn) flush() {
 				// then scrapes /metrics finds it counted
 				c.countClose()
 			}
-			err := c.write(closing)
+			if pooled && !c.writeNow() {
+				handedOff = true
+				go c.resume(closing)
+				return
+			}
+			var err error
+			if !pooled {
+				err = c.write(closing)
+			}
 			clear(c.bufs)
 			if err != nil {
 				c.writeFailed(err)
@@ -183,6 +197,42 @@ func (c *conn) flush() {
 			}
 		}
 	}
+}
+
+// resume finishes, on a goroutine of its own, the write a pool writer could
+// not complete (c.bufs holds what is left), then goes on as a flusher.
+func (c *conn) resume(closing bool) {
+	ends := true
+	defer func() {
+		c.writePanicked(recover())
+		if ends {
+			c.flushers.Done()
+		}
+	}()
+	err := c.write(closing)
+	clear(c.bufs)
+	switch {
+	case err != nil:
+		c.writeFailed(err)
+	case closing:
+		c.doneOnce.Do(func() { close(c.done) })
+	default:
+		ends = false
+		c.run(false) // it calls flushers.Done
+	}
+}
+
+// writePanicked closes the connection after a panic r (when not nil) in
+// its flusher, which is then over.
+func (c *conn) writePanicked(r any) {
+	if r == nil {
+		return
+	}
+	c.s.panics.Add(1)
+	c.s.log.Error("panic writing to a connection; closing it", "panic", r, "stack", string(debug.Stack()))
+	c.slow.Store(true)
+	c.finish()
+	c.doneOnce.Do(func() { close(c.done) })
 }
 
 // write writes c.bufs. The write may go without progress for WriteTimeout

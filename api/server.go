@@ -196,7 +196,6 @@ type Server struct {
 	handlers sync.WaitGroup
 	closing  atomic.Bool
 	bg       sync.WaitGroup // the ping sweeper
-	writers  *writerPool    // writes plain TCP WebSockets without a goroutine each (writers.go)
 	pinging  bool           // the sweeper was started (by Serve), under mu
 
 	limiter *access.Limiter
@@ -228,8 +227,7 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 		cfg.Quotes = engineQuotes{engine}
 	}
 	s := &Server{cfg: cfg, engine: engine, feeds: fs, ring: ring, log: log, conns: map[*conn]struct{}{},
-		limiter: access.NewLimiter(cfg.MaxConns, cfg.MaxConnsPerIP), stuck: engine.Config().StuckTimeout,
-		writers: newWriterPool(poolSlots(cfg.MaxConns))}
+		limiter: access.NewLimiter(cfg.MaxConns, cfg.MaxConnsPerIP), stuck: engine.Config().StuckTimeout}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &collector{s: s})
@@ -571,9 +569,6 @@ func (s *Server) refuse(reason string) {
 // Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.startPinger()
-	if !s.closing.Load() {
-		s.writers.start()
-	}
 	if s.cfg.SendBufferBytes > 0 {
 		ln = &sndbufListener{Listener: ln, bytes: s.cfg.SendBufferBytes}
 	}
@@ -629,7 +624,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.cancel()
 	s.bg.Wait()
-	s.writers.stop() // no handler is left to kick one
 	return s.app.ShutdownWithContext(ctx)
 }
 

@@ -123,20 +123,16 @@ func (c *conn) countClose() {
 	}
 }
 
-// kick starts a flusher unless one runs: on the server's writers
-// (writers.go) for a plain TCP WebSocket, else a goroutine. The client
-// calls it, with its lock held, whenever it gains something to write, its
-// close frame included: then it also bounds the time left to a write still
-// blocked.
+// kick starts a flusher unless one runs. The client calls it, with its
+// lock held, whenever it gains something to write, its close frame
+// included: then it also bounds the time left to a write still blocked.
 func (c *conn) kick() {
 	if c.client.Closing() {
 		c.forceOnce.Do(c.force)
 	}
 	if c.writing.CompareAndSwap(false, true) {
 		c.flushers.Add(1)
-		if !c.pooled() || !c.s.writers.submit(c) {
-			go c.flush()
-		}
+		go c.flush()
 	}
 }
 
@@ -144,17 +140,15 @@ func (c *conn) kick() {
 // After the close frame, or a write that fails (a peer stuck past
 // WriteTimeout, or gone), writing stays marked as running, so that no
 // flusher starts again.
-func (c *conn) flush() { c.run(false) }
-
-// run is the flusher. On a pool writer (pooled), each write is one attempt
-// that never waits: when the socket cannot take it all, the rest, and what
-// follows, is left to a flusher goroutine of the connection's own (resume).
-func (c *conn) run(pooled bool) {
-	handedOff := false
+func (c *conn) flush() {
+	defer c.flushers.Done()
 	defer func() {
-		c.writePanicked(recover())
-		if !handedOff {
-			c.flushers.Done()
+		if r := recover(); r != nil {
+			c.s.panics.Add(1)
+			c.s.log.Error("panic writing to a connection; closing it", "panic", r, "stack", string(debug.Stack()))
+			c.slow.Store(true)
+			c.finish()
+			c.doneOnce.Do(func() { close(c.done) })
 		}
 	}()
 	for {
@@ -169,15 +163,7 @@ func (c *conn) run(pooled bool) {
 				// then scrapes /metrics finds it counted
 				c.countClose()
 			}
-			if pooled && !c.writeNow() {
-				handedOff = true
-				go c.resume(closing)
-				return
-			}
-			var err error
-			if !pooled {
-				err = c.write(closing)
-			}
+			err := c.write(closing)
 			clear(c.bufs)
 			if err != nil {
 				c.writeFailed(err)
@@ -197,42 +183,6 @@ func (c *conn) run(pooled bool) {
 			}
 		}
 	}
-}
-
-// resume finishes, on a goroutine of its own, the write a pool writer could
-// not complete (c.bufs holds what is left), then goes on as a flusher.
-func (c *conn) resume(closing bool) {
-	ends := true
-	defer func() {
-		c.writePanicked(recover())
-		if ends {
-			c.flushers.Done()
-		}
-	}()
-	err := c.write(closing)
-	clear(c.bufs)
-	switch {
-	case err != nil:
-		c.writeFailed(err)
-	case closing:
-		c.doneOnce.Do(func() { close(c.done) })
-	default:
-		ends = false
-		c.run(false) // it calls flushers.Done
-	}
-}
-
-// writePanicked closes the connection after a panic r (when not nil) in
-// its flusher, which is then over.
-func (c *conn) writePanicked(r any) {
-	if r == nil {
-		return
-	}
-	c.s.panics.Add(1)
-	c.s.log.Error("panic writing to a connection; closing it", "panic", r, "stack", string(debug.Stack()))
-	c.slow.Store(true)
-	c.finish()
-	c.doneOnce.Do(func() { close(c.done) })
 }
 
 // write writes c.bufs. The write may go without progress for WriteTimeout

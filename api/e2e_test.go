@@ -146,12 +146,12 @@ func TestReplayEndToEnd(t *testing.T) {
 		}
 	}
 	st := ts.engine.Stats()
-	if st.FramesShared.Load() == 0 || st.FramesDeflated.Load() == 0 {
-		t.Errorf("no frame sharing (%d) or compression (%d) happened", st.FramesShared.Load(), st.FramesDeflated.Load())
+	if st.FramesShared.Load() == 0 || st.FramesAssembled.Load() == 0 {
+		t.Errorf("no frame sharing (%d) or spliced compression (%d) happened", st.FramesShared.Load(), st.FramesAssembled.Load())
 	}
-	t.Logf("updates: %v; frames built %d, shared %d, deflated %d (%d → %d bytes)",
+	t.Logf("updates: %v; frames built %d, shared %d, spliced %d, deflated whole %d (%d → %d bytes)",
 		[]int{clients[0].updates, clients[1].updates, clients[2].updates, clients[3].updates},
-		st.FramesBuilt.Load(), st.FramesShared.Load(), st.FramesDeflated.Load(), st.DeflateIn.Load(), st.DeflateOut.Load())
+		st.FramesBuilt.Load(), st.FramesShared.Load(), st.FramesAssembled.Load(), st.FramesDeflated.Load(), st.DeflateIn.Load(), st.DeflateOut.Load())
 }
 
 func TestSubscribeAckAndSnapshotOrder(t *testing.T) {

@@ -6,28 +6,30 @@ import "encoding/binary"
 type bitWriter struct {
 	out []byte
 	acc uint64
-	n   uint // bits held in acc, < 48 between calls
+	n   uint // bits held in acc, < 32 between calls
 }
 
-// bits writes the nb low bits of v (nb <= 16).
+// bits writes the nb low bits of v (nb <= 32; v has no bits above them).
 func (w *bitWriter) bits(v uint32, nb uint8) {
 	w.acc |= uint64(v) << w.n
 	w.n += uint(nb)
-	if w.n >= 48 {
-		w.spill()
+	if w.n >= 32 {
+		w.out = binary.LittleEndian.AppendUint32(w.out, uint32(w.acc))
+		w.acc >>= 32
+		w.n -= 32
 	}
 }
 
-// spill moves six bytes of acc to out.
-func (w *bitWriter) spill() {
-	n := len(w.out)
-	if cap(w.out)-n < 8 {
-		w.out = append(w.out, make([]byte, 8)...)[:n]
+// copyBits writes n bits of src (a bit stream padded for 8-byte loads),
+// from bit at on.
+func (w *bitWriter) copyBits(src []byte, at, n uint32) {
+	for n > 0 {
+		k := min(n, 32)
+		v := binary.LittleEndian.Uint64(src[at>>3:]) >> (at & 7)
+		w.bits(uint32(v)&uint32(uint64(1)<<k-1), uint8(k))
+		at += k
+		n -= k
 	}
-	binary.LittleEndian.PutUint64(w.out[n:n+8], w.acc)
-	w.out = w.out[:n+6]
-	w.acc >>= 48
-	w.n -= 48
 }
 
 // flush writes the bits held, the last byte padded with zeros.

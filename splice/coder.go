@@ -1,7 +1,9 @@
 package splice
 
 import (
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"slices"
 )
 
@@ -75,6 +77,7 @@ func (w *Window) Seal(head []byte, sep byte, tail []byte) {
 	var bw bitWriter
 	writeHeader(&bw, litLens, distLens)
 	w.head, w.headAcc, w.headN = bw.out, bw.acc, bw.n
+	w.precode(head)
 	w.sealed = true
 }
 
@@ -124,7 +127,12 @@ func (c *Coder) message(head []byte, pieces []*Piece, sep byte, tail []byte) {
 		c.msg = 1
 	}
 	c.pos = 0
-	c.lits(head)
+	if c.counter == nil && string(head) == string(w.sealHead) {
+		c.bw.copyBits(w.bits, w.headAt, w.headBits)
+		c.pos = int32(len(head))
+	} else {
+		c.lits(head)
+	}
 	var prev *Piece
 	for i, p := range pieces {
 		if p.window != w.gen {
@@ -138,28 +146,29 @@ func (c *Coder) message(head []byte, pieces []*Piece, sep byte, tail []byte) {
 			if i > 0 {
 				c.lits([]byte{sep})
 			}
-			c.lits(p.data)
+			if c.counter != nil {
+				c.lits(p.data)
+			} else {
+				c.bw.copyBits(w.bits, p.dataAt, p.dataBits)
+				c.pos += int32(len(p.data))
+			}
 			prev = p
 			continue
 		}
 		first := p.parts[0]
 		switch {
 		case prev == nil:
-			c.unit(p.ids[0], p.data[:first.val], p.data[first.val:first.end])
+			c.unit(p, 0, first.id, first.val-first.seg)
 		case prev.opaque:
 			c.lits([]byte{sep})
-			c.unit(p.ids[0], p.data[:first.val], p.data[first.val:first.end])
+			c.unit(p, 0, first.id, first.val-first.seg)
 		default:
-			id, ok := w.join(prev, p)
-			if !ok {
-				c.bad = true
-				return
-			}
-			c.unit(id, w.runs[id], p.data[first.val:first.end])
+			id := w.join(prev, p)
+			c.unit(p, 0, id, int32(len(w.runs[id])))
 		}
 		for k := 1; k < len(p.parts); k++ {
-			pt := p.parts[k]
-			c.unit(p.ids[k], p.data[pt.seg:pt.val], p.data[pt.val:pt.end])
+			pt := &p.parts[k]
+			c.unit(p, k, pt.id, pt.val-pt.seg)
 		}
 		prev = p
 	}
@@ -172,46 +181,66 @@ func (c *Coder) message(head []byte, pieces []*Piece, sep byte, tail []byte) {
 	}
 }
 
-// unit codes a run of structure and the value after it: a match back to
-// the run's last occurrence in this message, as long as the values there
-// and here agree, when that costs fewer bits than literals.
-func (c *Coder) unit(id uint32, run, val []byte) {
+// unit codes run id (runLen bytes) and the value after it, p's part k: a
+// match back to the run's last occurrence in this message, as long as the
+// values there and here agree, when that costs fewer bits than literals.
+func (c *Coder) unit(p *Piece, k int, id uint32, runLen int32) {
+	pt := &p.parts[k]
+	val := p.data[pt.val:pt.end]
 	at := c.pos
 	if c.stamp[id] == c.msg {
-		prevVal := c.lastVal[id]
-		ext := 0
-		for ext < len(val) && ext < len(prevVal) && val[ext] == prevVal[ext] {
-			ext++
-		}
-		n := min(len(run)+ext, maxMatch)
+		ext := commonPrefix(val, c.lastVal[id])
+		n := min(int(runLen)+ext, maxMatch)
 		d := int(at - c.lastPos[id])
-		if n >= minMatch && d <= maxDist && c.match(id, n, d, run, val) {
-			if n < len(run) {
-				c.lits(run[n:])
-				c.lits(val)
-			} else {
-				c.lits(val[n-len(run):])
+		if n >= minMatch && d <= maxDist && c.match(p, k, id, n, d, int(runLen)) {
+			switch {
+			case c.counter != nil:
+				if n < int(runLen) {
+					c.lits(c.w.runs[id][n:])
+					c.lits(val)
+				} else {
+					c.lits(val[n-int(runLen):])
+				}
+			case n < int(runLen): // a run longer than a match
+				c.lits(c.w.runs[id][n:])
+				c.value(p, k, 0, len(val))
+			default:
+				c.value(p, k, n-int(runLen), len(val))
 			}
-			c.remember(id, at, val, len(run))
+			c.remember(id, at, val, runLen)
 			return
 		}
 	}
-	c.lits(run)
-	c.lits(val)
-	c.remember(id, at, val, len(run))
+	if c.counter != nil {
+		c.lits(c.w.runs[id])
+		c.lits(val)
+	} else {
+		c.bw.copyBits(c.w.bits, c.w.runAt[id], c.w.runBits[id])
+		c.value(p, k, 0, len(val))
+	}
+	c.remember(id, at, val, runLen)
 }
 
-func (c *Coder) remember(id uint32, at int32, val []byte, runLen int) {
+// value copies the precoded literals of bytes from..to of p's value k.
+func (c *Coder) value(p *Piece, k, from, to int) {
+	pt := &p.parts[k]
+	cum := c.w.cum[pt.cumAt:]
+	if n := cum[to] - cum[from]; n > 0 {
+		c.bw.copyBits(c.w.bits, pt.valAt+cum[from], n)
+	}
+}
+
+func (c *Coder) remember(id uint32, at int32, val []byte, runLen int32) {
 	c.stamp[id] = c.msg
 	c.lastPos[id] = at
 	c.lastVal[id] = val
-	c.pos = at + int32(runLen+len(val))
+	c.pos = at + runLen + int32(len(val))
 }
 
 // match codes a match of length n at distance d over the first n bytes of
-// run then val, if the window's code has its symbols and it is cheaper than
-// their literals; it reports whether it did.
-func (c *Coder) match(id uint32, n, d int, run, val []byte) bool {
+// run id (runLen bytes) then p's value k, if the window's code has its
+// symbols and it is cheaper than their literals; it reports whether it did.
+func (c *Coder) match(p *Piece, k int, id uint32, n, d, runLen int) bool {
 	lc := lengthCode[n]
 	dc := distCode(d)
 	if c.counter != nil {
@@ -224,34 +253,27 @@ func (c *Coder) match(id uint32, n, d int, run, val []byte) bool {
 	if l.len == 0 || dd.len == 0 {
 		return false
 	}
-	cost := int(l.len) + int(lengthExtra[lc]) + int(dd.len) + int(distExtra[dc])
-	lit := 0
-	if n >= len(run) {
-		lit = int(w.runCost[id])
-		for _, b := range val[:n-len(run)] {
-			lit += int(w.litCost[b])
-		}
+	cost := uint32(l.len) + uint32(lengthExtra[lc]) + uint32(dd.len) + uint32(distExtra[dc])
+	var lit uint32
+	if n >= runLen {
+		cum := w.cum[p.parts[k].cumAt:]
+		lit = w.runBits[id] + cum[n-runLen]
 	} else {
-		for _, b := range run[:n] {
-			lit += int(w.litCost[b])
+		for _, b := range w.runs[id][:n] {
+			lit += uint32(w.litCost[b])
 		}
 	}
 	if lit <= cost {
 		return false
 	}
-	c.bw.bits(uint32(l.code), l.len)
-	if e := lengthExtra[lc]; e > 0 {
-		c.bw.bits(uint32(n-int(lengthBase[lc])), e)
-	}
-	c.bw.bits(uint32(dd.code), dd.len)
-	if e := distExtra[dc]; e > 0 {
-		c.bw.bits(uint32(d-int(distBase[dc])), e)
-	}
+	c.bw.bits(uint32(l.code)|uint32(n-int(lengthBase[lc]))<<l.len, l.len+lengthExtra[lc])
+	c.bw.bits(uint32(dd.code)|uint32(d-int(distBase[dc]))<<dd.len, dd.len+distExtra[dc])
 	return true
 }
 
 // lits codes bytes as literals.
 func (c *Coder) lits(b []byte) {
+	c.pos += int32(len(b))
 	if c.counter != nil {
 		for _, x := range b {
 			c.counter.lit[x]++
@@ -259,20 +281,28 @@ func (c *Coder) lits(b []byte) {
 		return
 	}
 	lit := &c.w.lit
-	acc, n := c.bw.acc, c.bw.n
 	for _, x := range b {
 		h := lit[x]
 		if h.len == 0 {
 			c.bad = true
-			break
+			return
 		}
-		acc |= uint64(h.code) << n
-		n += uint(h.len)
-		if n >= 48 {
-			c.bw.acc, c.bw.n = acc, n
-			c.bw.spill()
-			acc, n = c.bw.acc, c.bw.n
-		}
+		c.bw.bits(uint32(h.code), h.len)
 	}
-	c.bw.acc, c.bw.n = acc, n
+}
+
+// commonPrefix is the length of the longest common prefix of a and b.
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for i+8 <= n {
+		if x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+		i += 8
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
 }

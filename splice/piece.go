@@ -8,13 +8,23 @@ type Piece struct {
 	data   []byte
 	parts  []part // data[parts[i].seg:parts[i].val] is structure, data[val:end] a value
 	tail   int    // data[tail:] is the structure after the last value
-	ids    []uint32
 	tailID uint32
-	opaque bool // not a flat object of plain values: all structure, never matched
-	window uint64
+	// numbered at Seal: the window's index of its tail and first run (for
+	// joins), and where its values' literals are coded
+	tailIdx, firstIdx int32
+	dataAt, dataBits  uint32 // an opaque piece's whole entry
+	opaque            bool   // not a flat object of plain values: all structure, never matched
+	window            uint64
 }
 
-type part struct{ seg, val, end int32 }
+// part is a run of structure and the value after it: data[seg:val] and
+// data[val:end]; id numbers the run in its window, and valAt and cumAt say
+// where the value's literals are coded (Seal).
+type part struct {
+	seg, val, end int32
+	id            uint32
+	valAt, cumAt  uint32
+}
 
 // cut splits an entry into structure and values. Keys are structure;
 // strings' contents and numbers (and true, false, null) are values. An

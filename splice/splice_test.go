@@ -219,3 +219,33 @@ func TestForeignPiece(t *testing.T) {
 		t.Errorf("pieces from before Reset: %v, want ErrNotCoded", err)
 	}
 }
+
+// TestOpaqueBetween: an entry splice cannot cut (an array, an escape) goes
+// out as literals, and matches reaching back across it still land on the
+// right bytes.
+func TestOpaqueBetween(t *testing.T) {
+	entries := [][]byte{
+		[]byte(`{"s":"AAA","seq":1,"bid":"1.25","ask":"1.50"}`),
+		[]byte(`{"s":"B\"B","seq":2,"levels":[1,2,3]}`),
+		[]byte(`{"s":"CCC","seq":3,"bid":"1.26","ask":"1.51"}`),
+		[]byte(`{"s":"DDD","seq":4,"bid":"1.27","ask":"1.52"}`),
+	}
+	w, pieces := sealed(entries)
+	if !pieces[1].opaque || pieces[0].opaque {
+		t.Fatalf("opaque: %v %v", pieces[0].opaque, pieces[1].opaque)
+	}
+	var c Coder
+	for _, idx := range [][]int{{0, 1, 2}, {1, 0, 2}, {0, 1, 2, 3}, {1}, {0, 2, 1}} {
+		ps := make([]*Piece, len(idx))
+		for i, j := range idx {
+			ps[i] = pieces[j]
+		}
+		out, err := c.Append(nil, w, testHead, ps, ',', testTail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := inflate(t, out), plain(entries, idx); !bytes.Equal(got, want) {
+			t.Fatalf("%v: decoded\n%s\nwant\n%s", idx, got, want)
+		}
+	}
+}

@@ -11,7 +11,8 @@ type Window struct {
 	gen    uint64
 	ids    map[string]uint32 // structure run → id
 	runs   [][]byte          // id → its bytes
-	joins  map[[2]uint32]uint32
+	joins  []uint32          // the join of tail index t and first index f: joins[t*nfirst+f]
+	nfirst int
 	pieces []*Piece
 	seen   [256]bool // bytes that occur in the window's entries, heads and tails
 	maxLen int       // the longest piece
@@ -24,6 +25,16 @@ type Window struct {
 	head    []byte     // the block header, whole bytes
 	headAcc uint64     // and its last bits
 	headN   uint
+
+	// the literals of every run and value, coded once with the window's
+	// code (precode): bits in deflate's order, padded for 8-byte loads
+	bits     []byte
+	runAt    []uint32 // run id → its first bit in bits
+	runBits  []uint32 // and its length in bits
+	cum      []uint32 // a value's bit offsets after each of its bytes (Piece.cumAt)
+	sealHead []byte   // the head Seal was given, coded as headAt/headBits
+	headAt   uint32
+	headBits uint32
 }
 
 // windows numbers windows so a piece knows whether it was added to this one.
@@ -42,10 +53,10 @@ func (w *Window) Reset() {
 	w.gen = windows.Add(1)
 	if w.ids == nil {
 		w.ids = make(map[string]uint32)
-		w.joins = make(map[[2]uint32]uint32)
 	}
 	clear(w.ids)
-	clear(w.joins)
+	w.joins = w.joins[:0]
+	w.nfirst = 0
 	clear(w.runs)
 	w.runs = w.runs[:0]
 	clear(w.pieces)
@@ -68,28 +79,40 @@ func (w *Window) id(run []byte) uint32 {
 
 // join returns the id of the run that ends piece a's entry, then the
 // separator, then begins piece b's (made at Seal for every pair).
-func (w *Window) join(a, b *Piece) (uint32, bool) {
-	id, ok := w.joins[[2]uint32{a.tailID, b.ids[0]}]
-	return id, ok
+func (w *Window) join(a, b *Piece) uint32 {
+	return w.joins[int(a.tailIdx)*w.nfirst+int(b.firstIdx)]
 }
 
 // makeJoins interns the run between every tail and every first run of the
-// window's pieces.
+// window's pieces, and numbers the distinct tails and first runs.
 func (w *Window) makeJoins(sep byte) {
-	tails := map[uint32]*Piece{}
-	firsts := map[uint32]*Piece{}
+	tails := map[uint32]int32{}
+	firsts := map[uint32]int32{}
+	var tailOf, firstOf []*Piece
 	for _, p := range w.pieces {
-		if p.opaque || len(p.parts) == 0 {
+		if p.opaque {
 			continue
 		}
-		tails[p.tailID] = p
-		firsts[p.ids[0]] = p
+		t, ok := tails[p.tailID]
+		if !ok {
+			t = int32(len(tailOf))
+			tails[p.tailID] = t
+			tailOf = append(tailOf, p)
+		}
+		f, ok := firsts[p.parts[0].id]
+		if !ok {
+			f = int32(len(firstOf))
+			firsts[p.parts[0].id] = f
+			firstOf = append(firstOf, p)
+		}
+		p.tailIdx, p.firstIdx = t, f
 	}
-	for ta, a := range tails {
-		for fb, b := range firsts {
+	w.nfirst = len(firstOf)
+	for _, a := range tailOf {
+		for _, b := range firstOf {
 			run := make([]byte, 0, len(a.data)-a.tail+1+int(b.parts[0].val))
 			run = append(append(append(run, a.data[a.tail:]...), sep), b.data[:b.parts[0].val]...)
-			w.joins[[2]uint32{ta, fb}] = w.id(run)
+			w.joins = append(w.joins, w.id(run))
 		}
 	}
 }
@@ -107,13 +130,13 @@ func (w *Window) Add(p *Piece, entry []byte) {
 		w.seen[b] = true
 	}
 	w.maxLen = max(w.maxLen, len(entry))
-	p.ids = p.ids[:0]
 	if len(p.parts) == 0 {
 		p.opaque = true // no value: nothing to match on
 	}
 	if !p.opaque {
-		for _, pt := range p.parts {
-			p.ids = append(p.ids, w.id(entry[pt.seg:pt.val]))
+		for k := range p.parts {
+			pt := &p.parts[k]
+			pt.id = w.id(entry[pt.seg:pt.val])
 		}
 		p.tailID = w.id(entry[p.tail:])
 	}

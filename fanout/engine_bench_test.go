@@ -147,6 +147,11 @@ func BenchmarkCompressionPerWindow(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(spent.Microseconds())/float64(b.N), "compress-µs/window")
+		st := e.Stats()
+		if n := st.FramesDeflated.Load() + st.FramesAssembled.Load(); n > 0 {
+			b.ReportMetric(float64(st.DeflateOut.Load())/float64(n), "wire-B/msg")
+			b.ReportMetric(float64(st.DeflateIn.Load())/float64(n), "plain-B/msg")
+		}
 	})
 	b.Run("per-subscriber", func(b *testing.B) {
 		// subscribers per symbol: clients × k / symbols = 400

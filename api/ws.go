@@ -249,7 +249,7 @@ func (c *conn) writeFailed(err error) {
 // client closing: with the close frame the end calls for (readFailed), or
 // aborted when the socket is gone.
 func (c *conn) readLoop(ctx context.Context) {
-	cfg := c.s.cfg
+	cfg := &c.s.cfg // not a copy: extend keeps it for the connection's life
 	extend := func() {
 		if !c.client.Closing() { // closing: force has set the last deadline
 			c.sock.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -253,6 +254,9 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 			return c.Status(code).JSON(fiber.Map{"error": strings.ToLower(err.Error())})
 		},
 	})
+	// hijacked connections are closed by handOff, not by fasthttp when the
+	// hijack handler returns: that handler returns at once (hijack.go)
+	s.app.Server().KeepHijackedConns = true
 	s.routes()
 	return s, nil
 }
@@ -497,7 +501,7 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 			}
 		}
 	}
-	c.Locals("symbols", syms)
+	c.Locals("symbols", cloneAll(syms)) // the connection outlives the request's buffers (hijack.go)
 	if raw := c.Query("every"); raw != "" {
 		every, ok := protocol.ParseEvery([]byte(raw))
 		if !ok {
@@ -540,13 +544,9 @@ func (s *Server) upgrade(c *fiber.Ctx) error {
 		c.Set("Sec-WebSocket-Extensions", ext)
 	}
 	c.Context().Hijack(func(hc net.Conn) {
-		defer func() {
-			if r := recover(); r != nil {
-				s.panics.Add(1)
-				s.log.Error("websocket handler panic", "panic", r)
-			}
-		}()
-		s.serveWS(hc, deflate, syms, every, ip, grant)
+		s.handOff(hc, "websocket", func(nc net.Conn, r io.Reader) {
+			s.serveWS(nc, r, deflate, syms, every, ip, grant)
+		})
 	})
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -89,8 +90,9 @@ func (s *Server) stream(c *fiber.Ctx) error {
 		s.refuse("limit_address")
 		return c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{"error": "too many connections from your address"})
 	}
-	req := streamRequest{symbols: syms, every: every, ip: ip, grant: grant, resume: validEventID(c.Get("Last-Event-ID")),
-		origin: origin, http10: !c.Request().Header.IsHTTP11()}
+	// the stream outlives the request's buffers, which fiber's strings point into (hijack.go)
+	req := streamRequest{symbols: cloneAll(syms), every: every, ip: ip, grant: grant, resume: validEventID(c.Get("Last-Event-ID")),
+		origin: strings.Clone(origin), http10: !c.Request().Header.IsHTTP11()}
 	if c.Method() == fiber.MethodHead {
 		c.Set(fiber.HeaderContentType, "text/event-stream")
 		c.Set(fiber.HeaderCacheControl, "no-cache")
@@ -101,13 +103,7 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	// Content-Length
 	c.Context().HijackSetNoResponse(true)
 	c.Context().Hijack(func(hc net.Conn) {
-		defer func() {
-			if r := recover(); r != nil {
-				s.panics.Add(1)
-				s.log.Error("event stream handler panic", "panic", r)
-			}
-		}()
-		s.serveSSE(hc, req)
+		s.handOff(hc, "event stream", func(nc net.Conn, r io.Reader) { s.serveSSE(nc, r, req) })
 	})
 	return nil
 }
@@ -150,11 +146,11 @@ func validEventID(id string) bool {
 	return err1 == nil && err2 == nil
 }
 
-// serveSSE runs one event stream on the hijacked connection hc until it
-// has ended, as serveWS runs a WebSocket connection.
-func (s *Server) serveSSE(hc net.Conn, req streamRequest) {
-	hc.SetDeadline(time.Time{}) // the HTTP server's deadlines end with the request
-	c := &conn{s: s, sock: socketsOf(hc), br: bufio.NewReaderSize(hc, readBufferBytes), client: s.engine.NewClient(false),
+// serveSSE runs one event stream on the hijacked connection nc (r reads
+// it) until it has ended, as serveWS runs a WebSocket connection.
+func (s *Server) serveSSE(nc net.Conn, r io.Reader, req streamRequest) {
+	nc.SetDeadline(time.Time{}) // the HTTP server's deadlines end with the request
+	c := &conn{s: s, sock: socketsOf(nc), br: bufio.NewReaderSize(r, readBufferBytes), client: s.engine.NewClient(false),
 		done: make(chan struct{}), lastPing: time.Now(), events: s.newEvents(req)}
 	c.watch.progressAt = c.lastPing
 	c.client.SetNotify(c.kick)
@@ -202,7 +198,7 @@ func (s *Server) serveSSE(hc net.Conn, req streamRequest) {
 	}
 	c.finish()
 	c.countClose()
-	c.flushers.Wait() // fasthttp reuses the connection object once this returns
+	c.flushers.Wait() // handOff closes the socket once this returns
 }
 
 // newEvents returns the encoder of a stream answering req.

@@ -30,11 +30,10 @@ type sockets struct {
 	raw syscall.RawConn // tcp's, for TCP_INFO; nil when tcp is
 }
 
-// socketsOf unwraps the connection fasthttp's Hijack hands the handler.
-// fasthttp wraps a hijacked connection in a type whose Close does nothing
-// (the server closes it once the handler returns), so closing what
-// NetConn returns would leave a stuck peer's socket open for as long as its
-// handler waits: the real connection is taken from under the wrapper.
+// socketsOf returns the views of c, the connection handOff's detach took
+// from under fasthttp's wrapper (a wrapper, if one is still passed, is
+// unwrapped: without KeepHijackedConns its Close does nothing, which would
+// leave a stuck peer's socket open for as long as its handler waits).
 func socketsOf(c net.Conn) sockets {
 	if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
 		c = u.UnsafeConn()

@@ -53,11 +53,12 @@ type conn struct {
 // readBufferBytes buffers a connection's reads: client messages are small.
 const readBufferBytes = 512
 
-// serveWS runs one upgraded connection, on the goroutine fasthttp hands
-// the hijacked connection to, until it has ended; hc is that connection.
-func (s *Server) serveWS(hc net.Conn, deflate bool, syms []string, every time.Duration, ip netip.Addr, grant *access.Grant) {
-	hc.SetDeadline(time.Time{}) // the HTTP server's deadlines end with the handshake
-	c := &conn{s: s, sock: socketsOf(hc), br: bufio.NewReaderSize(hc, readBufferBytes), client: s.engine.NewClient(deflate),
+// serveWS runs one upgraded connection until it has ended, on the
+// goroutine handOff starts: nc is the connection, r what the client sends
+// on it.
+func (s *Server) serveWS(nc net.Conn, r io.Reader, deflate bool, syms []string, every time.Duration, ip netip.Addr, grant *access.Grant) {
+	nc.SetDeadline(time.Time{}) // the HTTP server's deadlines end with the handshake
+	c := &conn{s: s, sock: socketsOf(nc), br: bufio.NewReaderSize(r, readBufferBytes), client: s.engine.NewClient(deflate),
 		limit: newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst), done: make(chan struct{}), lastPing: time.Now()}
 	c.watch.progressAt = c.lastPing
 	c.client.SetNotify(c.kick)
@@ -110,8 +111,7 @@ func (s *Server) serveWS(hc net.Conn, deflate bool, syms []string, every time.Du
 	c.linger()
 	c.finish()
 	c.countClose() // decided, though the socket may have been cut before it could go out
-	// fasthttp reuses the connection object once this handler returns:
-	// no flusher may outlive it
+	// handOff closes the socket once this returns: no flusher may outlive it
 	c.flushers.Wait()
 }
 
@@ -249,7 +249,7 @@ func (c *conn) writeFailed(err error) {
 // client closing: with the close frame the end calls for (readFailed), or
 // aborted when the socket is gone.
 func (c *conn) readLoop(ctx context.Context) {
-	cfg := c.s.cfg
+	cfg := &c.s.cfg // not a copy: extend keeps it for the connection's life
 	extend := func() {
 		if !c.client.Closing() { // closing: force has set the last deadline
 			c.sock.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))

@@ -51,6 +51,7 @@ type config struct {
 	Storage        jetstream.StorageType // from NATSStorage
 	StepControl    bool                  // --step-control: a stepped market for tests (stepcontrol.go)
 	StepSymbols    string                // --step-symbols: symbols it declares before their first quote
+	CompressBudget time.Duration         // --compress-budget: no effect any more; set, it is warned about
 
 	// Effective is every flag's value after flags and environment, in
 	// flag order, secrets redacted: the startup log prints it.
@@ -126,8 +127,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.IntVar(&c.Fanout.QueueBytes, "queue-bytes", c.Fanout.QueueBytes, "per-connection outbound queue limit in bytes")
 	fs.DurationVar(&c.Fanout.StuckTimeout, "stuck-timeout", c.Fanout.StuckTimeout, "close a connection whose client takes nothing this long while owed bytes (1008, then reset)")
 	fs.IntVar(&c.Fanout.DeflateLevel, "deflate-level", c.Fanout.DeflateLevel, "permessage-deflate level of snapshots, 1 (fastest) to 9 (smallest); updates are spliced")
-	fs.Duration("compress-budget", 0, "no effect, kept so that command lines that set it still start: updates are spliced from each window's entries (bench/RESULTS.md), so no budget is needed")
-	fs.IntVar(&c.Fanout.CompressWorkers, "compress-workers", c.Fanout.CompressWorkers, "compressors a window's distinct messages are shared among (0: one per core but one, left to the writers; 1: the engine's goroutine alone)")
+	fs.DurationVar(&c.CompressBudget, "compress-budget", 0, "no effect, kept so that command lines that set it still start (with a warning): updates are spliced from each window's entries (bench/RESULTS.md), so no budget is needed")
+	fs.IntVar(&c.Fanout.CompressWorkers, "compress-workers", c.Fanout.CompressWorkers, "goroutines a window's distinct updates are spliced on (0: one per core but one, left to the writers, so 1 on 2 cores; 1: the engine's goroutine alone)")
 	fs.DurationVar(&c.API.PingInterval, "ping-interval", c.API.PingInterval, "server ping period")
 	fs.DurationVar(&c.API.IdleTimeout, "idle-timeout", c.API.IdleTimeout, "close a connection that sent nothing (pong included) this long")
 	fs.IntVar(&c.API.MaxMessageBytes, "max-message-bytes", c.API.MaxMessageBytes, "largest client message (close 1009 above)")

@@ -175,6 +175,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		scheme = "https"
 	}
 	log.Info("config", cfg.Effective...)
+	if cfg.CompressBudget != 0 {
+		log.Warn("--compress-budget has no effect: updates are spliced from each window's entries, so no compression budget is needed; remove it")
+	}
 	log.Info("ticker serving", "role", cfg.Role, "nats", redact(cfg.NATS), "addr", ln.Addr().String(), "feeds", cfg.Feeds, "coalesce", cfg.Coalesce,
 		"dashboard", scheme+"://"+dashboardHost(ln.Addr())+"/", "tls", cert != nil,
 		"allowed_origins", cfg.API.Origins.List(), "auth_tokens", cfg.API.Tokens.Count(), "jwt_keys", cfg.API.JWTKeys.Count(),

@@ -97,6 +97,24 @@ func subset(r *rand.Rand, n, k int) []int {
 	return idx
 }
 
+// roundTrip codes the message of entries idx, checks that it inflates to
+// exactly the plain message, and returns it.
+func roundTrip(t *testing.T, c *Coder, w *Window, entries [][]byte, pieces []*Piece, idx []int) []byte {
+	t.Helper()
+	ps := make([]*Piece, len(idx))
+	for i, j := range idx {
+		ps[i] = pieces[j]
+	}
+	out, err := c.Append(nil, w, testHead, ps, ',', testTail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := inflate(t, out), plain(entries, idx); !bytes.Equal(got, want) {
+		t.Fatalf("%v: decoded\n%s\nwant\n%s", idx, got, want)
+	}
+	return out
+}
+
 // TestRoundTrip: every message decodes, with the standard library's
 // inflater, to exactly the plain message.
 func TestRoundTrip(t *testing.T) {
@@ -106,18 +124,7 @@ func TestRoundTrip(t *testing.T) {
 	var c Coder
 	for _, k := range []int{0, 1, 2, 5, 17, 20, 100, 430} {
 		for range 20 {
-			idx := subset(r, len(entries), k)
-			ps := make([]*Piece, len(idx))
-			for i, j := range idx {
-				ps[i] = pieces[j]
-			}
-			out, err := c.Append(nil, w, testHead, ps, ',', testTail)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, want := inflate(t, out), plain(entries, idx); !bytes.Equal(got, want) {
-				t.Fatalf("k=%d: decoded\n%s\nwant\n%s", k, got, want)
-			}
+			roundTrip(t, &c, w, entries, pieces, subset(r, len(entries), k))
 		}
 	}
 }
@@ -136,14 +143,7 @@ func TestBytes(t *testing.T) {
 		var sp, wh, pl int
 		for range 200 {
 			idx := subset(r, len(entries), k)
-			ps := make([]*Piece, len(idx))
-			for i, j := range idx {
-				ps[i] = pieces[j]
-			}
-			out, err := c.Append(nil, w, testHead, ps, ',', testTail)
-			if err != nil {
-				t.Fatal(err)
-			}
+			out := roundTrip(t, &c, w, entries, pieces, idx)
 			m := plain(entries, idx)
 			sp += len(out)
 			wh += len(whole(t, fw, &buf, m))
@@ -236,16 +236,6 @@ func TestOpaqueBetween(t *testing.T) {
 	}
 	var c Coder
 	for _, idx := range [][]int{{0, 1, 2}, {1, 0, 2}, {0, 1, 2, 3}, {1}, {0, 2, 1}} {
-		ps := make([]*Piece, len(idx))
-		for i, j := range idx {
-			ps[i] = pieces[j]
-		}
-		out, err := c.Append(nil, w, testHead, ps, ',', testTail)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := inflate(t, out), plain(entries, idx); !bytes.Equal(got, want) {
-			t.Fatalf("%v: decoded\n%s\nwant\n%s", idx, got, want)
-		}
+		roundTrip(t, &c, w, entries, pieces, idx)
 	}
 }

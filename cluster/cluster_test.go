@@ -458,6 +458,10 @@ func TestTwoEdgesOneStream(t *testing.T) {
 	edgeA := startEdge(t, ncA)
 	edgeB := startEdge(t, connect(t, nc.URL(2), nc.URL(0)))
 	edgeC := startEdge(t, connect(t, nc.URL(0)))
+	// a named subscribe is refused (unknown_symbol) until the edge has seen
+	// the symbol: a client dialed at once could be left without MSFT
+	waitSymbols(t, edgeB, 20)
+	waitSymbols(t, edgeC, 20)
 	onlyMSFT := dialBook(t, edgeC.addr, "MSFT")
 	books := map[string]*book{
 		"A *":         dialBook(t, edgeA.addr, "*"),
@@ -567,6 +571,7 @@ func TestIngestFailover(t *testing.T) {
 	first.waitLeader(t, 15*time.Second)
 	second := startIngest(t, connect(t, nc.URL(1), nc.URL(2)), "ingest-2", "synthetic:?symbols=20&rate=2000&seed=4")
 	edge := startEdge(t, connect(t, nc.URL(2), nc.URL(0)))
+	waitSymbols(t, edge, 20) // a named subscribe needs the symbol known (TestTwoEdgesOneStream)
 	books := map[string]*book{
 		"edge *":         dialBook(t, edge.addr, "*"),
 		"edge AAPL,MSFT": dialBook(t, edge.addr, "AAPL,MSFT"),

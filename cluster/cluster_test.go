@@ -767,6 +767,8 @@ func TestEdgeLoss(t *testing.T) {
 	ing := startIngest(t, connect(t, nc.URL(0)), "ingest-1", "synthetic:?symbols=10&rate=1000&seed=6")
 	ing.waitLeader(t, 15*time.Second)
 	a, b := startEdge(t, connect(t, nc.URL(0))), startEdge(t, connect(t, nc.URL(0)))
+	waitSymbols(t, a, 10) // a named subscribe needs the symbol known (TestTwoEdgesOneStream)
+	waitSymbols(t, b, 10)
 	var clients []*book
 	for _, syms := range []string{"*", "AAPL,BTC-USD", "*"} {
 		c := newBook(t, a.addr, syms, true)

@@ -70,6 +70,9 @@ func main() {
 		return
 	}
 	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // --help: the usage was printed, and asking for it is no failure
+		}
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -45,7 +45,14 @@ func (e *Engine) buildSnapshot(syms []*symbol, reason string, timeMicros int64, 
 		buf = q.AppendJSON(buf)
 		n++
 	}
-	if n == 0 && !empty {
+	return e.endQuotes(f, buf, n > 0 || empty)
+}
+
+// endQuotes closes the quotes array begun in f's plain buffer and frames
+// the message; when keep is false (no quote went in), it gives f back to
+// the pool and returns nil.
+func (e *Engine) endQuotes(f *Frame, buf []byte, keep bool) *Frame {
+	if !keep {
 		f.pbuf = buf
 		f.release()
 		return nil
@@ -147,9 +154,7 @@ func (e *Engine) buildPlain(f *Frame) {
 		}
 		buf = append(buf, f.src.entry(s)...)
 	}
-	buf = append(buf, ']', '}')
-	f.finishPlain(buf)
-	e.stats.FramesBuilt.Add(1)
+	e.endQuotes(f, buf, true)
 }
 
 // entries is where a lazily built update takes each symbol's entry from:

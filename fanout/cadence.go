@@ -40,6 +40,7 @@ type cadence struct {
 	touched   []*Client
 	scratch   []byte
 	spl       spliceWindow // this tick's entries, for splicing its updates
+	filtered  filters      // restricted wildcards' symbols of a tick (restrict.go)
 }
 
 // accum is what a cadence holds of one symbol between two ticks.

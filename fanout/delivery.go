@@ -68,20 +68,7 @@ func (e *Engine) flush(now time.Time) {
 	}
 	e.cadences.repaired(e.repaired)
 	e.sendRepaired(tm)
-	touched := e.touched[:0]
-	for _, s := range changed {
-		for c := range s.subs {
-			if c.wildcard {
-				continue
-			}
-			if c.mark != e.epoch {
-				c.mark = e.epoch
-				c.windowSyms = c.windowSyms[:0]
-				touched = append(touched, c)
-			}
-			c.windowSyms = append(c.windowSyms, s)
-		}
-	}
+	touched := bySubscriber(e.touched[:0], changed, func(s *symbol) map[*Client]struct{} { return s.subs }, e.epoch)
 	for _, c := range touched {
 		e.deliver(c, c.windowSyms, tm, now)
 	}
@@ -92,7 +79,7 @@ func (e *Engine) flush(now time.Time) {
 			}
 			c.mark = e.epoch
 			if c.allow != nil {
-				e.deliver(c, e.allowedFor(c, changed), tm, now) // a restricted "*": its symbols only
+				e.deliver(c, e.filtered.allowed(c, changed, e.epoch), tm, now) // a restricted "*": its symbols only
 				continue
 			}
 			e.deliver(c, changed, tm, now)
@@ -106,7 +93,7 @@ func (e *Engine) flush(now time.Time) {
 	}
 	e.compressDeferred()
 	e.dropFrames()
-	e.trimFiltered()
+	e.filtered.trim(len(e.wildcards))
 	clear(touched)
 	e.touched = touched[:0]
 	e.stats.Flush.Observe(time.Since(start))
@@ -145,4 +132,25 @@ func (e *Engine) offerData(c *Client, f *Frame, counter interface{ Add(uint64) u
 		e.resyncing[c] = struct{}{}
 	}
 	return false
+}
+
+// bySubscriber groups syms by explicit subscriber (a "*" subscriber gets
+// its own message): each client subscribed to some of them, by subsOf,
+// gets them in windowSyms, in syms' order, marked with epoch, and is
+// appended to touched once.
+func bySubscriber(touched []*Client, syms []*symbol, subsOf func(*symbol) map[*Client]struct{}, epoch uint64) []*Client {
+	for _, s := range syms {
+		for c := range subsOf(s) {
+			if c.wildcard {
+				continue
+			}
+			if c.mark != epoch {
+				c.mark = epoch
+				c.windowSyms = c.windowSyms[:0]
+				touched = append(touched, c)
+			}
+			c.windowSyms = append(c.windowSyms, s)
+		}
+	}
+	return touched
 }

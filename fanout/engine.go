@@ -72,7 +72,7 @@ type Engine struct {
 	seed      maphash.Seed
 	cadences  cadences // the conflated cadences in use (cadence.go)
 
-	filtered map[string]*filteredWindow // restricted wildcards' symbols of a window, by Restriction key (restrict.go)
+	filtered filters // restricted wildcards' symbols of a window, by Restriction key (restrict.go)
 
 	spl spliceWindow // this window's deltas, for splicing its updates (splice.go)
 

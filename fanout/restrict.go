@@ -1,27 +1,32 @@
 package fanout
 
-// filteredWindow is one window's changed symbols that a Restriction key
-// allows, shared by every restricted "*" subscriber with that key.
+// filteredWindow is one window's (or tick's) changed symbols that a
+// Restriction key allows, shared by every restricted "*" subscriber with
+// that key.
 type filteredWindow struct {
 	epoch uint64 // the window it was built in
 	syms  []*symbol
 }
 
-// allowedFor returns the symbols of this window's changed ones that the
-// restricted wildcard subscriber c may see, filtering them once per window
-// for all the subscribers whose restrictions share a key.
-func (e *Engine) allowedFor(c *Client, changed []*symbol) []*symbol {
+// filters are the filtered windows of one cadence (the window's own, or a
+// conflated one's), by Restriction key.
+type filters map[string]*filteredWindow
+
+// allowed returns the symbols of changed that the restricted wildcard
+// subscriber c may see, filtering them once per window (epoch) for all
+// the subscribers whose restrictions share a key.
+func (fs *filters) allowed(c *Client, changed []*symbol, epoch uint64) []*symbol {
 	key := c.allow.Key()
-	if e.filtered == nil {
-		e.filtered = map[string]*filteredWindow{}
+	if *fs == nil {
+		*fs = filters{}
 	}
-	fw := e.filtered[key]
+	fw := (*fs)[key]
 	if fw == nil {
 		fw = &filteredWindow{}
-		e.filtered[key] = fw
+		(*fs)[key] = fw
 	}
-	if fw.epoch != e.epoch {
-		fw.epoch = e.epoch
+	if fw.epoch != epoch {
+		fw.epoch = epoch
 		fw.syms = fw.syms[:0]
 		for _, s := range changed {
 			if c.allow.Allows(s.name) {
@@ -32,11 +37,11 @@ func (e *Engine) allowedFor(c *Client, changed []*symbol) []*symbol {
 	return fw.syms
 }
 
-// trimFiltered bounds the filtered windows kept for reuse: once they
-// outnumber the wildcard subscribers (keys of clients long gone), they are
-// dropped, to be built again as needed.
-func (e *Engine) trimFiltered() {
-	if len(e.filtered) > 2*len(e.wildcards)+64 {
-		clear(e.filtered)
+// trim bounds the filtered windows kept for reuse: once they outnumber
+// the wildcard subscribers (keys of clients long gone), they are dropped,
+// to be built again as needed.
+func (fs filters) trim(wildcards int) {
+	if len(fs) > 2*wildcards+64 {
+		clear(fs)
 	}
 }

@@ -47,7 +47,7 @@ func (e *Engine) splice(f *Frame, comp *compressor) bool {
 	for _, s := range f.syms {
 		p := f.src.piece(s)
 		comp.pieces = append(comp.pieces, p)
-		plainLen += len(f.src.entry(s))
+		plainLen += p.Len()
 	}
 	buf, err := comp.coder.Append(append(f.dbuf[:0], zeroHeader[:]...), sw.w, sw.head, comp.pieces, ',', updateTail)
 	clear(comp.pieces)

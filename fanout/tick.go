@@ -57,49 +57,23 @@ func (e *Engine) tick(g *cadence, tm int64, now time.Time) {
 		a.entry = g.encode(a.entry[:0], s, a.from)
 	}
 	slices.SortFunc(pending, func(a, b *symbol) int { return a.id - b.id })
-	touched := g.touched[:0]
-	for _, s := range pending {
-		for c := range g.subs[s] {
-			if c.wildcard {
-				continue
-			}
-			if c.mark != e.epoch {
-				c.mark = e.epoch
-				c.windowSyms = c.windowSyms[:0]
-				touched = append(touched, c)
-			}
-			c.windowSyms = append(c.windowSyms, s)
-		}
-	}
+	touched := bySubscriber(g.touched[:0], pending, func(s *symbol) map[*Client]struct{} { return g.subs[s] }, e.epoch)
 	for _, c := range touched {
 		e.deliverTick(g, c, c.windowSyms, tm, now)
 	}
 	if len(pending) > 0 {
-		var allowed map[string][]*symbol // a restricted "*"'s symbols, by its patterns, built once per tick
 		for c := range g.wildcards {
 			c.mark = e.epoch
 			syms := pending
 			if c.allow != nil {
-				if allowed == nil {
-					allowed = map[string][]*symbol{}
-				}
-				key := c.allow.Key()
-				mine, ok := allowed[key]
-				if !ok {
-					for _, s := range pending {
-						if c.allow.Allows(s.name) {
-							mine = append(mine, s)
-						}
-					}
-					allowed[key] = mine
-				}
-				if syms = mine; len(syms) == 0 && !c.resync {
+				if syms = g.filtered.allowed(c, pending, e.epoch); len(syms) == 0 && !c.resync {
 					continue // nothing of its own this tick
 				}
 			}
 			e.deliverTick(g, c, syms, tm, now)
 		}
 	}
+	g.filtered.trim(len(g.wildcards))
 	releaseFrames(g.frames)
 	for _, s := range pending {
 		g.acc[s.id].pending = false
@@ -168,15 +142,7 @@ func (g *cadence) joinerFrame(e *Engine, c *Client, syms []*symbol, timeMicros i
 		}
 		buf = append(buf, a.entry...)
 	}
-	if n == 0 {
-		f.pbuf = buf
-		f.release()
-		return nil
-	}
-	buf = append(buf, ']', '}')
-	f.finishPlain(buf)
-	e.stats.FramesBuilt.Add(1)
-	return f
+	return e.endQuotes(f, buf, n > 0)
 }
 
 func (g *cadence) entry(s *symbol) []byte { return g.acc[s.id].entry }

@@ -26,6 +26,9 @@ type part struct {
 	valAt, cumAt  uint32
 }
 
+// Len is the length of the piece's entry.
+func (p *Piece) Len() int { return len(p.data) }
+
 // cut splits an entry into structure and values. Keys are structure;
 // strings' contents and numbers (and true, false, null) are values. An
 // entry it cannot read as a flat object without escapes is opaque.

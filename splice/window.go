@@ -142,6 +142,3 @@ func (w *Window) Add(p *Piece, entry []byte) {
 	}
 	w.pieces = append(w.pieces, p)
 }
-
-// Has reports whether p was added to w since its last Reset.
-func (w *Window) Has(p *Piece) bool { return p.window == w.gen }

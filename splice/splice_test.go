@@ -165,13 +165,7 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add([]byte(`{"s":"A\"x","n":[1,2]}`+"\n"+`{}`+"\n"+`:::""`+"\n"+`{"a":1}`), uint64(7), []byte("}"))
 	f.Fuzz(func(t *testing.T, data []byte, seed uint64, tail []byte) {
 		entries := bytes.Split(data, []byte("\n"))
-		w := NewWindow()
-		pieces := make([]*Piece, len(entries))
-		for i, e := range entries {
-			pieces[i] = &Piece{}
-			w.Add(pieces[i], e)
-		}
-		w.Seal(testHead, ',', testTail)
+		w, pieces := sealed(entries)
 		r := rand.New(rand.NewPCG(seed, 1))
 		var c Coder
 		for range 4 {

@@ -76,3 +76,16 @@ func TestSplicedUpdatesInflateElsewhere(t *testing.T) {
 		t.Errorf("ticker_frames_assembled_total %s: the updates were not spliced", m[1])
 	}
 }
+
+// TestCompressBudgetWarns: --compress-budget, which splicing made
+// pointless, still lets the built binary start, and its log says the flag
+// does nothing.
+func TestCompressBudgetWarns(t *testing.T) {
+	bin := buildBinary(t)
+	addr := testnet.FreeAddr(t)
+	srv := startProcess(t, exec.Command(bin, "--addr", addr, "--compress-budget", "5ms"))
+	waitReady(t, addr, srv)
+	if logs := srv.logs.String(); !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "--compress-budget has no effect") {
+		t.Errorf("no warning about --compress-budget in the log:\n%s", logs)
+	}
+}

@@ -82,11 +82,20 @@ type feedState struct {
 
 // Set runs a group of feeds and owns their goroutines.
 type Set struct {
-	feeds  []*feedState
-	log    *slog.Logger
-	wg     sync.WaitGroup
-	starts atomic.Bool
+	feeds []*feedState
+	log   *slog.Logger
+	wg    sync.WaitGroup
+	mu    sync.Mutex // orders Start against Wait
+	state setState
 }
+
+type setState uint8
+
+const (
+	setNew setState = iota
+	setStarted
+	setWaited // Wait was called: a later Start starts nothing
+)
 
 // NewSet is NewSetConfig with DefaultConfig.
 func NewSet(log *slog.Logger, feeds ...Feed) (*Set, error) {
@@ -141,9 +150,18 @@ func (s *Set) Symbols() []string {
 // Start runs every feed in its own goroutine, pushing into out, until ctx
 // ends. Malformed inputs are counted and logged by the Set. Call it once.
 func (s *Set) Start(ctx context.Context, out Pusher) {
-	if s.starts.Swap(true) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.state {
+	case setStarted:
 		panic("feeds: Set started twice")
+	case setWaited:
+		// the owner is already waiting for the feeds to end (shutting
+		// down): starting them now would outlive that wait
+		s.log.Info("feeds: not started, the node is shutting down")
+		return
 	}
+	s.state = setStarted
 	for _, f := range s.feeds {
 		s.wg.Add(1)
 		go func() {
@@ -162,8 +180,17 @@ func (s *Set) Start(ctx context.Context, out Pusher) {
 	}
 }
 
-// Wait blocks until every feed's goroutine has returned.
-func (s *Set) Wait() { s.wg.Wait() }
+// Wait blocks until every feed's goroutine has returned. A Start that
+// comes after Wait (an ingest node winning the lease while its node
+// shuts down) starts nothing.
+func (s *Set) Wait() {
+	s.mu.Lock()
+	if s.state == setNew {
+		s.state = setWaited
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
 
 // Ready reports whether every feed is healthy: a local feed (synthetic,
 // replay) once it has delivered a quote or finished; a venue feed while it

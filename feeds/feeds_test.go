@@ -353,3 +353,39 @@ func TestSet(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// TestSetWaitBeforeStart: an ingest node may win the lease (and start its
+// feeds) while its node shuts down and waits for them. A Start after Wait
+// starts nothing; a Start racing a Wait is safe (go test -race saw the
+// WaitGroup's Add race its Wait before they were ordered).
+func TestSetWaitBeforeStart(t *testing.T) {
+	r, _ := NewReplay("r", "testdata/mixed.ndjson", 0, false)
+	set, err := NewSet(nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.Wait()
+	sink := &collectSink{}
+	set.Start(context.Background(), sink)
+	set.Wait()
+	sink.mu.Lock()
+	n := len(sink.quotes)
+	sink.mu.Unlock()
+	if n != 0 || set.Statuses()[0].Finished {
+		t.Fatalf("a Start after Wait ran the feed: %d quotes", n)
+	}
+	for i := 0; i < 200; i++ {
+		r, _ := NewReplay("r", "testdata/mixed.ndjson", 0, false)
+		set, err := NewSet(nil, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		started := make(chan struct{})
+		go func() { defer close(started); set.Start(ctx, &collectSink{}) }()
+		cancel()
+		set.Wait()
+		<-started
+		set.Wait() // whichever came first, nothing runs past this
+	}
+}

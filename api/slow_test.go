@@ -37,7 +37,10 @@ func dialSmallBuffer(t *testing.T, url string) *client {
 // through a resync snapshot, the other stays stuck past the limit and is
 // closed 1008; queued memory stays bounded throughout.
 func TestSlowConsumer(t *testing.T) {
-	const queueBytes = 16 << 10
+	// room for about 15 windows of the uncompressed "*" client: a good
+	// reader on a loaded CI machine (go test -race on 2 busy cores) was seen
+	// to pause 84 ms, which a 16 KiB queue (two windows) did not survive
+	const queueBytes = 128 << 10
 	ts := startServer(t, Config{WriteTimeout: 30 * time.Second, SendBufferBytes: 8 << 10},
 		fanout.Config{Window: 10 * time.Millisecond, QueueBytes: queueBytes, StuckTimeout: 1500 * time.Millisecond},
 		"synthetic:?symbols=100&rate=8000&seed=3")

@@ -19,10 +19,17 @@ type Coder struct {
 	bw      bitWriter
 	pos     int32
 	msg     uint32
-	stamp   []uint32
-	lastPos []int32
-	lastVal [][]byte
+	last    []lastRun // run id → its last occurrence in the message
 	bad     bool
+}
+
+// lastRun is where a run of structure last occurred in the message being
+// coded (when stamp is the message's number) and the value after it: kept
+// together, one cache line a lookup.
+type lastRun struct {
+	stamp uint32
+	pos   int32
+	val   []byte
 }
 
 // Append appends to dst the permessage-deflate payload of the message
@@ -60,14 +67,12 @@ func (c *Coder) Append(dst []byte, w *Window, head []byte, pieces []*Piece, sep 
 // of the same structure.
 func (c *Coder) message(head []byte, pieces []*Piece, sep byte, tail []byte) {
 	w := c.w
-	if n := len(w.runs); len(c.stamp) < n {
-		c.stamp = append(c.stamp, make([]uint32, n-len(c.stamp))...)
-		c.lastPos = append(c.lastPos, make([]int32, n-len(c.lastPos))...)
-		c.lastVal = append(c.lastVal, make([][]byte, n-len(c.lastVal))...)
+	if n := len(w.runs); len(c.last) < n {
+		c.last = append(c.last, make([]lastRun, n-len(c.last))...)
 	}
 	c.msg++
 	if c.msg == 0 { // wrapped: old stamps could look current
-		clear(c.stamp)
+		clear(c.last)
 		c.msg = 1
 	}
 	c.pos = 0
@@ -132,10 +137,10 @@ func (c *Coder) unit(p *Piece, k int, id uint32, runLen int32) {
 	pt := &p.parts[k]
 	val := p.data[pt.val:pt.end]
 	at := c.pos
-	if c.stamp[id] == c.msg {
-		ext := commonPrefix(val, c.lastVal[id])
+	if last := &c.last[id]; last.stamp == c.msg {
+		ext := commonPrefix(val, last.val)
 		n := min(int(runLen)+ext, maxMatch)
-		d := int(at - c.lastPos[id])
+		d := int(at - last.pos)
 		if n >= minMatch && d <= maxDist && c.match(p, k, id, n, d, int(runLen)) {
 			switch {
 			case c.counter != nil:
@@ -175,9 +180,7 @@ func (c *Coder) value(p *Piece, k, from, to int) {
 }
 
 func (c *Coder) remember(id uint32, at int32, val []byte, runLen int32) {
-	c.stamp[id] = c.msg
-	c.lastPos[id] = at
-	c.lastVal[id] = val
+	c.last[id] = lastRun{stamp: c.msg, pos: at, val: val}
 	c.pos = at + runLen + int32(len(val))
 }
 
@@ -185,19 +188,18 @@ func (c *Coder) remember(id uint32, at int32, val []byte, runLen int32) {
 // run id (runLen bytes) then p's value k, if the window's code has its
 // symbols and it is cheaper than their literals; it reports whether it did.
 func (c *Coder) match(p *Piece, k int, id uint32, n, d, runLen int) bool {
-	lc := lengthCode[n]
 	dc := distCode(d)
 	if c.counter != nil {
-		c.counter.lit[257+int(lc)]++
+		c.counter.lit[257+int(lengthCode[n])]++
 		c.counter.dist[dc]++
 		return true
 	}
 	w := c.w
-	l, dd := w.lit[257+int(lc)], w.dist[dc]
-	if l.len == 0 || dd.len == 0 {
+	l, dd := w.lenTok[n], w.dist[dc]
+	if l.nb == 0 || dd.len == 0 {
 		return false
 	}
-	cost := uint32(l.len) + uint32(lengthExtra[lc]) + uint32(dd.len) + uint32(distExtra[dc])
+	cost := uint32(l.nb) + uint32(dd.len) + uint32(distExtra[dc])
 	var lit uint32
 	if n >= runLen {
 		cum := w.cum[p.parts[k].cumAt:]
@@ -210,7 +212,7 @@ func (c *Coder) match(p *Piece, k int, id uint32, n, d, runLen int) bool {
 	if lit <= cost {
 		return false
 	}
-	c.bw.bits(uint32(l.code)|uint32(n-int(lengthBase[lc]))<<l.len, l.len+lengthExtra[lc])
+	c.bw.bits(l.bits, l.nb)
 	c.bw.bits(uint32(dd.code)|uint32(d-int(distBase[dc]))<<dd.len, dd.len+distExtra[dc])
 	return true
 }

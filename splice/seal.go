@@ -43,6 +43,14 @@ func (w *Window) Seal(head []byte, sep byte, tail []byte) {
 	for b := range w.litCost {
 		w.litCost[b] = w.lit[b].len
 	}
+	for n := minMatch; n <= maxMatch; n++ {
+		lc := lengthCode[n]
+		l := w.lit[257+int(lc)]
+		w.lenTok[n] = lenToken{}
+		if l.len != 0 {
+			w.lenTok[n] = lenToken{bits: uint32(l.code) | uint32(n-int(lengthBase[lc]))<<l.len, nb: l.len + lengthExtra[lc]}
+		}
+	}
 	w.runCost = w.runCost[:0]
 	for _, run := range w.runs {
 		cost := 0

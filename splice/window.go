@@ -21,6 +21,7 @@ type Window struct {
 	lit     [numLitLen]hcode
 	dist    [numDist]hcode
 	litCost [256]uint8 // code lengths of the literals, for choosing matches
+	lenTok  [maxMatch + 1]lenToken
 	runCost []uint32   // bits of each run of structure as literals
 	head    []byte     // the block header, whole bytes
 	headAcc uint64     // and its last bits
@@ -35,6 +36,13 @@ type Window struct {
 	sealHead []byte   // the head Seal was given, coded as headAt/headBits
 	headAt   uint32
 	headBits uint32
+}
+
+// lenToken is a match length's symbol and extra bits, as written, with
+// the window's code; nb is 0 when the code lacks the symbol.
+type lenToken struct {
+	bits uint32
+	nb   uint8
 }
 
 // windows numbers windows so a piece knows whether it was added to this one.

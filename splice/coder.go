@@ -152,9 +152,9 @@ func (c *Coder) unit(p *Piece, k int, id uint32, runLen int32) {
 				}
 			case n < int(runLen): // a run longer than a match
 				c.lits(c.w.runs[id][n:])
-				c.value(p, k, 0, len(val))
+				c.value(p, k, 0)
 			default:
-				c.value(p, k, n-int(runLen), len(val))
+				c.value(p, k, n-int(runLen))
 			}
 			c.remember(id, at, val, runLen)
 			return
@@ -165,17 +165,22 @@ func (c *Coder) unit(p *Piece, k int, id uint32, runLen int32) {
 		c.lits(val)
 	} else {
 		c.bw.copyBits(c.w.bits, c.w.runAt[id], c.w.runBits[id])
-		c.value(p, k, 0, len(val))
+		c.value(p, k, 0)
 	}
 	c.remember(id, at, val, runLen)
 }
 
-// value copies the precoded literals of bytes from..to of p's value k.
-func (c *Coder) value(p *Piece, k, from, to int) {
+// value copies the precoded literals of p's value k from its byte from
+// on.
+func (c *Coder) value(p *Piece, k, from int) {
 	pt := &p.parts[k]
-	cum := c.w.cum[pt.cumAt:]
-	if n := cum[to] - cum[from]; n > 0 {
-		c.bw.copyBits(c.w.bits, pt.valAt+cum[from], n)
+	at, n := pt.valAt, pt.valBits
+	if from > 0 {
+		skip := c.w.cum[int(pt.cumAt)+from]
+		at, n = at+skip, n-skip
+	}
+	if n > 0 {
+		c.bw.copyBits(c.w.bits, at, n)
 	}
 }
 
@@ -202,8 +207,10 @@ func (c *Coder) match(p *Piece, k int, id uint32, n, d, runLen int) bool {
 	cost := uint32(l.nb) + uint32(dd.len) + uint32(distExtra[dc])
 	var lit uint32
 	if n >= runLen {
-		cum := w.cum[p.parts[k].cumAt:]
-		lit = w.runBits[id] + cum[n-runLen]
+		lit = w.runBits[id]
+		if n > runLen {
+			lit += w.cum[int(p.parts[k].cumAt)+n-runLen]
+		}
 	} else {
 		for _, b := range w.runs[id][:n] {
 			lit += uint32(w.litCost[b])

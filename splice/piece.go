@@ -18,12 +18,13 @@ type Piece struct {
 }
 
 // part is a run of structure and the value after it: data[seg:val] and
-// data[val:end]; id numbers the run in its window, and valAt and cumAt say
-// where the value's literals are coded (Seal).
+// data[val:end]; id numbers the run in its window, and valAt, valBits and
+// cumAt say where the value's literals are coded and how long they are
+// (Seal).
 type part struct {
-	seg, val, end int32
-	id            uint32
-	valAt, cumAt  uint32
+	seg, val, end         int32
+	id                    uint32
+	valAt, valBits, cumAt uint32
 }
 
 // Len is the length of the piece's entry.

@@ -38,6 +38,7 @@ func (w *Window) precode(head []byte) {
 				bw.bits(uint32(h.code), h.len)
 				w.cum = append(w.cum, at()-a)
 			}
+			pt.valBits = at() - a
 		}
 	}
 	w.sealHead = append(w.sealHead[:0], head...)

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -117,8 +118,10 @@ func run(args []string) error {
 	if every < 0 || every > 0 && (every%c.Coalesce != 0 || every%time.Millisecond != 0) {
 		return fmt.Errorf("--every %v: want a whole number of milliseconds, a multiple of --coalesce %v", every, c.Coalesce)
 	}
-	if c.Target != "" && !isLoopback(c.Target) {
-		return fmt.Errorf("--target %s: load goes to loopback only", c.Target)
+	if c.Target != "" {
+		if err := checkTarget(c.Target); err != nil {
+			return err
+		}
 	}
 	if name == "" {
 		name = fmt.Sprintf("c%d-s%d-k%d-r%g", c.Conns, c.Symbols, c.K, c.Rate)
@@ -167,16 +170,24 @@ func run(args []string) error {
 	return writeReports(out, name, c, results)
 }
 
-func isLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
+// checkTarget checks --target: a loopback host and a port, and a server
+// there that answers /api/symbols, so that a wrong address fails at once
+// rather than after a whole run of zeros.
+func checkTarget(hostport string) error {
+	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return false
+		return fmt.Errorf("--target %q: want host:port (%v)", hostport, err)
 	}
-	if host == "localhost" {
-		return true
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("--target %s: port %q is not 1..65535", hostport, port)
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--target %s: load goes to loopback only", hostport)
+	}
+	if _, err := fetchSymbols(hostport); err != nil {
+		return fmt.Errorf("--target %s: no ticker server answers there: %v", hostport, err)
+	}
+	return nil
 }
 
 type binaries struct{ dir, ticker, baseline, raw, self string }
@@ -269,7 +280,8 @@ func startServer(c loadConfig, kind string, bins binaries) (*exec.Cmd, string, e
 }
 
 func fetchSymbols(hostport string) ([]string, error) {
-	resp, err := http.Get("http://" + hostport + "/api/symbols")
+	hc := http.Client{Timeout: 10 * time.Second}
+	resp, err := hc.Get("http://" + hostport + "/api/symbols")
 	if err != nil {
 		return nil, err
 	}

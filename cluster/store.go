@@ -126,7 +126,7 @@ func (s *Store) open(ctx context.Context) error {
 		}
 	}
 	if s.quotes == nil {
-		s.quotes = quotes
+		s.quotes = readFromLeader(quotes, s.nc, Bucket) // leaderread.go
 	}
 	return nil
 }

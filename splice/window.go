@@ -20,11 +20,11 @@ type Window struct {
 	sealed  bool
 	lit     [numLitLen]hcode
 	dist    [numDist]hcode
-	litCost [256]uint8 // code lengths of the literals, for choosing matches
-	lenTok  [maxMatch + 1]lenToken
-	runCost []uint32   // bits of each run of structure as literals
-	head    []byte     // the block header, whole bytes
-	headAcc uint64     // and its last bits
+	litCost [256]uint8             // code lengths of the literals, for choosing matches
+	lenTok  [maxMatch + 1]lenToken // each match length as written (Seal)
+	runCost []uint32               // bits of each run of structure as literals
+	head    []byte                 // the block header, whole bytes
+	headAcc uint64                 // and its last bits
 	headN   uint
 
 	// the literals of every run and value, coded once with the window's

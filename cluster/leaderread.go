@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -81,7 +80,6 @@ func (b leaderReads) Get(ctx context.Context, key string) (jetstream.KeyValueEnt
 	case resp.Message == nil:
 		return nil, fmt.Errorf("reading %s from the bucket's leader: an answer with no message", key)
 	}
-	op := jetstream.KeyValuePut
 	if len(resp.Message.Header) > 0 {
 		h, err := nats.DecodeHeadersMsg(resp.Message.Header)
 		if err != nil {
@@ -92,19 +90,19 @@ func (b leaderReads) Get(ctx context.Context, key string) (jetstream.KeyValueEnt
 			return nil, jetstream.ErrKeyNotFound
 		case "":
 		default:
-			return nil, errors.New("reading " + key + " from the bucket's leader: unknown operation " + h.Get("KV-Operation"))
+			return nil, fmt.Errorf("reading %s from the bucket's leader: unknown operation %q", key, h.Get("KV-Operation"))
 		}
 	}
-	return leaderEntry{bucket: b.bucket, key: key, value: resp.Message.Data, rev: resp.Message.Seq, at: resp.Message.Time, op: op}, nil
+	return leaderEntry{bucket: b.bucket, key: key, value: resp.Message.Data, rev: resp.Message.Seq, at: resp.Message.Time}, nil
 }
 
-// leaderEntry is a value read from the stream's leader.
+// leaderEntry is a value read from the stream's leader: always a put
+// (Get answers deletes as not found).
 type leaderEntry struct {
 	bucket, key string
 	value       []byte
 	rev         uint64
 	at          time.Time
-	op          jetstream.KeyValueOp
 }
 
 func (e leaderEntry) Bucket() string                  { return e.bucket }
@@ -113,4 +111,4 @@ func (e leaderEntry) Value() []byte                   { return e.value }
 func (e leaderEntry) Revision() uint64                { return e.rev }
 func (e leaderEntry) Created() time.Time              { return e.at }
 func (e leaderEntry) Delta() uint64                   { return 0 }
-func (e leaderEntry) Operation() jetstream.KeyValueOp { return e.op }
+func (e leaderEntry) Operation() jetstream.KeyValueOp { return jetstream.KeyValuePut }

@@ -45,11 +45,11 @@ func (w *Window) Seal(head []byte, sep byte, tail []byte) {
 	}
 	for n := minMatch; n <= maxMatch; n++ {
 		lc := lengthCode[n]
-		l := w.lit[257+int(lc)]
-		w.lenTok[n] = lenToken{}
-		if l.len != 0 {
-			w.lenTok[n] = lenToken{bits: uint32(l.code) | uint32(n-int(lengthBase[lc]))<<l.len, nb: l.len + lengthExtra[lc]}
+		var t lenToken // nb 0: the code lacks the symbol
+		if l := w.lit[257+int(lc)]; l.len != 0 {
+			t = lenToken{bits: uint32(l.code) | uint32(n-int(lengthBase[lc]))<<l.len, nb: l.len + lengthExtra[lc]}
 		}
+		w.lenTok[n] = t
 	}
 	w.runCost = w.runCost[:0]
 	for _, run := range w.runs {

@@ -288,4 +288,25 @@ func TestProcessStepSymbols(t *testing.T) {
 	if err != nil || !strings.Contains(string(m.Payload), `{"s":"ETH-USD","seq":1,"ts":1764000000000000,"bid":"3300.5"}`) {
 		t.Fatalf("after the step: %s %v, want ETH-USD seq 1", m.Payload, err)
 	}
+
+	// a published body is fixture lines: the stale mark too, and a line
+	// with no field, which makes a stale symbol fresh
+	for _, tt := range []struct{ line, want string }{
+		{`{"ts":1764000000100000,"s":"ETH-USD","stale":true}`, `{"s":"ETH-USD","seq":2,"ts":1764000000000000,"stale":true}`},
+		{`{"ts":1764000000200000,"s":"ETH-USD"}`, `{"s":"ETH-USD","seq":3,"ts":1764000000200000,"stale":false}`},
+	} {
+		if code, body := control(t, "POST", base+"/control/publish", tt.line); code != 200 {
+			t.Fatalf("publish %s: %d %v", tt.line, code, body)
+		}
+		if code, body := control(t, "POST", base+"/control/step", ""); code != 200 {
+			t.Fatalf("step: %d %v", code, body)
+		}
+		m, err = conn.ReadMessage(5 * time.Second)
+		if err != nil || !strings.Contains(string(m.Payload), tt.want) {
+			t.Fatalf("after publishing %s: %s %v, want %s", tt.line, m.Payload, err, tt.want)
+		}
+	}
+	if code, body := control(t, "POST", base+"/control/publish", `{"ts":1764000000300000,"s":"ETH-USD","stale":true,"bid":"1"}`); code != 400 {
+		t.Errorf("a stale mark with a field: %d %v, want 400", code, body)
+	}
 }

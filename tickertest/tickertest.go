@@ -79,6 +79,10 @@ type Quote struct {
 	Time                       time.Time // the quote's ts, to the microsecond
 	Bid, BidSize, Ask, AskSize string
 	Last, LastSize, Volume     string
+	// Stale marks the symbol stale, as a feed that lost its venue does: its
+	// fields keep their values and its update says "stale":true, until a
+	// quote with a field makes it fresh. A stale mark has no other field.
+	Stale bool
 }
 
 // Window is what one step flushed.
@@ -308,8 +312,13 @@ func (q Quote) toMarket(out *market.Quote) error {
 		}
 		out.Set(market.Field(f), d)
 	}
-	if out.Fields == 0 {
-		return fmt.Errorf("%s: no field set", q.Symbol)
+	switch {
+	case q.Stale && out.Fields != 0:
+		return fmt.Errorf("%s: a stale mark has no field", q.Symbol)
+	case q.Stale:
+		out.Staleness = market.Stale
+	case out.Fields == 0:
+		return fmt.Errorf("%s: no field set (or Stale)", q.Symbol)
 	}
 	return nil
 }

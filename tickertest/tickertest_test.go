@@ -423,3 +423,41 @@ func TestPublishMergesWithTheFixture(t *testing.T) {
 		t.Fatalf("next: %+v %v", w, err)
 	}
 }
+
+// TestStaleMark: a test fakes a feed outage with Quote.Stale. The symbol
+// keeps its values and says "stale":true until a quote with a field makes
+// it fresh; a stale mark with a field is refused.
+func TestStaleMark(t *testing.T) {
+	srv := tickertest.New(t, tickertest.Options{Symbols: []string{"AAPL"}})
+	get := func() string {
+		t.Helper()
+		resp, err := http.Get(srv.HTTPURL() + "/api/quotes/AAPL")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	for _, tt := range []struct {
+		q    tickertest.Quote
+		want string
+	}{
+		{tickertest.Quote{Symbol: "AAPL", Bid: "100", Time: time.UnixMicro(1000)}, `{"s":"AAPL","seq":1,"ts":1000,"bid":"100"}`},
+		{tickertest.Quote{Symbol: "AAPL", Stale: true, Time: time.UnixMicro(2000)}, `{"s":"AAPL","seq":2,"ts":1000,"bid":"100","stale":true}`},
+		{tickertest.Quote{Symbol: "AAPL", Ask: "101", Time: time.UnixMicro(3000)}, `{"s":"AAPL","seq":3,"ts":3000,"bid":"100","ask":"101"}`},
+	} {
+		if err := srv.Publish(tt.q); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := srv.Step(); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(); got != tt.want {
+			t.Fatalf("after %+v: %s, want %s", tt.q, got, tt.want)
+		}
+	}
+	if err := srv.Publish(tickertest.Quote{Symbol: "AAPL", Stale: true, Bid: "1"}); err == nil || !strings.Contains(err.Error(), "stale mark") {
+		t.Errorf("a stale mark with a field: %v, want it refused", err)
+	}
+}

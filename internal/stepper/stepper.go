@@ -159,17 +159,21 @@ func (s *Stepper) Malformed() uint64 {
 	return s.malformed
 }
 
-// Publish queues quotes for the next step's window, in order. A quote
-// without a ts (0) takes the clock's time. An invalid symbol, a quote with
-// no field, or more than MaxQueued quotes waiting is an error, and nothing
-// of the call is queued.
+// Publish queues quotes for the next step's window, in order, as a
+// fixture's lines: a quote without a ts (0) takes the clock's time; a stale
+// mark (market.Stale, no field) marks its symbol stale, as a feed that went
+// down does; any other quote is live, and makes a stale symbol fresh (with
+// no field it changes nothing else). An invalid symbol, a stale mark with
+// fields, or more than MaxQueued quotes waiting is an error, and nothing of
+// the call is queued.
 func (s *Stepper) Publish(qs ...market.Quote) error {
 	for i := range qs {
-		if err := market.ValidateSymbol(qs[i].Symbol); err != nil {
+		q := &qs[i]
+		if err := market.ValidateSymbol(q.Symbol); err != nil {
 			return fmt.Errorf("quote %d: %w", i+1, err)
 		}
-		if qs[i].Fields == 0 {
-			return fmt.Errorf("quote %d (%s): no field", i+1, qs[i].Symbol)
+		if q.IsStale() && q.Fields != 0 {
+			return fmt.Errorf("quote %d (%s): a stale mark has no field", i+1, q.Symbol)
 		}
 	}
 	s.mu.Lock()

@@ -27,6 +27,7 @@ import (
 // fanout.DefaultConfig and api.DefaultConfig, and those packages' Validate
 // checks them (fanoutFlags, apiFlags name the flags in their errors).
 type config struct {
+	fromEnv        map[string]bool // flags whose value only the environment set
 	Addr           string
 	Feeds          []string
 	Coalesce       time.Duration // Fanout.Window, which --coalesce sets
@@ -74,8 +75,9 @@ Usage: ticker [flags]
        ticker record --out FILE [flags]   write feeds into a fixture (ticker record --help)
 
 Every flag can also be set in the environment as TICKER_<NAME>, e.g.
-TICKER_ADDR=:9000 or TICKER_FEED="synthetic replay:fixtures/crypto.ndjson"
-(several feeds separated by spaces). Flags win over the environment.
+TICKER_ADDR=:9000 or TICKER_FEED="replay:fixtures/crypto.ndjson replay:fixtures/equities.ndjson"
+(several feeds separated by spaces). Flags win over the environment; a
+variable that is not a valid value stops the process even then.
 
 Feed specs (KIND:TARGET?opt=v&opt=v):
   synthetic                                random walk, 20 symbols, 200 changes/s
@@ -151,12 +153,14 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 
 	// environment first, so that flags given on the command line override it
 	var envErr error
+	c.fromEnv = map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "TICKER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := envName(f.Name)
 		v := getenv(name)
 		if v == "" || envErr != nil {
 			return
 		}
+		c.fromEnv[f.Name] = true
 		if f.Name == "feed" {
 			for _, spec := range strings.Fields(v) {
 				feedsFlag.Set(spec)
@@ -184,6 +188,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
+	fs.Visit(func(f *flag.Flag) { delete(c.fromEnv, f.Name) }) // given on the command line
 	if len(feedsFlag) > envFeeds {
 		feedsFlag = feedsFlag[envFeeds:] // --feed on the command line replaces TICKER_FEED
 	}
@@ -203,7 +208,40 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 		c.Effective = append(c.Effective, f.Name, redact(v))
 	})
-	return c, c.validate()
+	return c, c.fromVariable(c.validate())
+}
+
+// envName is the environment variable that sets flag name.
+func envName(name string) string {
+	return "TICKER_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// origin names where the value of flag name came from: "--name", or its
+// environment variable when only that set it.
+func (c *config) origin(name string) string {
+	if c.fromEnv[name] {
+		return envName(name)
+	}
+	return "--" + name
+}
+
+// fromVariable renames the flag an error starts with ("--name …") to the
+// environment variable that set it, when only that did.
+func (c *config) fromVariable(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for name := range c.fromEnv {
+		flag := "--" + name
+		switch {
+		case strings.HasPrefix(msg, flag+" "): // "--name value: want …"
+			return errors.New(envName(name) + "=" + msg[len(flag)+1:])
+		case strings.HasPrefix(msg, flag+":"):
+			return errors.New(envName(name) + msg[len(flag):])
+		}
+	}
+	return err
 }
 
 // autoMaxConns sets --max-conns 0 (automatic) to auto(), in the
@@ -280,7 +318,7 @@ func (c *config) validate() error {
 	if c.API.TrustedProxies, err = access.ParsePrefixes(c.TrustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %v", err)
 	}
-	if err := c.API.WithDefaults().Validate(); err != nil {
+	if err := c.API.Validate(); err != nil { // not WithDefaults: the flags start at the defaults, so a 0 is the user's, and refused where it means nothing
 		return flagError(err, apiFlags)
 	}
 	if err := c.FeedSet.Validate(); err != nil {

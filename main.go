@@ -77,14 +77,14 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	for _, spec := range cfg.Feeds {
 		f, err := feeds.Parse(spec)
 		if err != nil {
-			fmt.Fprintf(stderr, "ticker: --feed: %v\n", err)
+			fmt.Fprintf(stderr, "ticker: %s: %v\n", cfg.origin("feed"), err)
 			return 2
 		}
 		fl = append(fl, f)
 	}
 	set, err := feeds.NewSetConfig(cfg.FeedSet, log, fl...)
 	if err != nil {
-		fmt.Fprintf(stderr, "ticker: --feed: %v\n", err)
+		fmt.Fprintf(stderr, "ticker: %s: %v\n", cfg.origin("feed"), err)
 		return 2
 	}
 	ring := market.NewRing(cfg.RingSize)

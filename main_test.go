@@ -91,14 +91,23 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--role", "edge", "--nats", "nats://x:4222", "--feed", "synthetic"}, nil, "an edge runs no feeds"},
 		{[]string{"--role", "ingest", "--nats", "nats://x:4222", "--lease-time", "10ms"}, nil, "--lease-time"},
 		{[]string{"--role", "edge", "--nats", "nats://x:4222", "--nats-storage", "disk"}, nil, "--nats-storage"},
-		{nil, []string{"TICKER_NATS_STORAGE", "tape"}, "--nats-storage"},
+		{nil, []string{"TICKER_NATS_STORAGE", "tape"}, "TICKER_NATS_STORAGE"},
 		{[]string{"--coalesce", "abc"}, nil, `--coalesce "abc": want a duration`},
 		{nil, []string{"TICKER_COALESCE", "abc"}, `TICKER_COALESCE="abc": want a duration`},
 		{[]string{"--max-symbols", "many"}, nil, `--max-symbols "many": want a whole number`},
 		{[]string{"--rate-limit", "-1"}, nil, "--rate-limit -1: want more than 0"},
 		{[]string{"--stuck-timeout", "1ms"}, nil, "--stuck-timeout 1ms: want at least the coalescing window"},
 		{[]string{"--stale-after", "-1s"}, nil, "--stale-after -1s: want 0 to 10m0s"},
-		{nil, []string{"TICKER_STALE_AFTER", "11m"}, "--stale-after 11m0s: want 0 to 10m0s"},
+		{nil, []string{"TICKER_STALE_AFTER", "11m"}, "TICKER_STALE_AFTER=11m0s: want 0 to 10m0s"},
+		{[]string{"--stale-after", "11m"}, []string{"TICKER_STALE_AFTER", "1m"}, "--stale-after 11m0s: want 0 to 10m0s"},
+		// a 0 is the user's (the flags start at the defaults): refused where it means nothing
+		{[]string{"--max-message-bytes", "0"}, nil, "--max-message-bytes 0: want 64 to 1048576"},
+		{[]string{"--rate-burst", "0"}, nil, "--rate-burst 0: want at least 1"},
+		{[]string{"--rate-limit", "0"}, nil, "--rate-limit 0: want more than 0"},
+		{[]string{"--ping-interval", "0"}, nil, "--ping-interval 0s: want at least 10ms"},
+		{[]string{"--idle-timeout", "0"}, nil, "--idle-timeout 0s: want more than 10ms"},
+		{[]string{"--idle-timeout", "-3s"}, nil, "--idle-timeout -3s: want more than 10ms"},
+		{nil, []string{"TICKER_IDLE_TIMEOUT", "-1s"}, "TICKER_IDLE_TIMEOUT=-1s: want more than 10ms"},
 	}
 	for _, tt := range bad {
 		var out bytes.Buffer

@@ -149,6 +149,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.PingInterval < 10*time.Millisecond:
 		return field.New("PingInterval", c.PingInterval, "at least 10ms")
+	case c.IdleTimeout <= 10*time.Millisecond:
+		return field.New("IdleTimeout", c.IdleTimeout, "more than 10ms, and more than the ping interval")
 	case c.PingInterval >= c.IdleTimeout:
 		return field.New("PingInterval", c.PingInterval, fmt.Sprintf("less than the idle timeout %v", c.IdleTimeout))
 	case c.WriteTimeout < 10*time.Millisecond:

@@ -43,7 +43,7 @@ var (
 	descRingFull        = desc("ring_full_waits_total", "Feed pushes that found the ring full and waited.")
 	descFeedQuotes      = desc("feed_quotes_total", "Quotes delivered by a feed.", "feed")
 	descFeedErrors      = desc("feed_errors_total", "Malformed inputs a feed skipped.", "feed")
-	descRefused         = desc("handshakes_refused_total", "WebSocket handshakes and event stream requests refused before the upgrade or stream, by reason (origin, token, limit_total, limit_address; limit_race: closed 1013, or 503 for a stream, right after).", "reason")
+	descRefused         = desc("handshakes_refused_total", "WebSocket handshakes and event stream requests refused before the upgrade or stream, by reason: origin, token, token_expired (these two count refused REST requests too), limit_total, limit_address; limit_race: accepted, then closed 1013 (503 for a stream) when the limit was taken meanwhile.", "reason")
 	descPanics          = desc("connection_panics_total", "Panics recovered while handling one connection (it was closed 1011).")
 	descFeedUp          = desc("feed_up", "1 while a feed runs, 0 once it has finished or failed.", "feed")
 	descFeedConnected   = desc("feed_connected", "Venue feeds: 1 while connected and receiving, 0 while reconnecting.", "feed")

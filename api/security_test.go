@@ -82,6 +82,14 @@ func TestTLS(t *testing.T) {
 func TestAllowedOrigins(t *testing.T) {
 	origins, _ := access.ParseOrigins("https://dashboard.example, http://localhost:8080")
 	ts := startServer(t, Config{Origins: origins}, fanout.Config{}, "synthetic:?symbols=3&seed=1")
+	// before any refusal, every reason is listed at 0, so that an alert on
+	// it has a series to start from
+	_, m := ts.get("/metrics")
+	for _, r := range []string{"origin", "token", "token_expired", "limit_total", "limit_address", "limit_race"} {
+		if got := metric(m, `ticker_handshakes_refused_total{reason="`+r+`"}`); got != 0 {
+			t.Errorf("a new server's refused for %s: %v, want 0", r, got)
+		}
+	}
 	for _, tt := range []struct {
 		origin string
 		want   int
@@ -107,7 +115,7 @@ func TestAllowedOrigins(t *testing.T) {
 			}
 		}
 	}
-	_, m := ts.get("/metrics")
+	_, m = ts.get("/metrics")
 	if got := metric(m, `ticker_handshakes_refused_total{reason="origin"}`); got != 3 {
 		t.Errorf("refused for origin: %v, want 3", got)
 	}

@@ -231,6 +231,9 @@ func New(cfg Config, engine *fanout.Engine, fs FeedStatus, ring *market.Ring, lo
 	}
 	s := &Server{cfg: cfg, engine: engine, feeds: fs, ring: ring, log: log, conns: map[*conn]struct{}{},
 		limiter: access.NewLimiter(cfg.MaxConns, cfg.MaxConnsPerIP), stuck: engine.Config().StuckTimeout}
+	for _, r := range refuseReasons {
+		s.refused.Store(r, new(atomic.Uint64)) // each reason in /metrics from the start, at 0
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &collector{s: s})
@@ -561,6 +564,9 @@ func (s *Server) clientAddr(c *fiber.Ctx) netip.Addr {
 	}
 	return access.ClientAddr(peer, c.Get(fiber.HeaderXForwardedFor), s.cfg.TrustedProxies)
 }
+
+// refuseReasons are the reasons refuse is given: ticker_handshakes_refused_total's label values.
+var refuseReasons = []string{"origin", "token", "token_expired", "limit_total", "limit_address", "limit_race"}
 
 func (s *Server) refuse(reason string) {
 	v, _ := s.refused.LoadOrStore(reason, new(atomic.Uint64))

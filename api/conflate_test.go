@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -194,6 +195,14 @@ func TestConflatedBadEvery(t *testing.T) {
 	_, resp, err = d.Dial(ts.wsURL("?symbols=AAPL&every=15ms"), nil)
 	if err == nil || resp == nil || resp.StatusCode != 400 {
 		t.Fatalf("?every=15ms: %v %v, want 400", resp, err)
+	}
+	// every is the cadence of ?symbols=: alone it would be dropped without a word
+	_, resp, err = d.Dial(ts.wsURL("?every=1s"), nil)
+	if err == nil || resp == nil || resp.StatusCode != 400 {
+		t.Fatalf("?every=1s without symbols: %v %v, want 400", resp, err)
+	}
+	if b, _ := io.ReadAll(resp.Body); !strings.Contains(string(b), "symbols") {
+		t.Errorf("?every=1s without symbols: %s, want the error to name symbols", b)
 	}
 }
 

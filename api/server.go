@@ -515,6 +515,9 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 		if err := s.engine.CheckEvery(every); err != nil {
 			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})
 		}
+		if len(syms) == 0 {
+			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": `every is the cadence of the symbols of ?symbols=, and there are none: give both, or send "every" in a subscribe`})
+		}
 		c.Locals("every", every)
 	}
 	return c.Next()

@@ -247,15 +247,23 @@ func (c *countingSink) Push(ctx context.Context, q *market.Quote) error {
 	return nil
 }
 
-// Malformed counts a skipped input and logs it, at most once a second per
-// feed (with the number skipped since), so a flood of garbage cannot flood
-// the log.
+// Malformed counts a skipped input and logs it: each of a feed's first
+// logEach (someone fixing a fixture wants every line number), then at most
+// one a second (with the number skipped so far), so that a flood of garbage
+// cannot flood the log.
 func (c *countingSink) Malformed(err error) {
 	n := c.st.errors.Add(1)
 	now := time.Now().UnixNano()
-	last := c.st.lastLog.Load()
-	if now-last < int64(time.Second) || !c.st.lastLog.CompareAndSwap(last, now) {
-		return
+	if n > logEach {
+		last := c.st.lastLog.Load()
+		if now-last < int64(time.Second) || !c.st.lastLog.CompareAndSwap(last, now) {
+			return
+		}
+	} else {
+		c.st.lastLog.Store(now)
 	}
 	c.log.Warn("feed input skipped", "feed", c.st.feed.Name(), "err", err, "skipped_total", n)
 }
+
+// logEach is how many of a feed's first malformed inputs are each logged.
+const logEach = 10

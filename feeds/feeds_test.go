@@ -1,7 +1,10 @@
 package feeds
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -388,4 +391,62 @@ func TestSetWaitBeforeStart(t *testing.T) {
 		<-started
 		set.Wait() // whichever came first, nothing runs past this
 	}
+}
+
+// TestMalformedLogged: each of a replay's first 10 malformed lines is
+// logged with its line number; the rest are counted, and logged at most once
+// a second.
+func TestMalformedLogged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.ndjson")
+	var lines []string
+	for i := 0; i < 25; i++ {
+		lines = append(lines, fmt.Sprintf(`{"ts":%d,"s":"AAPL","bid":1}`, i+1)) // a number where a string belongs
+	}
+	lines = append(lines, `{"ts":100,"s":"AAPL","bid":"1"}`)
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReplay("r", path, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	set, err := NewSet(slog.New(slog.NewTextHandler(&logs, nil)), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collectSink{}
+	set.Start(context.Background(), sink)
+	set.Wait()
+	out := logs.String()
+	warned := strings.Count(out, "feed input skipped")
+	for i := 1; i <= 10; i++ {
+		if !strings.Contains(out, fmt.Sprintf("bad.ndjson line %d:", i)) {
+			t.Errorf("line %d not logged", i)
+		}
+	}
+	if warned < 10 || warned > 12 {
+		t.Errorf("%d warnings for 25 bad lines, want the first 10 and at most one a second after", warned)
+	}
+	if st := set.Statuses()[0]; st.Errors != 25 {
+		t.Errorf("errors %d, want all 25 counted", st.Errors)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

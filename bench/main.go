@@ -99,8 +99,8 @@ func run(args []string) error {
 	fs.Float64Var(&c.Sample, "sample", 0.01, "fraction of connections that decode, check seq and measure latency")
 	fs.IntVar(&c.Stallers, "stallers", 0, "connections that subscribe and never read")
 	fs.IntVar(&c.PerWorker, "per-worker", 12000, "connections per worker process (the file limit is 20,000 a process)")
-	fs.IntVar(&c.SourceIPs, "source-ips", 16, "loopback source addresses to spread over (127.0.0.2 …)")
-	fs.StringVar(&c.Target, "target", "", "attach to a running server (host:port on loopback) instead of starting one")
+	fs.IntVar(&c.SourceIPs, "source-ips", 16, "loopback source addresses the connections are spread over, 127.0.0.2 to 127.0.0.(1+N), 1 to 250 (each gives about 28,000 ephemeral ports; 1: all from 127.0.0.2)")
+	fs.StringVar(&c.Target, "target", "", "attach to a running server (host:port on loopback) instead of starting one (which listens on a free loopback port the bench picks)")
 	fs.IntVar(&c.TargetPID, "target-pid", 0, "with --target: its pid, for CPU and RSS")
 	fs.StringVar(&c.ServerArgs, "server-args", "", "extra flags for the ticker server it starts")
 	fs.IntVar(&c.Edges, "edges", 0, "run ticker as a cluster: an embedded NATS server, one ingest node and this many edges, connections spread over the edges (0: one process)")
@@ -114,6 +114,9 @@ func run(args []string) error {
 	}
 	if c.Conns < 1 || c.Symbols < 1 || c.K < 1 || c.Rate <= 0 || c.Ramp <= 0 || c.Sample < 0 || c.Sample > 1 || c.PerWorker < 1 || c.Stallers > c.Conns {
 		return errors.New("bad flags: conns, symbols, k, rate, ramp, per-worker must be positive, sample 0..1, stallers ≤ conns")
+	}
+	if c.SourceIPs < 1 || c.SourceIPs > 250 {
+		return fmt.Errorf("--source-ips %d: want 1 to 250", c.SourceIPs)
 	}
 	if every < 0 || every > 0 && (every%c.Coalesce != 0 || every%time.Millisecond != 0) {
 		return fmt.Errorf("--every %v: want a whole number of milliseconds, a multiple of --coalesce %v", every, c.Coalesce)

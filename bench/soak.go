@@ -83,7 +83,7 @@ func runSoak(args []string) error {
 	fs.Float64Var(&c.FeedRate, "feed-rate", 5000, "feed quote changes per second")
 	fs.IntVar(&c.Symbols, "symbols", 500, "symbols the synthetic feed serves")
 	fs.IntVar(&c.K, "k", 5, "symbols each churning client subscribes to")
-	fs.IntVar(&c.SourceIPs, "source-ips", 16, "loopback source addresses (127.0.0.2 …)")
+	fs.IntVar(&c.SourceIPs, "source-ips", 16, "loopback source addresses the connections are spread over, 127.0.0.2 to 127.0.0.(1+N), 1 to 250")
 	fs.DurationVar(&c.Settle, "settle", 25*time.Second, "wait after the churn before the final sample (fasthttp lets an idle worker go 10–20 s after its last request)")
 	fs.StringVar(&out, "out", "bench/out", "folder for the JSON report")
 	if err := fs.Parse(args); err != nil {

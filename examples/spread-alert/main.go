@@ -32,6 +32,10 @@ func main() {
 	token := flag.String("token", os.Getenv("TICKER_TOKEN"), "bearer token, if the server wants one (or TICKER_TOKEN)")
 	symbols := flag.String("symbols", "AAPL,NVDA,SOL-USD", "comma-separated symbols, or *")
 	bps := flag.Float64("bps", 1, "alert when the spread is wider than this many basis points of the mid price")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: spread-alert [flags]\n\nPrints a line when a symbol's bid-ask spread widens past --bps basis points of\nthe mid, and when it narrows again. Each line starts with the quote's own time\n(its ts), not the time it printed.\n\n")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	if *bps <= 0 {
 		fmt.Fprintln(os.Stderr, "spread-alert: --bps must be positive")

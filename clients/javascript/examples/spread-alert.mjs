@@ -18,7 +18,9 @@ const usage = `usage: spread-alert.mjs [flags]
 
 Follows symbols on a ticker server and prints a line when a symbol's
 bid-ask spread widens past --bps basis points of the mid, and when it
-narrows again. Connection news goes to stderr.
+narrows again. Each line starts with the quote's own time (its ts, UTC),
+not the time it printed, so two symbols' lines may show times out of
+order. Connection news goes to stderr.
 
   --url URL        the server's WebSocket endpoint (default ws://localhost:8080/ws)
   --token TOKEN    the token, for a server run with --auth-tokens or --jwt-keys

@@ -59,7 +59,10 @@ async def watch(url: str, token: str | None, symbols: list[str], bps: Decimal, d
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        epilog="Each line starts with the quote's own time (its ts, UTC), not the time it printed.",
+    )
     p.add_argument("--url", default="ws://localhost:8080/ws", help="the ticker server's WebSocket endpoint")
     p.add_argument("--token", default=os.environ.get("TICKER_TOKEN"), help="bearer token (or TICKER_TOKEN)")
     p.add_argument("--symbols", default="AAPL,NVDA,SOL-USD", help="comma-separated symbols, or *")

@@ -35,6 +35,8 @@ type conn struct {
 	writing  atomic.Bool    // a flusher runs (or writing has ended for good)
 	flushers sync.WaitGroup // the handler waits for them before returning
 	bufs     [][]byte       // the running flusher's
+	nb       net.Buffers    // the running flusher's: what write has left to write
+	deadline time.Time      // the running flusher's: the write deadline it set last
 	done     chan struct{}  // closed once the close frame is written or writing failed
 	doneOnce sync.Once
 	lastPing time.Time // owned by the server's ping sweeper, under Server.mu
@@ -190,40 +192,56 @@ func (c *conn) flush() {
 // quarter of that, and a stretch in which the peer took some bytes is
 // progress, reported to the engine: a reader that is slow but steady is
 // never cut for being slow (it overflows into a resync instead).
+//
+// A deadline set by an earlier write that still leaves at least half a
+// stretch, and not more than the limit, is kept: resetting it costs a
+// timer update per message, and a write that times out early only loops.
 func (c *conn) write(closing bool) error {
-	nb := net.Buffers(c.bufs)
+	c.nb = c.bufs // a field: a local would escape to the heap, once a message
 	limit := c.s.cfg.WriteTimeout
 	if closing {
 		limit = min(limit, c.s.cfg.CloseGrace)
 	}
 	stretch := max(min(limit, c.s.stuck)/4, 10*time.Millisecond)
 	progressAt := time.Now()
+	now := progressAt
 	for {
-		now := time.Now()
-		deadline := now.Add(stretch)
-		if end := progressAt.Add(limit); end.Before(deadline) {
-			deadline = end
+		if end := progressAt.Add(limit); c.deadline.Before(now.Add(stretch/2)) || c.deadline.After(end) {
+			c.deadline = now.Add(stretch)
+			if end.Before(c.deadline) {
+				c.deadline = end
+			}
+			c.sock.nc.SetWriteDeadline(c.deadline)
 		}
-		c.sock.nc.SetWriteDeadline(deadline)
 		if !closing && c.client.Closing() {
-			c.sock.nc.SetWriteDeadline(now.Add(c.s.cfg.CloseGrace)) // force ran before our deadline: keep its bound
+			c.deadline = now.Add(c.s.cfg.CloseGrace) // force ran before our deadline: keep its bound
+			c.sock.nc.SetWriteDeadline(c.deadline)
 		}
 		c.writeSince.Store(progressAt.UnixNano())
-		n, err := nb.WriteTo(c.sock.nc)
+		n, err := c.nb.WriteTo(c.sock.nc)
 		c.writeSince.Store(0)
 		c.written.Add(uint64(n))
 		c.s.bytesSent.Add(uint64(n))
-		var ne net.Error
-		if err == nil || c.client.Closing() || !errors.As(err, &ne) || !ne.Timeout() {
+		if err == nil {
+			return nil
+		}
+		if c.client.Closing() || !isTimeout(err) {
 			return err
 		}
+		now = time.Now()
 		if n > 0 {
-			progressAt = time.Now()
+			progressAt = now
 			c.client.Progressed() // the engine counts it as the writer taking
-		} else if time.Since(progressAt) >= limit {
+		} else if now.Sub(progressAt) >= limit {
 			return err
 		}
 	}
+}
+
+// isTimeout reports whether err is a net.Error that timed out.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // writeFailed ends a connection whose write failed: a peer that took

@@ -196,6 +196,8 @@ func (c *conn) flush() {
 // A deadline set by an earlier write that still leaves at least half a
 // stretch, and not more than the limit, is kept: resetting it costs a
 // timer update per message, and a write that times out early only loops.
+// Once the client is closing, force may have set the socket's deadline
+// behind c.deadline's back, so every stretch sets its own again.
 func (c *conn) write(closing bool) error {
 	c.nb = c.bufs // a field: a local would escape to the heap, once a message
 	limit := c.s.cfg.WriteTimeout
@@ -206,7 +208,9 @@ func (c *conn) write(closing bool) error {
 	progressAt := time.Now()
 	now := progressAt
 	for {
-		if end := progressAt.Add(limit); c.deadline.Before(now.Add(stretch/2)) || c.deadline.After(end) {
+		// a closing client's socket may have a deadline force set (not
+		// c.deadline): then one is always set, as before every write
+		if end := progressAt.Add(limit); c.client.Closing() || c.deadline.Before(now.Add(stretch/2)) || c.deadline.After(end) {
 			c.deadline = now.Add(stretch)
 			if end.Before(c.deadline) {
 				c.deadline = end
@@ -228,6 +232,7 @@ func (c *conn) write(closing bool) error {
 		if c.client.Closing() || !isTimeout(err) {
 			return err
 		}
+		c.deadline = time.Time{} // it has passed: the next stretch sets one
 		now = time.Now()
 		if n > 0 {
 			progressAt = now

@@ -130,9 +130,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.Fanout.StuckTimeout, "stuck-timeout", c.Fanout.StuckTimeout, "close a connection whose client takes nothing this long while owed bytes (1008, then reset); at least the coalescing window")
 	fs.IntVar(&c.Fanout.DeflateLevel, "deflate-level", c.Fanout.DeflateLevel, "permessage-deflate level of snapshots, 1 (fastest) to 9 (smallest); updates are spliced")
 	fs.DurationVar(&c.CompressBudget, "compress-budget", 0, "no effect, kept so that command lines that set it still start (with a warning): updates are spliced from each window's entries (bench/RESULTS.md), so no budget is needed")
-	fs.IntVar(&c.Fanout.CompressWorkers, "compress-workers", c.Fanout.CompressWorkers, "goroutines a window's distinct updates are spliced on (0: one per core but one, left to the writers, so 1 on 2 cores; 1: the engine's goroutine alone)")
+	fs.IntVar(&c.Fanout.CompressWorkers, "compress-workers", c.Fanout.CompressWorkers, "goroutines a window's distinct updates are spliced on, 0 to 256 (0: one per core but one, left to the writers, so 1 on 2 cores; 1: the engine's goroutine alone)")
 	fs.DurationVar(&c.API.PingInterval, "ping-interval", c.API.PingInterval, "server ping period, at least 10ms and less than --idle-timeout")
-	fs.DurationVar(&c.API.IdleTimeout, "idle-timeout", c.API.IdleTimeout, "close a connection that sent nothing (pong included) this long; more than --ping-interval")
+	fs.DurationVar(&c.API.IdleTimeout, "idle-timeout", c.API.IdleTimeout, "close a connection that sent nothing (pong included) this long; more than 10ms and more than --ping-interval")
 	fs.IntVar(&c.API.MaxMessageBytes, "max-message-bytes", c.API.MaxMessageBytes, "largest client message in bytes (close 1009 above), 64 to 1048576")
 	fs.Float64Var(&c.API.RateLimit, "rate-limit", c.API.RateLimit, "client messages per second per connection, more than 0")
 	fs.IntVar(&c.API.RateBurst, "rate-burst", c.API.RateBurst, "client message burst per connection, at least 1")
@@ -317,6 +317,10 @@ func (c *config) validate() error {
 	c.API.Origins = origins
 	if c.API.TrustedProxies, err = access.ParsePrefixes(c.TrustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %v", err)
+	}
+	if a := c.API; a.PingInterval >= 10*time.Millisecond && a.IdleTimeout > 10*time.Millisecond && a.PingInterval >= a.IdleTimeout {
+		// the pair is wrong, not either value: name both, as the user set them
+		return fmt.Errorf("%s %v and %s %v: want the ping interval less than the idle timeout", c.origin("ping-interval"), a.PingInterval, c.origin("idle-timeout"), a.IdleTimeout)
 	}
 	if err := c.API.Validate(); err != nil { // not WithDefaults: the flags start at the defaults, so a 0 is the user's, and refused where it means nothing
 		return flagError(err, apiFlags)

@@ -108,6 +108,8 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--idle-timeout", "0"}, nil, "--idle-timeout 0s: want more than 10ms"},
 		{[]string{"--idle-timeout", "-3s"}, nil, "--idle-timeout -3s: want more than 10ms"},
 		{nil, []string{"TICKER_IDLE_TIMEOUT", "-1s"}, "TICKER_IDLE_TIMEOUT=-1s: want more than 10ms"},
+		{[]string{"--idle-timeout", "10s"}, nil, "--ping-interval 15s and --idle-timeout 10s: want the ping interval less than the idle timeout"},
+		{nil, []string{"TICKER_IDLE_TIMEOUT", "10s"}, "--ping-interval 15s and TICKER_IDLE_TIMEOUT 10s: want"},
 	}
 	for _, tt := range bad {
 		var out bytes.Buffer

@@ -196,6 +196,11 @@ func TestConflatedBadEvery(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != 400 {
 		t.Fatalf("?every=15ms: %v %v, want 400", resp, err)
 	}
+	// an empty every is refused as a subscribe's "every":"" is
+	_, resp, err = d.Dial(ts.wsURL("?symbols=AAPL&every="), nil)
+	if err == nil || resp == nil || resp.StatusCode != 400 {
+		t.Fatalf("?every= (empty): %v %v, want 400", resp, err)
+	}
 	// every is the cadence of ?symbols=: alone it would be dropped without a word
 	_, resp, err = d.Dial(ts.wsURL("?every=1s"), nil)
 	if err == nil || resp == nil || resp.StatusCode != 400 {

@@ -507,10 +507,10 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 		}
 	}
 	c.Locals("symbols", cloneAll(syms)) // the connection outlives the request's buffers (hijack.go)
-	if raw := c.Query("every"); raw != "" {
+	if raw := c.Query("every"); raw != "" || c.Context().QueryArgs().Has("every") {
 		every, ok := protocol.ParseEvery([]byte(raw))
 		if !ok {
-			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": `every must be a whole number of ms, s or m, such as 1s or 250ms, at most 60s`})
+			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": protocol.BadEvery})
 		}
 		if err := s.engine.CheckEvery(every); err != nil {
 			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})

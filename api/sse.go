@@ -71,10 +71,10 @@ func (s *Server) stream(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})
 	}
 	var every time.Duration // ?every=: conflated updates, as on /ws
-	if raw := c.Query("every"); raw != "" {
+	if raw := c.Query("every"); raw != "" || c.Context().QueryArgs().Has("every") {
 		var ok bool
 		if every, ok = protocol.ParseEvery([]byte(raw)); !ok {
-			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": `every must be a whole number of ms, s or m, such as 1s or 250ms, at most 60s`})
+			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": protocol.BadEvery})
 		}
 		if err := s.engine.CheckEvery(every); err != nil {
 			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})

@@ -428,9 +428,10 @@ func TestStreamHead(t *testing.T) {
 func TestStreamEvery(t *testing.T) {
 	ts := startServer(t, Config{}, fanout.Config{Window: 10 * time.Millisecond}, "synthetic:?symbols=4&rate=400&seed=2")
 	waitQuote(t, ts, "AAPL")
-	bad := openStream(t, ts.addr, "/stream?symbols=AAPL&every=abc")
-	if bad.resp.StatusCode != 400 {
-		t.Fatalf("every=abc: %d, want 400", bad.resp.StatusCode)
+	for _, q := range []string{"every=abc", "every=", "every=15ms"} {
+		if bad := openStream(t, ts.addr, "/stream?symbols=AAPL&"+q); bad.resp.StatusCode != 400 {
+			t.Fatalf("%s: %d, want 400", q, bad.resp.StatusCode)
+		}
 	}
 	s := openStream(t, ts.addr, "/stream?symbols=AAPL,BTC-USD&every=100ms")
 	ack, _ := s.expect("subscribed", 5*time.Second)

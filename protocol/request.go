@@ -119,7 +119,7 @@ func parseEvery(o *fastjson.Object, id []byte) (time.Duration, *Error) {
 	}
 	d, ok := ParseEvery(b)
 	if !ok {
-		return 0, &Error{Code: "bad_request", Message: `"every" must be a whole number of ms, s or m, such as "1s" or "250ms", at most 60s`, ID: id}
+		return 0, &Error{Code: "bad_request", Message: BadEvery, ID: id}
 	}
 	return d, nil
 }
@@ -236,3 +236,7 @@ func truncate(s string, n int) string {
 	}
 	return `"` + s[:n] + `…"`
 }
+
+// BadEvery is the error for an "every" that is not an interval: a subscribe's
+// bad_request message and the handshake's 400.
+const BadEvery = `"every" must be a whole number of ms, s or m, such as "1s" or "250ms", at most 60s`

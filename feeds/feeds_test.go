@@ -1,7 +1,6 @@
 package feeds
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticker-io/ticker/internal/syncbuf"
 	"github.com/ticker-io/ticker/market"
 )
 
@@ -410,7 +410,7 @@ func TestMalformedLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	set, err := NewSet(slog.New(slog.NewTextHandler(&logs, nil)), r)
 	if err != nil {
 		t.Fatal(err)
@@ -431,22 +431,4 @@ func TestMalformedLogged(t *testing.T) {
 	if st := set.Statuses()[0]; st.Errors != 25 {
 		t.Errorf("errors %d, want all 25 counted", st.Errors)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

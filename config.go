@@ -232,16 +232,21 @@ func (c *config) fromVariable(err error) error {
 		return nil
 	}
 	msg := err.Error()
+	renamed := msg
 	for name := range c.fromEnv {
 		flag := "--" + name
 		switch {
-		case strings.HasPrefix(msg, flag+" "): // "--name value: want …"
-			return errors.New(envName(name) + "=" + msg[len(flag)+1:])
-		case strings.HasPrefix(msg, flag+":"):
-			return errors.New(envName(name) + msg[len(flag):])
+		case strings.HasPrefix(renamed, flag+" "): // "--name value: want …"
+			renamed = envName(name) + "=" + renamed[len(flag)+1:]
+		case strings.HasPrefix(renamed, flag+":"):
+			renamed = envName(name) + renamed[len(flag):]
 		}
+		renamed = strings.Replace(renamed, " and "+flag+" ", " and "+envName(name)+"=", 1) // a pair's second
 	}
-	return err
+	if renamed == msg {
+		return err
+	}
+	return errors.New(renamed)
 }
 
 // autoMaxConns sets --max-conns 0 (automatic) to auto(), in the
@@ -290,8 +295,13 @@ var (
 func flagError(err error, flags map[string]string) error {
 	var fe *field.Error
 	if errors.As(err, &fe) {
-		if name, ok := flags[fe.Field]; ok {
+		name, ok := flags[fe.Field]
+		other, otherOK := flags[fe.Other]
+		switch {
+		case ok && fe.Other == "":
 			return fmt.Errorf("--%s %v: want %s", name, fe.Value, fe.Want)
+		case ok && otherOK: // two flags that do not go together: both named
+			return fmt.Errorf("--%s %v and --%s %v: want %s", name, fe.Value, other, fe.OtherValue, fe.Want)
 		}
 	}
 	return err
@@ -317,10 +327,6 @@ func (c *config) validate() error {
 	c.API.Origins = origins
 	if c.API.TrustedProxies, err = access.ParsePrefixes(c.TrustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %v", err)
-	}
-	if a := c.API; a.PingInterval >= 10*time.Millisecond && a.IdleTimeout > 10*time.Millisecond && a.PingInterval >= a.IdleTimeout {
-		// the pair is wrong, not either value: name both, as the user set them
-		return fmt.Errorf("%s %v and %s %v: want the ping interval less than the idle timeout", c.origin("ping-interval"), a.PingInterval, c.origin("idle-timeout"), a.IdleTimeout)
 	}
 	if err := c.API.Validate(); err != nil { // not WithDefaults: the flags start at the defaults, so a 0 is the user's, and refused where it means nothing
 		return flagError(err, apiFlags)

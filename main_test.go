@@ -80,7 +80,7 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--max-conns-per-ip", "-5"}, nil, "--max-conns-per-ip"},
 		{[]string{"--queue-bytes", "10"}, nil, "--queue-bytes"},
 		{[]string{"--deflate-level", "10"}, nil, "--deflate-level"},
-		{[]string{"--ping-interval", "1m"}, nil, "idle timeout"},
+		{[]string{"--ping-interval", "1m"}, nil, "--ping-interval 1m0s and --idle-timeout 45s: want the ping interval less than the idle timeout"},
 		{[]string{"--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"--ring-size", "1"}, nil, "--ring-size"},
 		{[]string{"--send-buffer-bytes", "-1"}, nil, "send buffer"},
@@ -109,7 +109,8 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--idle-timeout", "-3s"}, nil, "--idle-timeout -3s: want more than 10ms"},
 		{nil, []string{"TICKER_IDLE_TIMEOUT", "-1s"}, "TICKER_IDLE_TIMEOUT=-1s: want more than 10ms"},
 		{[]string{"--idle-timeout", "10s"}, nil, "--ping-interval 15s and --idle-timeout 10s: want the ping interval less than the idle timeout"},
-		{nil, []string{"TICKER_IDLE_TIMEOUT", "10s"}, "--ping-interval 15s and TICKER_IDLE_TIMEOUT 10s: want"},
+		{nil, []string{"TICKER_IDLE_TIMEOUT", "10s"}, "--ping-interval 15s and TICKER_IDLE_TIMEOUT=10s: want the ping interval less than the idle timeout"},
+		{nil, []string{"TICKER_PING_INTERVAL", "1m"}, "TICKER_PING_INTERVAL=1m0s and --idle-timeout 45s: want"},
 	}
 	for _, tt := range bad {
 		var out bytes.Buffer

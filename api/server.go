@@ -152,7 +152,7 @@ func (c Config) Validate() error {
 	case c.IdleTimeout <= 10*time.Millisecond:
 		return field.New("IdleTimeout", c.IdleTimeout, "more than 10ms, and more than the ping interval")
 	case c.PingInterval >= c.IdleTimeout:
-		return field.New("PingInterval", c.PingInterval, fmt.Sprintf("less than the idle timeout %v", c.IdleTimeout))
+		return field.Pair("PingInterval", c.PingInterval, "IdleTimeout", c.IdleTimeout, "the ping interval less than the idle timeout")
 	case c.WriteTimeout < 10*time.Millisecond:
 		return field.New("WriteTimeout", c.WriteTimeout, "at least 10ms")
 	case c.MaxMessageBytes < 64 || c.MaxMessageBytes > 1<<20:

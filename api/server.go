@@ -507,20 +507,33 @@ func (s *Server) upgradeCheck(c *fiber.Ctx) error {
 		}
 	}
 	c.Locals("symbols", cloneAll(syms)) // the connection outlives the request's buffers (hijack.go)
-	if raw := c.Query("every"); raw != "" || c.Context().QueryArgs().Has("every") {
-		every, ok := protocol.ParseEvery([]byte(raw))
-		if !ok {
-			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": protocol.BadEvery})
-		}
-		if err := s.engine.CheckEvery(every); err != nil {
-			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})
-		}
-		if len(syms) == 0 {
-			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": `every is the cadence of the symbols of ?symbols=, and there are none: give both, or send "every" in a subscribe`})
-		}
+	every, given, err := s.queryEvery(c)
+	switch {
+	case err != nil:
+		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})
+	case given && len(syms) == 0:
+		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": `every is the cadence of the symbols of ?symbols=, and there are none: give both, or send "every" in a subscribe`})
+	case given:
 		c.Locals("every", every)
 	}
 	return c.Next()
+}
+
+// queryEvery reads ?every= of /ws and /stream: given is false when the URL
+// has none; a value that is empty, malformed or not one the engine serves
+// is an error, the request's 400.
+func (s *Server) queryEvery(c *fiber.Ctx) (every time.Duration, given bool, err error) {
+	if !c.Context().QueryArgs().Has("every") {
+		return 0, false, nil
+	}
+	every, ok := protocol.ParseEvery([]byte(c.Query("every")))
+	if !ok {
+		return 0, true, errors.New(protocol.BadEvery)
+	}
+	if err := s.engine.CheckEvery(every); err != nil {
+		return 0, true, err
+	}
+	return every, true, nil
 }
 
 // upgrade answers a checked handshake with 101 and hands the connection to

@@ -16,7 +16,6 @@ import (
 
 	"github.com/ticker-io/ticker/access"
 	"github.com/ticker-io/ticker/market"
-	"github.com/ticker-io/ticker/protocol"
 	"github.com/ticker-io/ticker/ws"
 )
 
@@ -70,15 +69,9 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	if err != nil {
 		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})
 	}
-	var every time.Duration // ?every=: conflated updates, as on /ws
-	if raw := c.Query("every"); raw != "" || c.Context().QueryArgs().Has("every") {
-		var ok bool
-		if every, ok = protocol.ParseEvery([]byte(raw)); !ok {
-			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": protocol.BadEvery})
-		}
-		if err := s.engine.CheckEvery(every); err != nil {
-			return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})
-		}
+	every, _, err := s.queryEvery(c) // conflated updates, as on /ws (a stream always has symbols)
+	if err != nil {
+		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": err.Error()})
 	}
 	ip := s.clientAddr(c)
 	if err := s.limiter.Check(ip); err != nil {

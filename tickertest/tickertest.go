@@ -313,10 +313,8 @@ func (q Quote) toMarket(out *market.Quote) error {
 		out.Set(market.Field(f), d)
 	}
 	switch {
-	case q.Stale && out.Fields != 0:
-		return fmt.Errorf("%s: a stale mark has no field", q.Symbol)
 	case q.Stale:
-		out.Staleness = market.Stale
+		out.Staleness = market.Stale // the stepper refuses a stale mark with a field
 	case out.Fields == 0:
 		return fmt.Errorf("%s: no field set (or Stale)", q.Symbol)
 	}

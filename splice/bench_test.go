@@ -3,6 +3,7 @@ package splice
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/klauspost/compress/flate"
@@ -61,4 +62,51 @@ func BenchmarkMessage(b *testing.B) {
 			w.Seal(testHead, ',', testTail)
 		}
 	})
+}
+
+// BenchmarkWindowMessages: one window's messages as the engine codes them,
+// 10,000 subscribers × 20 of 500 symbols, 430 of them changed, each entry
+// a book change, a trade or both (as the synthetic feed's coalesced
+// deltas). Unlike BenchmarkMessage's 64 messages, the 10,000 are distinct,
+// so what the walk reads does not stay in the cache from one to the next.
+func BenchmarkWindowMessages(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const symbols, changed, subscribers, k = 500, 430, 10000, 20
+	entries := feedEntries(r, symbols)
+	in := r.Perm(symbols)[:changed]
+	slices.Sort(in)
+	idxOf := make(map[int]int, changed)
+	var window [][]byte
+	for i, s := range in {
+		idxOf[s] = i
+		window = append(window, entries[s])
+	}
+	msgs := make([][]int, subscribers)
+	for i := range msgs {
+		for _, s := range subset(r, symbols, k) {
+			if j, ok := idxOf[s]; ok {
+				msgs[i] = append(msgs[i], j)
+			}
+		}
+	}
+	w, pieces := sealed(window)
+	var c Coder
+	var ps []*Piece
+	var dst []byte
+	bytes := 0
+	for b.Loop() {
+		for _, m := range msgs {
+			ps = ps[:0]
+			for _, j := range m {
+				ps = append(ps, pieces[j])
+			}
+			var err error
+			if dst, err = c.Append(dst[:0], w, testHead, ps, ',', testTail); err != nil {
+				b.Fatal(err)
+			}
+			bytes += len(dst)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subscribers), "ns/msg")
+	b.ReportMetric(float64(bytes)/float64(b.N*subscribers), "B/msg")
 }

@@ -52,6 +52,29 @@ func deltaEntries(r *rand.Rand, n int) [][]byte {
 	return out
 }
 
+// feedEntries makes n entries as the synthetic feed's coalesced deltas
+// are: a book change (bid, bid_size, ask, ask_size), a trade (last,
+// last_size, volume) or both.
+func feedEntries(r *rand.Rand, n int) [][]byte {
+	ts := int64(1796132995517250)
+	var out [][]byte
+	for i := range n {
+		var b strings.Builder
+		fmt.Fprintf(&b, `{"s":"SYM%04d","seq":%d,"ts":%d`, i, 3000+r.IntN(4000), ts-int64(r.IntN(50000)))
+		price := 10 + r.Float64()*490
+		shape := r.IntN(8) // 0-3 book, 4 trade, 5-7 both
+		if shape != 4 {
+			fmt.Fprintf(&b, `,"bid":"%.2f","bid_size":"%d","ask":"%.2f","ask_size":"%d"`, price, 100*(1+r.IntN(400)), price+0.01*float64(1+r.IntN(5)), 100*(1+r.IntN(400)))
+		}
+		if shape >= 4 {
+			fmt.Fprintf(&b, `,"last":"%.2f","last_size":"%d","volume":"%d"`, price, 100*(1+r.IntN(40)), 1000*(1+r.IntN(100000)))
+		}
+		b.WriteString("}")
+		out = append(out, []byte(b.String()))
+	}
+	return out
+}
+
 var testHead = []byte(`{"type":"update","time":1796132995522239,"quotes":[`)
 var testTail = []byte("]}")
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"syscall"
@@ -105,9 +106,16 @@ func TestWriteBounds(t *testing.T) {
 		c := newConn(nc)
 		done := make(chan struct{})
 		defer close(done)
+		msg := make([]byte, 512<<10)
+		for i := range msg {
+			msg[i] = byte(i * 7 / 251)
+		}
+		got := make(chan []byte, 1)
 		go func() { // 16 KiB every 30 ms: slow, never still for the limit
+			var all []byte
+			defer func() { got <- all }()
 			buf := make([]byte, 16<<10)
-			for {
+			for len(all) < len(msg) {
 				select {
 				case <-done:
 					return
@@ -116,11 +124,17 @@ func TestWriteBounds(t *testing.T) {
 				if _, err := io.ReadFull(peer, buf); err != nil {
 					return
 				}
+				all = append(all, buf...)
 			}
 		}()
-		c.bufs = [][]byte{make([]byte, 512<<10)}
+		c.bufs = [][]byte{msg}
 		if err := c.write(false); err != nil {
 			t.Fatalf("a slow but steady peer: %v", err)
+		}
+		// the write went out in many pieces, each stretch going on where the
+		// last one stopped
+		if all := <-got; !bytes.Equal(all, msg) {
+			t.Fatalf("the peer read %d bytes, not the %d written", len(all), len(msg))
 		}
 	})
 }

@@ -41,6 +41,7 @@ func (n *clusterNode) configure(cfg *config) {
 	n.recv = cluster.NewReceiver(n.nc, n.kv, n.log)
 	cfg.Fanout.Interest = n.recv.Interest
 	if cfg.Role == "ingest" {
+		cfg.Fanout.FollowAll = true // its receiver takes the whole stream (wire)
 		n.pub = cluster.NewPublisher(n.nc, n.log)
 		cfg.Fanout.Tap = n.pub // the node's bars are tapped beside it
 	}

@@ -100,6 +100,9 @@ func (c *rawClient) read(ws *websocket.Conn) {
 				s, seq := d["s"].(string), d["seq"].(float64)
 				q, ok := c.book[s]
 				if !ok {
+					if seq != 1 { // a symbol's first entry is its snapshot, or its seq 1
+						c.errs = append(c.errs, fmt.Sprintf("%s: an update at seq %v with no snapshot before it", s, seq))
+					}
 					q = map[string]any{}
 					c.book[s] = q
 				}
@@ -142,18 +145,7 @@ func TestProcessNATSRestart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			port := strconv.Itoa(testnet.FreePort(t))
 			store := t.TempDir()
-			startNATS := func() *process {
-				p := startProcess(t, exec.Command(natsBin, "-js", "-a", "127.0.0.1", "-p", port, "-sd", store))
-				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-					if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
-						c.Close()
-						return p
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("nats-server not listening:\n%s", p.logs.String())
-					}
-				}
-			}
+			startNATS := func() *process { return startNATS(t, natsBin, port, store) }
 			nats := startNATS()
 			type node struct {
 				*process
@@ -288,6 +280,22 @@ func metric(addr, name string) float64 {
 	return -1
 }
 
+// startNATS starts nats-server with JetStream on 127.0.0.1:port, storing
+// in store, and waits until it listens.
+func startNATS(t *testing.T, natsBin, port, store string) *process {
+	t.Helper()
+	p := startProcess(t, exec.Command(natsBin, "-js", "-a", "127.0.0.1", "-p", port, "-sd", store))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server not listening:\n%s", p.logs.String())
+		}
+	}
+}
+
 // buildNATSServer builds nats-server from the module into a temporary
 // folder.
 func buildNATSServer(t *testing.T) string {
@@ -311,18 +319,7 @@ func TestProcessNewEpoch(t *testing.T) {
 	natsBin := buildNATSServer(t)
 	port := strconv.Itoa(testnet.FreePort(t))
 	store := t.TempDir()
-	startNATS := func() *process {
-		p := startProcess(t, exec.Command(natsBin, "-js", "-a", "127.0.0.1", "-p", port, "-sd", store))
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
-				c.Close()
-				return p
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("nats-server not listening:\n%s", p.logs.String())
-			}
-		}
-	}
+	startNATS := func() *process { return startNATS(t, natsBin, port, store) }
 	nats := startNATS()
 	start := func(args ...string) (*process, string) {
 		addr := testnet.FreeAddr(t)

@@ -46,7 +46,7 @@ type Receiver struct {
 	msgs    chan *nats.Msg
 	fetch   chan string
 	fetched chan fetchResult
-	names   chan []string
+	names   chan listing
 	reread  chan chan struct{} // Reread's requests
 	ready   atomic.Bool        // the loop has taken the bucket's symbols in once
 	pending atomic.Int64       // fetches in flight
@@ -116,7 +116,7 @@ func NewReceiver(nc *nats.Conn, kv jetstream.KeyValue, log *slog.Logger) *Receiv
 		msgs:     make(chan *nats.Msg, 8192),
 		fetch:    make(chan string, 1024),
 		fetched:  make(chan fetchResult, 1024),
-		names:    make(chan []string, 1),
+		names:    make(chan listing, 1),
 		reread:   make(chan chan struct{}, 1),
 		subs:     map[string]*nats.Subscription{},
 		syms:     map[string]*symState{},
@@ -260,8 +260,11 @@ func (r *Receiver) Run(ctx context.Context, sink VersionSink) error {
 			r.onMsg(ctx, m)
 		case res := <-r.fetched:
 			r.onFetched(ctx, res)
-		case names := <-r.names:
-			r.onNames(ctx, names)
+		case l := <-r.names:
+			if l.epoch != 0 {
+				r.inEpoch(ctx, l.epoch) // before the names: their declarations carry it
+			}
+			r.onNames(ctx, l.names)
 			r.ready.Store(true)
 		case done := <-r.reread:
 			r.startReread(done)
@@ -279,7 +282,16 @@ func (r *Receiver) Run(ctx context.Context, sink VersionSink) error {
 // listSymbols hands the loop the bucket's symbols at start and every few
 // seconds (onNames declares the new ones), so that clients can subscribe
 // to symbols no delta has carried here yet.
+// listing is what listSymbols found: the bucket's symbols and, while the
+// receiver knows no epoch yet, the epoch of the stream (from one of the
+// symbols' values; 0: not read).
+type listing struct {
+	names []string
+	epoch uint64
+}
+
 func (r *Receiver) listSymbols(ctx context.Context) {
+	var p fastjson.Parser
 	// the second listing a second after the first: a bucket write still in
 	// flight at the first (its announcement sent before this receiver
 	// subscribed) has landed by then
@@ -300,6 +312,12 @@ func (r *Receiver) listSymbols(ctx context.Context) {
 			}
 			lister.Stop()
 		}
+		l := listing{names: names}
+		if err == nil && len(names) > 0 && r.epochAt.Load() == 0 {
+			// a fresh node learns the epoch now, so that a subscribe's
+			// ack carries it before any version of the symbol has come
+			_, l.epoch, _, _ = bucketQuote(lctx, r.kv, &p, names[0])
+		}
 		cancel()
 		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 			if ctx.Err() != nil {
@@ -308,7 +326,7 @@ func (r *Receiver) listSymbols(ctx context.Context) {
 			r.log.Warn("cluster: listing the bucket's symbols", "err", err)
 		} else {
 			select {
-			case r.names <- names:
+			case r.names <- l:
 			case <-ctx.Done():
 				return
 			}
@@ -447,7 +465,7 @@ func (r *Receiver) onNames(ctx context.Context, names []string) {
 	for _, sym := range names {
 		if !r.declared[sym] {
 			r.declared[sym] = true
-			r.sink.PushVersion(ctx, fanout.Version{Quote: market.Quote{Symbol: sym}, Declare: true})
+			r.sink.PushVersion(ctx, fanout.Version{Quote: market.Quote{Symbol: sym}, Declare: true, Epoch: r.epoch})
 		}
 		if !r.known[sym] {
 			r.known[sym] = true

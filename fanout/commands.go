@@ -180,7 +180,10 @@ func (e *Engine) handle(cmd command) {
 		e.promote(cmd.floors, cmd.epoch)
 	case cmdDemote:
 		if e.vers != nil {
-			e.src = replica{}
+			e.src = replicaOf(e.cfg)
+			for _, s := range e.byID {
+				s.jump = false // a version from elsewhere continues it now
+			}
 		}
 	case cmdRebase:
 		e.rebase(cmd.floors)

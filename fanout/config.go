@@ -29,6 +29,12 @@ type Config struct {
 	// to PushVersion) instead of versioning the ring's quotes itself: an
 	// edge node, or an ingest standby until Promote.
 	Replica bool
+	// FollowAll, with Replica, keeps every symbol's state whoever
+	// subscribes: the replica of an ingest standby, whose receiver takes the
+	// whole stream (it must hold it to take the stream over), so a symbol's
+	// versions keep coming after its last subscriber leaves. Without it, a
+	// replica (an edge's) forgets such a symbol, whose versions stop.
+	FollowAll bool
 	// Interest, when set, is told on the engine's goroutine when a symbol
 	// gains its first subscriber or loses its last ("*": the first or last
 	// wildcard subscriber). It must not block.
@@ -102,6 +108,8 @@ func (c Config) Validate() error {
 		return field.New("DeflateLevel", c.DeflateLevel, "1 to 9")
 	case c.CompressWorkers < 0 || c.CompressWorkers > 256:
 		return field.New("CompressWorkers", c.CompressWorkers, "0 (one per core but one) to 256")
+	case c.FollowAll && !c.Replica:
+		return field.New("FollowAll", c.FollowAll, "only with Replica")
 	}
 	return nil
 }

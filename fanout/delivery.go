@@ -55,6 +55,8 @@ func (e *Engine) flush(now time.Time) {
 		}
 		t.Window(now)
 	}
+	changed = e.jumped(changed)
+	e.changed = changed
 
 	tm := now.UnixMicro()
 	if e.newStream {

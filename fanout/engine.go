@@ -33,6 +33,7 @@ type symbol struct {
 	fresh   bool      // restored from a full quote with no earlier state
 	renewed bool      // state dropped for a new epoch: its next full quote is a resync
 	full    bool      // publish every field in the next version (after Promote)
+	jump    bool      // and its seq jumps past what subscribers had: it goes to them as a snapshot
 
 	piece splice.Piece // this window's delta in the engine's splice window, when it is sealed
 }
@@ -112,7 +113,7 @@ func New(cfg Config, ring *market.Ring, declared []string, log *slog.Logger) (*E
 		stream:    cfg.Epoch,
 	}
 	if cfg.Replica {
-		e.src = replica{}
+		e.src = replicaOf(cfg)
 		// only a replica takes versions; elsewhere the nil channel never fires
 		e.vers = make(chan Version, 4096)
 	}

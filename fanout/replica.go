@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/ticker-io/ticker/market"
 )
@@ -20,7 +21,9 @@ type Version struct {
 	// get a snapshot of it ("resync", or "subscribe" when the engine had
 	// no quote of the symbol).
 	Full bool
-	// Declare only makes Quote.Symbol known (subscribable).
+	// Declare only makes Quote.Symbol known (subscribable), and, with an
+	// Epoch, tells an engine that knows none yet the stream's epoch, so
+	// that its acks carry it before any version has come.
 	Declare bool
 	// Epoch is the stream the version belongs to (zero: the engine's). A
 	// higher epoch than the engine's is a new stream: the engine drops every
@@ -85,8 +88,7 @@ func (e *Engine) rebase(floors map[string]uint64) {
 		return
 	}
 	for _, s := range e.byID {
-		if f := floors[s.name]; f > s.state.PublishedRef().Seq {
-			s.state.SkipTo(f)
+		if e.skip(s, floors[s.name]) {
 			s.full = true
 			if !s.dirty {
 				s.dirty = true
@@ -111,15 +113,18 @@ func (e *Engine) promote(floors map[string]uint64, epoch uint64) {
 		e.setEpoch(epoch)
 	}
 	for _, s := range e.byID {
+		restored := false
 		if len(s.queue) > 0 {
 			q := e.folded(s, nil)
 			s.queue = s.queue[:0]
 			if q.Seq > s.state.PublishedRef().Seq {
 				s.state.Restore(q)
-				e.repaired = append(e.repaired, s)
+				restored = true
 			}
 		}
-		s.state.SkipTo(floors[s.name])
+		if !e.skip(s, floors[s.name]) && restored {
+			e.repaired = append(e.repaired, s) // subscribers had not had it
+		}
 		if s.state.PublishedRef().Seq > 0 {
 			s.full = true
 			if !s.dirty {
@@ -128,6 +133,38 @@ func (e *Engine) promote(floors map[string]uint64, epoch uint64) {
 			}
 		}
 	}
+}
+
+// skip raises s's seq to floor, if it is below, and reports whether it
+// did. The symbol's next own version then jumps past what its subscribers
+// had (the cluster published seqs this engine never served), so they get
+// it as a snapshot, as an edge's clients do, not as an update with a gap:
+// "subscribe" if they had nothing of it, "resync" if they had. Its
+// published quote is not sent as it stands: under the raised seq it would
+// be another version than the cluster's.
+func (e *Engine) skip(s *symbol, floor uint64) bool {
+	seq := s.state.PublishedRef().Seq
+	if floor <= seq {
+		return false
+	}
+	s.state.SkipTo(floor)
+	s.jump = true
+	s.fresh = seq == 0 && !s.renewed
+	return true
+}
+
+// jumped takes out of changed the symbols whose seq jumped (skip) and
+// makes them repaired, so their subscribers get this version as a
+// snapshot; they have been tapped already, as every version is.
+func (e *Engine) jumped(changed []*symbol) []*symbol {
+	return slices.DeleteFunc(changed, func(s *symbol) bool {
+		if !s.jump {
+			return false
+		}
+		s.jump = false
+		e.repaired = append(e.repaired, s)
+		return true
+	})
 }
 
 // takeVersions takes the versions waiting, at most max.
@@ -149,6 +186,9 @@ func (e *Engine) takeVersion(v Version) {
 	}
 	s := e.symbolFor(v.Quote.Symbol)
 	if v.Declare {
+		if e.stream == 0 && e.src.takesVersions() {
+			e.stream = v.Epoch
+		}
 		return
 	}
 	if !e.src.takesVersions() {

@@ -137,16 +137,79 @@ func TestReplica(t *testing.T) {
 
 	// promoted with A known to have reached seq 33 elsewhere: its first
 	// own version is 34 and carries every field and its staleness (a
-	// replica may hold the other); then plain deltas follow
+	// replica may hold the other). The client had 30: an update 34 would
+	// be a gap, so it gets 34 as a resync snapshot, as an edge's clients
+	// do; then plain deltas follow
 	rep.promote(map[string]uint64{"A": 33}, 0)
 	push(t, rep, "A", 400, "bid", "10")
 	window(rep)
 	push(t, rep, "A", 401, "ask", "11")
 	window(rep)
 	mr, _, _ = take(t, cr)
-	want := []string{`{"s":"A","seq":34,"ts":400,"bid":"10","ask":"2","stale":false}`, `{"s":"A","seq":35,"ts":401,"ask":"11"}`}
-	if got := updates(mr); !slices.Equal(got, want) {
+	if len(mr) > 0 && mr[0].Type == "unsubscribed" { // B's, above
+		mr = mr[1:]
+	}
+	if len(mr) != 2 || mr[0].Type != "snapshot" || mr[0].Reason != "resync" || len(mr[0].Quotes) != 1 {
+		t.Fatalf("after promotion past the seq served: %+v", mr)
+	}
+	if got, want := string(mr[0].Quotes[0]), `{"s":"A","seq":34,"ts":400,"bid":"10","ask":"2"}`; got != want {
+		t.Fatalf("after promotion: snapshot %s, want %s", got, want)
+	}
+	if got, want := updates(mr), []string{`{"s":"A","seq":35,"ts":401,"ask":"11"}`}; !slices.Equal(got, want) {
 		t.Fatalf("after promotion: %v, want %v", got, want)
+	}
+
+	// demoted, then promoted again with no seq above its own known: the
+	// first own version continues the client's seq, as an update
+	rep.handle(command{kind: cmdDemote})
+	rep.promote(map[string]uint64{"A": 20}, 0)
+	push(t, rep, "A", 500, "bid", "12")
+	window(rep)
+	mr, _, _ = take(t, cr)
+	want := []string{`{"s":"A","seq":36,"ts":500,"bid":"12","ask":"11","stale":false}`}
+	if got := updates(mr); len(mr) != 1 || !slices.Equal(got, want) {
+		t.Fatalf("promoted with nothing published above it: %+v, want updates %v", mr, want)
+	}
+}
+
+// TestFollowAll: the replica of an ingest standby (FollowAll), whose
+// receiver takes the whole stream, keeps a symbol whose last subscriber has
+// left and goes on applying its deltas (an edge's replica forgets it:
+// TestReplica). Promoted past a symbol it never had, it gives that
+// symbol's subscribers the first own version as a "subscribe" snapshot,
+// not an update whose seq they never saw begin.
+func TestFollowAll(t *testing.T) {
+	rep := newTestEngine(t, Config{Replica: true, FollowAll: true}, "A", "B")
+	c := register(rep, false, 1<<20)
+	subscribe(rep, c, "", "A")
+	a := market.Quote{Symbol: "A", Seq: 5, TsMicros: 5}
+	a.Set(market.Bid, market.MustDecimal("1"))
+	rep.takeVersion(Version{Quote: a, Full: true})
+	window(rep)
+	take(t, c)
+	rep.handle(command{kind: cmdUnsubscribe, c: c, symbols: []string{"A"}})
+	d := market.Quote{Symbol: "A", Seq: 6, TsMicros: 6}
+	d.Set(market.Bid, market.MustDecimal("2"))
+	rep.takeVersion(Version{Quote: d})
+	window(rep)
+	if q, ok := rep.Quote("A"); !ok || q.Seq != 6 {
+		t.Fatalf("A with no subscriber left: %+v %v, want seq 6", q, ok)
+	}
+	if n := rep.Stats().QuotesRejected.Load(); n != 0 {
+		t.Fatalf("%d versions rejected, want 0", n)
+	}
+
+	subscribe(rep, c, "", "B")
+	take(t, c)
+	rep.promote(map[string]uint64{"B": 40}, 0)
+	push(t, rep, "B", 700, "bid", "3")
+	window(rep)
+	m, _, _ := take(t, c)
+	if len(m) != 1 || m[0].Type != "snapshot" || m[0].Reason != "subscribe" || len(m[0].Quotes) != 1 {
+		t.Fatalf("B's first own version, promoted past it: %+v", m)
+	}
+	if got, want := string(m[0].Quotes[0]), `{"s":"B","seq":41,"ts":700,"bid":"3"}`; got != want {
+		t.Fatalf("snapshot %s, want %s", got, want)
 	}
 }
 

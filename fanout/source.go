@@ -61,3 +61,17 @@ func (replica) unwatched(e *Engine, s *symbol) {
 }
 
 func (replica) takesVersions() bool { return true }
+
+// follower is the replica of an ingest standby (Config.FollowAll): its
+// versions keep coming whoever subscribes, so it forgets nothing.
+type follower struct{ replica }
+
+func (follower) unwatched(*Engine, *symbol) {}
+
+// replicaOf is the replica source cfg asks for.
+func replicaOf(cfg Config) source {
+	if cfg.FollowAll {
+		return follower{}
+	}
+	return replica{}
+}

@@ -77,7 +77,8 @@ Usage: ticker [flags]
 Every flag can also be set in the environment as TICKER_<NAME>, e.g.
 TICKER_ADDR=:9000 or TICKER_FEED="replay:fixtures/crypto.ndjson replay:fixtures/equities.ndjson"
 (several feeds separated by spaces). Flags win over the environment; a
-variable that is not a valid value stops the process even then.
+variable that is not a valid value stops the process even then (but
+--feed replaces TICKER_FEED's specs, which are then not read).
 
 Feed specs (KIND:TARGET?opt=v&opt=v):
   synthetic                                random walk, 20 symbols, 200 changes/s
@@ -106,8 +107,27 @@ Flags:
 `
 
 // parseConfig reads args and the environment (through getenv) into a
-// validated config. Errors name the flag.
+// validated config. Errors name the flag, or the variable when only that
+// set the value. A variable whose value is not valid stops it even when
+// a flag overrides the variable: each such variable is checked as if it
+// alone set its value, and refused when the error is about it.
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	c, overridden, err := parseConfigWith(args, getenv, out, "")
+	if err != nil {
+		return c, err
+	}
+	for _, name := range overridden {
+		if _, _, err := parseConfigWith(args, getenv, io.Discard, name); err != nil && strings.HasPrefix(err.Error(), envName(name)) {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// parseConfigWith is parseConfig, but the variable of flag envWins, if
+// set, wins over the flag. It also returns the flags given that override
+// a variable set too, in order.
+func parseConfigWith(args []string, getenv func(string) string, out io.Writer, envWins string) (_ config, overridden []string, _ error) {
 	c := config{Fanout: fanout.DefaultConfig(), API: api.DefaultConfig(), FeedSet: feeds.DefaultConfig()} // the flags' defaults
 	var feedsFlag feedList
 	fs := flag.NewFlagSet("ticker", flag.ContinueOnError)
@@ -172,7 +192,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 	})
 	if envErr != nil {
-		return c, envErr
+		return c, nil, envErr
 	}
 	envFeeds := len(feedsFlag)
 	var feedGiven bool
@@ -181,20 +201,32 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			fs.SetOutput(out)
 			fmt.Fprint(out, usageHead)
 			fs.PrintDefaults()
-			return c, errHelp
+			return c, nil, errHelp
 		}
-		return c, err
+		return c, nil, err
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+		return c, nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
-	fs.Visit(func(f *flag.Flag) { delete(c.fromEnv, f.Name) }) // given on the command line
+	fs.Visit(func(f *flag.Flag) { // given on the command line
+		if !c.fromEnv[f.Name] {
+			return
+		}
+		if f.Name == envWins {
+			f.Value.Set(getenv(envName(f.Name))) // it parsed above
+			return
+		}
+		if f.Name != "feed" { // TICKER_FEED's specs are read once the feeds are made
+			overridden = append(overridden, f.Name)
+		}
+		delete(c.fromEnv, f.Name)
+	})
 	if len(feedsFlag) > envFeeds {
 		feedsFlag = feedsFlag[envFeeds:] // --feed on the command line replaces TICKER_FEED
 	}
 	feedGiven = len(feedsFlag) > 0
 	if c.Role == "edge" && feedGiven {
-		return c, errors.New("--feed: an edge runs no feeds (they run on --role ingest)")
+		return c, nil, errors.New("--feed: an edge runs no feeds (they run on --role ingest)")
 	}
 	c.Feeds = feedsFlag
 	if len(c.Feeds) == 0 && c.Role != "edge" && !c.StepControl {
@@ -208,7 +240,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 		c.Effective = append(c.Effective, f.Name, redact(v))
 	})
-	return c, c.fromVariable(c.validate())
+	return c, overridden, c.fromVariable(c.validate())
 }
 
 // envName is the environment variable that sets flag name.

@@ -111,6 +111,11 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--idle-timeout", "10s"}, nil, "--ping-interval 15s and --idle-timeout 10s: want the ping interval less than the idle timeout"},
 		{nil, []string{"TICKER_IDLE_TIMEOUT", "10s"}, "--ping-interval 15s and TICKER_IDLE_TIMEOUT=10s: want the ping interval less than the idle timeout"},
 		{nil, []string{"TICKER_PING_INTERVAL", "1m"}, "TICKER_PING_INTERVAL=1m0s and --idle-timeout 45s: want"},
+		// a variable that is not a valid value stops it though a flag overrides it
+		{[]string{"--role", "all"}, []string{"TICKER_ROLE", "bogus"}, `TICKER_ROLE="bogus": want all, ingest or edge`},
+		{[]string{"--coalesce", "50ms"}, []string{"TICKER_COALESCE", "0s"}, "TICKER_COALESCE=0s: want 1ms to 10s"},
+		{[]string{"--role", "edge", "--nats", "nats://x:4222", "--nats-storage", "file"}, []string{"TICKER_NATS_STORAGE", "bogus"}, "TICKER_NATS_STORAGE"},
+		{[]string{"--role", "edge", "--nats", "nats://x:4222", "--lease-time", "3s"}, []string{"TICKER_LEASE_TIME", "1ms"}, "TICKER_LEASE_TIME=1ms: want 300ms to 1m"},
 	}
 	for _, tt := range bad {
 		var out bytes.Buffer

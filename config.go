@@ -378,6 +378,9 @@ func (c *config) validate() error {
 		if c.NATS == "" {
 			return fmt.Errorf("--role %s needs --nats URL[,URL…]", c.Role)
 		}
+		if err := checkNATSURLs(c.NATS); err != nil {
+			return fmt.Errorf("--nats %s: %v", redact(c.NATS), err)
+		}
 	default:
 		return fmt.Errorf("--role %q: want all, ingest or edge", c.Role)
 	}
@@ -478,4 +481,50 @@ func want(v flag.Value, err error) string {
 		}
 	}
 	return err.Error()
+}
+
+// checkNATSURLs refuses a --nats value the NATS client could never dial:
+// each comma-separated URL is nats://, tls://, ws:// or wss:// (a bare
+// host:port means nats://) with a host and, if given, a port number. An
+// address that is well formed but does not answer is retried instead.
+func checkNATSURLs(list string) error {
+	urls := strings.Split(list, ",")
+	for _, s := range urls {
+		err := checkNATSURL(strings.TrimSpace(s))
+		if err != nil && len(urls) > 1 {
+			return fmt.Errorf("%s: %v", redact(s), err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkNATSURL(s string) error {
+	raw := s
+	if !strings.Contains(raw, "://") {
+		raw = "nats://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("want nats://host:port (comma-separated for several)")
+	}
+	host := u.Host
+	if strings.HasPrefix(host, "[") { // an IPv6 address
+		host = host[strings.LastIndexByte(host, ']')+1:]
+	}
+	switch {
+	case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
+		return fmt.Errorf("scheme %q: want nats, tls, ws or wss", u.Scheme)
+	case u.Hostname() == "":
+		return errors.New("no host: want nats://host:port")
+	case strings.Count(host, ":") > 1 || strings.HasSuffix(host, ":"):
+		return fmt.Errorf("address %q: want host:port", u.Host)
+	case u.Port() != "":
+		if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+			return fmt.Errorf("port %q: want 1 to 65535", u.Port())
+		}
+	}
+	return nil
 }

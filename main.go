@@ -101,9 +101,16 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		defer step.Close()
 		declared = step.Symbols()
 	}
+	// a signal from here on is a shutdown, even before the server is up
+	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	var node *clusterNode
 	if cfg.Role != "all" {
-		if node, err = dialCluster(cfg, log); err != nil {
+		if node, err = dialCluster(sigCtx, cfg, log); err != nil {
+			if errors.Is(err, errStopped) {
+				log.Info("shutting down: " + err.Error())
+				return 0
+			}
 			fmt.Fprintf(stderr, "ticker: %v\n", err)
 			return 1
 		}
@@ -147,8 +154,6 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		defer pprof.StopCPUProfile()
 	}
 
-	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	n := built.Node
 	if node != nil {
 		n.Background = []func(context.Context){node.store.Run}

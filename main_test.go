@@ -111,6 +111,10 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--idle-timeout", "10s"}, nil, "--ping-interval 15s and --idle-timeout 10s: want the ping interval less than the idle timeout"},
 		{nil, []string{"TICKER_IDLE_TIMEOUT", "10s"}, "--ping-interval 15s and TICKER_IDLE_TIMEOUT=10s: want the ping interval less than the idle timeout"},
 		{nil, []string{"TICKER_PING_INTERVAL", "1m"}, "TICKER_PING_INTERVAL=1m0s and --idle-timeout 45s: want"},
+		{[]string{"--role", "edge", "--nats", "notaurl::"}, nil, `--nats notaurl::: address "notaurl::": want host:port`},
+		{[]string{"--role", "edge", "--nats", "http://a:4222"}, nil, `--nats http://a:4222: scheme "http": want nats, tls, ws or wss`},
+		{[]string{"--role", "ingest", "--nats", "nats://a:4222,nats://b:70000"}, nil, `nats://b:70000: port "70000": want 1 to 65535`},
+		{[]string{"--role", "edge", "--nats", "nats://:4222"}, nil, "no host"},
 		// a variable that is not a valid value stops it though a flag overrides it
 		{[]string{"--role", "all"}, []string{"TICKER_ROLE", "bogus"}, `TICKER_ROLE="bogus": want all, ingest or edge`},
 		{[]string{"--coalesce", "50ms"}, []string{"TICKER_COALESCE", "0s"}, "TICKER_COALESCE=0s: want 1ms to 10s"},
@@ -926,4 +930,26 @@ func TestContainerBinary(t *testing.T) {
 		t.Errorf("healthcheck with the server stopped: exit %d %s", code, out)
 	}
 	t.Logf("static binary %.1f MB; healthy %v after start with only %v", float64(st.Size())/1e6, time.Since(start).Round(time.Millisecond), env)
+}
+
+// TestProcessSignalBeforeNATS: a cluster node still waiting for NATS (no
+// server on its --nats port) ends at once on SIGTERM, with code 0 and a
+// line that says so, as a `docker stop` before NATS is up expects.
+func TestProcessSignalBeforeNATS(t *testing.T) {
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, "--role", "edge", "--nats", "nats://"+testnet.FreeAddr(t), "--addr", testnet.FreeAddr(t))
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	p := startProcess(t, cmd)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.logs.String(), "NATS not reachable yet"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retry logged:\n%s", p.logs.String())
+		}
+	}
+	start := time.Now()
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM while waiting for NATS: %v\n%s", err, p.logs.String())
+	}
+	if took := time.Since(start); !strings.Contains(p.logs.String(), "shutting down: stopped before NATS answered") {
+		t.Fatalf("exited 0 after %v, but logged no shutdown:\n%s", took, p.logs.String())
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -83,17 +84,32 @@ func (n *clusterNode) close() {
 	n.nc.Close()
 }
 
+// errStopped is dialCluster's answer when ctx ended (SIGINT, SIGTERM)
+// before NATS answered.
+var errStopped = errors.New("stopped before NATS answered")
+
+// dialWait is how long dialCluster retries before it gives up.
+const dialWait = 30 * time.Second
+
 // dialCluster connects to NATS and opens the bucket of latest quotes (and,
-// for an ingest node, the lease), retrying for up to 30 s while the
-// cluster starts or elects its JetStream leaders. The node's Store opens
-// them again after every reconnect.
-func dialCluster(cfg config, log *slog.Logger) (*clusterNode, error) {
+// for an ingest node, the lease), retrying for up to dialWait while the
+// cluster starts or elects its JetStream leaders, or until ctx ends
+// (errStopped). The node's Store opens them again after every reconnect.
+func dialCluster(ctx context.Context, cfg config, log *slog.Logger) (*clusterNode, error) {
 	if cfg.NodeID == "" {
 		host, _ := os.Hostname()
 		cfg.NodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	urls := redact(cfg.NATS) // for messages: credentials stay out of logs
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(dialWait)
+	pause := func() bool { // false: ctx ended
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(500 * time.Millisecond):
+			return true
+		}
+	}
 	var nc *nats.Conn
 	var err error
 	opts := []nats.Option{nats.Name("ticker " + cfg.Role + " " + cfg.NodeID),
@@ -113,15 +129,17 @@ func dialCluster(cfg config, log *slog.Logger) (*clusterNode, error) {
 			break
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("--nats %s: %v", urls, err)
+			return nil, fmt.Errorf("--nats %s: %v (gave up after %v)", urls, err, dialWait)
 		}
 		log.Warn("NATS not reachable yet", "url", urls, "err", err)
-		time.Sleep(500 * time.Millisecond)
+		if !pause() {
+			return nil, errStopped
+		}
 	}
 	n := &clusterNode{nc: nc, log: log}
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		n.store, err = cluster.OpenStore(ctx, nc, storeCfg, log)
+		octx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		n.store, err = cluster.OpenStore(octx, nc, storeCfg, log)
 		if err == nil && cfg.Role == "ingest" {
 			n.lease, err = cluster.NewLease(n.store.LeaseBucket(), cfg.NodeID, cfg.LeaseTime)
 		}
@@ -132,10 +150,13 @@ func dialCluster(cfg config, log *slog.Logger) (*clusterNode, error) {
 		}
 		if time.Now().After(deadline) {
 			nc.Close()
-			return nil, fmt.Errorf("NATS JetStream at %s: %v", urls, err)
+			return nil, fmt.Errorf("NATS JetStream at %s: %v (gave up after %v)", urls, err, dialWait)
 		}
 		log.Warn("JetStream not ready yet", "err", err)
-		time.Sleep(500 * time.Millisecond)
+		if !pause() {
+			nc.Close()
+			return nil, errStopped
+		}
 	}
 }
 

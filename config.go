@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -73,6 +74,8 @@ Server-Sent Events (GET /stream?symbols=…), with REST and a dashboard.
 
 Usage: ticker [flags]
        ticker record --out FILE [flags]   write feeds into a fixture (ticker record --help)
+       ticker healthcheck [flags]         exit 0 if the server these flags describe is ready
+                                          (ticker healthcheck --help)
 
 Every flag can also be set in the environment as TICKER_<NAME>, e.g.
 TICKER_ADDR=:9000 or TICKER_FEED="replay:fixtures/crypto.ndjson replay:fixtures/equities.ndjson"
@@ -233,6 +236,10 @@ func parseConfigWith(args []string, getenv func(string) string, out io.Writer, e
 		c.Feeds = []string{"synthetic"}
 	}
 	c.Coalesce = c.Fanout.Window
+	if c.NodeID == "" && c.Role != "all" {
+		host, _ := os.Hostname()
+		c.NodeID = fmt.Sprintf("%s-%d", host, os.Getpid()) // the default, shown in the startup log
+	}
 	fs.VisitAll(func(f *flag.Flag) {
 		v := f.Value.String()
 		if f.Name == "feed" {

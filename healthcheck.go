@@ -9,13 +9,31 @@ import (
 	"time"
 )
 
+const healthcheckUsage = `Usage: ticker healthcheck [flags]
+
+Asks the ticker server on this host for /readyz and exits 0 if it answers
+200 within 3 s, 1 otherwise (2 for a bad flag). It finds the server as the
+server itself would read its configuration: --addr (TICKER_ADDR; a host of
+0.0.0.0, :: or none means 127.0.0.1), and https when --tls-cert
+(TICKER_TLS_CERT) is set; the certificate is not verified. It takes every
+flag and variable the server takes (ticker --help), so a container's
+HEALTHCHECK can run it with the server's environment unchanged; the others
+are checked but not used.
+`
+
 // healthcheck is `ticker healthcheck [flags]`: it asks the server that the
 // same flags and environment describe (its --addr, and https when
 // --tls-cert is set) for /readyz on loopback, and exits 0 when it answers
 // 200, 1 otherwise. A container HEALTHCHECK runs it: the image has no
 // shell and no curl.
 func healthcheck(args []string, getenv func(string) string, stderr io.Writer) int {
-	cfg, err := parseConfig(args, getenv, stderr)
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" || a == "-h=true" || a == "--help=true" {
+			fmt.Fprint(stderr, healthcheckUsage)
+			return 0
+		}
+	}
+	cfg, err := parseConfig(args, getenv, io.Discard)
 	if err != nil {
 		fmt.Fprintf(stderr, "ticker healthcheck: %v\n", err)
 		return 2

@@ -61,6 +61,11 @@ func TestParseConfig(t *testing.T) {
 	if err != nil || c.Role != "edge" || len(c.Feeds) != 0 || c.LeaseTime != 3*time.Second {
 		t.Fatalf("edge: %+v %v", c, err)
 	}
+	// the default node id is set here, so that the startup log shows it
+	host, _ := os.Hostname()
+	if want := fmt.Sprintf("%s-%d", host, os.Getpid()); c.NodeID != want || !strings.Contains(fmt.Sprint(c.Effective), "node-id "+want) {
+		t.Fatalf("edge: node id %q (effective %v), want %q", c.NodeID, c.Effective, want)
+	}
 	bad := []struct {
 		args    []string
 		env     []string
@@ -951,5 +956,20 @@ func TestProcessSignalBeforeNATS(t *testing.T) {
 	}
 	if took := time.Since(start); !strings.Contains(p.logs.String(), "shutting down: stopped before NATS answered") {
 		t.Fatalf("exited 0 after %v, but logged no shutdown:\n%s", took, p.logs.String())
+	}
+}
+
+// TestHealthcheckHelp: `ticker healthcheck --help` says what the
+// subcommand does and exits 0 (not the server's help and a code 2), and
+// the server's --help names the subcommand.
+func TestHealthcheckHelp(t *testing.T) {
+	var out bytes.Buffer
+	noEnv := func(string) string { return "" }
+	if code := healthcheck([]string{"--help"}, noEnv, &out); code != 0 || !strings.HasPrefix(out.String(), "Usage: ticker healthcheck") || strings.Contains(out.String(), "-coalesce") {
+		t.Fatalf("healthcheck --help: exit %d\n%s", code, out.String())
+	}
+	out.Reset()
+	if _, err := parseConfig([]string{"--help"}, noEnv, &out); err != errHelp || !strings.Contains(out.String(), "ticker healthcheck [flags]") {
+		t.Fatalf("--help does not name the healthcheck subcommand: %v\n%s", err, out.String())
 	}
 }

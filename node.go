@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -96,10 +95,6 @@ const dialWait = 30 * time.Second
 // cluster starts or elects its JetStream leaders, or until ctx ends
 // (errStopped). The node's Store opens them again after every reconnect.
 func dialCluster(ctx context.Context, cfg config, log *slog.Logger) (*clusterNode, error) {
-	if cfg.NodeID == "" {
-		host, _ := os.Hostname()
-		cfg.NodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
 	urls := redact(cfg.NATS) // for messages: credentials stay out of logs
 	deadline := time.Now().Add(dialWait)
 	pause := func() bool { // false: ctx ended

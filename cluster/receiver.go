@@ -323,7 +323,13 @@ func (r *Receiver) listSymbols(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			r.log.Warn("cluster: listing the bucket's symbols", "err", err)
+			if !r.nc.IsConnected() || errors.Is(err, nats.ErrReconnectBufExceeded) {
+				// an ingest node buffers nothing while disconnected, so its
+				// requests then fail with "outbound buffer limit exceeded"
+				r.log.Info("cluster: NATS is not connected; the bucket's symbols are listed again once it is")
+			} else {
+				r.log.Warn("cluster: listing the bucket's symbols", "err", err)
+			}
 		} else {
 			select {
 			case r.names <- l:

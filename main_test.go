@@ -648,14 +648,6 @@ func TestProcessCluster(t *testing.T) {
 		}
 		return -1
 	}
-	waitFor := func(what string, within time.Duration, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(within); !ok(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %v", what, within)
-			}
-		}
-	}
 	up := func(p *proc) bool {
 		resp, err := http.Get("http://" + p.addr + "/readyz")
 		if err != nil {
@@ -666,28 +658,28 @@ func TestProcessCluster(t *testing.T) {
 	}
 	feed := "synthetic:?symbols=5&rate=500&seed=1"
 	first := start("--role", "ingest", "--node-id", "ingest-1", "--feed", feed)
-	waitFor("first ingest leads", 30*time.Second, func() bool { return up(first) && metricOf(first, "ticker_cluster_leader") == 1 })
+	waitUntil(t, "first ingest leads", 30*time.Second, func() bool { return up(first) && metricOf(first, "ticker_cluster_leader") == 1 })
 	second := start("--role", "ingest", "--node-id", "ingest-2", "--feed", feed)
 	edge := start("--role", "edge", "--node-id", "edge-1")
-	waitFor("edge ready", 30*time.Second, func() bool { return up(edge) })
-	waitFor("standby ready", 30*time.Second, func() bool { return up(second) })
+	waitUntil(t, "edge ready", 30*time.Second, func() bool { return up(edge) })
+	waitUntil(t, "standby ready", 30*time.Second, func() bool { return up(second) })
 	if metricOf(second, "ticker_cluster_leader") != 0 {
 		t.Fatal("two leaders")
 	}
 	// no client on the edge yet, so it receives no symbol: REST reads the bucket
-	waitFor("edge answers REST for AAPL", 10*time.Second, func() bool {
+	waitUntil(t, "edge answers REST for AAPL", 10*time.Second, func() bool {
 		code, body := httpGet(t, "http://"+edge.addr+"/api/quotes/AAPL")
 		return code == 200 && strings.HasPrefix(body, `{"s":"AAPL","seq":`)
 	})
 	// a symbol first published a moment ago reaches the edge's listing
 	// through its announcement: all five within the bound
-	waitFor("edge /api/quotes holds the 5 symbols' quotes", 10*time.Second, func() bool {
+	waitUntil(t, "edge /api/quotes holds the 5 symbols' quotes", 10*time.Second, func() bool {
 		code, body := httpGet(t, "http://"+edge.addr+"/api/quotes")
 		return code == 200 && strings.Count(body, `"seq":`) == 5
 	})
 	// bars: the edge and the standby ask the leader over NATS (ticker.bars)
 	for _, p := range []*proc{edge, second, first} {
-		waitFor("bars of AAPL at "+p.addr, 10*time.Second, func() bool {
+		waitUntil(t, "bars of AAPL at "+p.addr, 10*time.Second, func() bool {
 			code, body := httpGet(t, "http://"+p.addr+"/api/bars/AAPL?interval=1s")
 			return code == 200 && strings.HasPrefix(body, `{"symbol":"AAPL","interval":"1s","bars":[{"time":`)
 		})
@@ -737,7 +729,7 @@ func TestProcessCluster(t *testing.T) {
 	before := updates
 	first.stop(t, syscall.SIGKILL)
 	killed := time.Now()
-	waitFor("standby takes over", 15*time.Second, func() bool { return metricOf(second, "ticker_cluster_leader") == 1 })
+	waitUntil(t, "standby takes over", 15*time.Second, func() bool { return metricOf(second, "ticker_cluster_leader") == 1 })
 	t.Logf("standby leads %v after the leader was killed (lease 1s)", time.Since(killed).Round(time.Millisecond))
 	read(50)
 	t.Logf("edge client: %d updates before the kill, %d in all, seq gapless; seqs now %v", before, updates, seqs)

@@ -162,22 +162,14 @@ func TestProcessNATSRestart(t *testing.T) {
 				code, _ := tryGet("http://" + n.addr + "/readyz")
 				return code == 200
 			}
-			waitUntil := func(what string, within time.Duration, ok func() bool) {
-				t.Helper()
-				for deadline := time.Now().Add(within); !ok(); time.Sleep(20 * time.Millisecond) {
-					if time.Now().After(deadline) {
-						t.Fatalf("%s: not within %v", what, within)
-					}
-				}
-			}
 			feed := "synthetic:?symbols=20&rate=2000&seed=1"
 			ingests := []node{start("--role", "ingest", "--node-id", "ingest-1", "--feed", feed)}
-			waitUntil("first ingest leads", 30*time.Second, func() bool { return ready(ingests[0]) && metric(ingests[0].addr, "ticker_cluster_leader") == 1 })
+			waitUntil(t, "first ingest leads", 30*time.Second, func() bool { return ready(ingests[0]) && metric(ingests[0].addr, "ticker_cluster_leader") == 1 })
 			ingests = append(ingests, start("--role", "ingest", "--node-id", "ingest-2", "--feed", feed))
 			edges := []node{start("--role", "edge", "--node-id", "edge-1"), start("--role", "edge", "--node-id", "edge-2")}
 			for _, e := range edges {
-				waitUntil("edge ready", 30*time.Second, func() bool { return ready(e) })
-				waitUntil("edge knows the symbols", 10*time.Second, func() bool {
+				waitUntil(t, "edge ready", 30*time.Second, func() bool { return ready(e) })
+				waitUntil(t, "edge knows the symbols", 10*time.Second, func() bool {
 					_, body := tryGet("http://" + e.addr + "/api/symbols")
 					return strings.Count(body, ",") >= 19
 				})
@@ -256,6 +248,17 @@ func TestProcessNATSRestart(t *testing.T) {
 	}
 }
 
+// waitUntil fails t unless ok holds within the time given, trying every
+// 20 ms.
+func waitUntil(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+	}
+}
+
 // tryGet returns the status and body of a GET, 0 if it failed.
 func tryGet(url string) (int, string) {
 	c := http.Client{Timeout: 2 * time.Second}
@@ -328,19 +331,11 @@ func TestProcessNewEpoch(t *testing.T) {
 		cmd.Env = []string{"PATH=/usr/bin:/bin"}
 		return startProcess(t, cmd), addr
 	}
-	waitUntil := func(what string, within time.Duration, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(within); !ok(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %v", what, within)
-			}
-		}
-	}
 	feed := "synthetic:?symbols=10&rate=1000&seed=1"
 	first, firstAddr := start("--role", "ingest", "--node-id", "ingest-1", "--feed", feed)
-	waitUntil("first ingest leads", 30*time.Second, func() bool { return metric(firstAddr, "ticker_cluster_leader") == 1 })
+	waitUntil(t, "first ingest leads", 30*time.Second, func() bool { return metric(firstAddr, "ticker_cluster_leader") == 1 })
 	edge, edgeAddr := start("--role", "edge", "--node-id", "edge-1")
-	waitUntil("edge knows the symbols", 30*time.Second, func() bool {
+	waitUntil(t, "edge knows the symbols", 30*time.Second, func() bool {
 		_, body := tryGet("http://" + edgeAddr + "/api/symbols")
 		return strings.Count(body, ",") >= 9
 	})
@@ -363,7 +358,7 @@ func TestProcessNewEpoch(t *testing.T) {
 	startNATS()
 	_, secondAddr := start("--role", "ingest", "--node-id", "ingest-2", "--feed", feed)
 	started := time.Now()
-	waitUntil("the new ingest leads", 30*time.Second, func() bool { return metric(secondAddr, "ticker_cluster_leader") == 1 })
+	waitUntil(t, "the new ingest leads", 30*time.Second, func() bool { return metric(secondAddr, "ticker_cluster_leader") == 1 })
 	t.Logf("the ingest node with no state leads %v after it started (lease 1s)", time.Since(started).Round(time.Millisecond))
 	for !c.updatedAfter(started) && time.Since(started) < 20*time.Second {
 		time.Sleep(10 * time.Millisecond)

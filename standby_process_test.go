@@ -38,18 +38,10 @@ func TestProcessStandbyTakeover(t *testing.T) {
 		cmd.Env = []string{"PATH=/usr/bin:/bin"}
 		return startProcess(t, cmd), addr
 	}
-	waitUntil := func(what string, within time.Duration, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(within); !ok(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %v", what, within)
-			}
-		}
-	}
 	leader, leaderAddr := start("ingest-1")
-	waitUntil("the first ingest leads", 30*time.Second, func() bool { return metric(leaderAddr, "ticker_cluster_leader") == 1 })
+	waitUntil(t, "the first ingest leads", 30*time.Second, func() bool { return metric(leaderAddr, "ticker_cluster_leader") == 1 })
 	standby, addr := start("ingest-2")
-	waitUntil("the standby is ready", 30*time.Second, func() bool { code, _ := tryGet("http://" + addr + "/readyz"); return code == 200 })
+	waitUntil(t, "the standby is ready", 30*time.Second, func() bool { code, _ := tryGet("http://" + addr + "/readyz"); return code == 200 })
 
 	// a "*" client comes and goes
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?symbols=*", nil)
@@ -96,9 +88,9 @@ func TestProcessStandbyTakeover(t *testing.T) {
 		t.Log("the leader exited cleanly after SIGKILL?")
 	}
 	killed := time.Now()
-	waitUntil("the standby leads", 20*time.Second, func() bool { return metric(addr, "ticker_cluster_leader") == 1 })
+	waitUntil(t, "the standby leads", 20*time.Second, func() bool { return metric(addr, "ticker_cluster_leader") == 1 })
 	led := time.Now()
-	waitUntil("updates after the takeover", 10*time.Second, func() bool { return c.updatedAfter(led) })
+	waitUntil(t, "updates after the takeover", 10*time.Second, func() bool { return c.updatedAfter(led) })
 	time.Sleep(time.Second)
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -113,17 +113,21 @@ func (e *Engine) promote(floors map[string]uint64, epoch uint64) {
 		e.setEpoch(epoch)
 	}
 	for _, s := range e.byID {
-		restored := false
+		served := s.state.PublishedRef().Seq
 		if len(s.queue) > 0 {
 			q := e.folded(s, nil)
 			s.queue = s.queue[:0]
-			if q.Seq > s.state.PublishedRef().Seq {
+			if q.Seq > served {
 				s.state.Restore(q)
-				restored = true
 			}
 		}
-		if !e.skip(s, floors[s.name]) && restored {
-			e.repaired = append(e.repaired, s) // subscribers had not had it
+		if !e.skip(s, floors[s.name]) && s.state.PublishedRef().Seq > served {
+			// subscribers have not had the versions folded in: the first own
+			// version, which comes next, reaches them as a snapshot holding
+			// them (a snapshot of the fold now, then that version as an
+			// update, would say one seq twice once the flush has published it)
+			s.jump = true
+			s.fresh = served == 0 && !s.renewed
 		}
 		if s.state.PublishedRef().Seq > 0 {
 			s.full = true

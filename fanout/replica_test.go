@@ -213,6 +213,51 @@ func TestFollowAll(t *testing.T) {
 	}
 }
 
+// TestPromoteFolded: a replica promoted with a version still queued (it
+// had served seq 10, 11 waits for its window) folds it in, and its
+// subscriber gets each seq once, every update its last seq + 1, whether
+// the floor is the queued version's seq (a clean handover) or above it.
+func TestPromoteFolded(t *testing.T) {
+	for _, floor := range []uint64{11, 20} {
+		rep := newTestEngine(t, Config{Replica: true, FollowAll: true}, "A")
+		c := register(rep, false, 1<<20)
+		subscribe(rep, c, "", "A")
+		a := market.Quote{Symbol: "A", Seq: 10, TsMicros: 10}
+		a.Set(market.Bid, market.MustDecimal("1"))
+		rep.takeVersion(Version{Quote: a, Full: true})
+		window(rep)
+		d := market.Quote{Symbol: "A", Seq: 11, TsMicros: 11}
+		d.Set(market.Ask, market.MustDecimal("2"))
+		rep.takeVersion(Version{Quote: d}) // queued, not served
+		rep.promote(map[string]uint64{"A": floor}, 0)
+		push(t, rep, "A", 500, "bid", "3")
+		window(rep)
+		push(t, rep, "A", 501, "bid", "4")
+		window(rep)
+		m, _, _ := take(t, c)
+		seq := uint64(0)
+		var seen []string
+		for _, msg := range m {
+			for _, raw := range msg.Quotes {
+				var q quoteJSON
+				json.Unmarshal(raw, &q)
+				seen = append(seen, msg.Type+" "+string(raw))
+				switch {
+				case q.S != "A":
+				case msg.Type == "update" && seq != 0 && q.Seq != seq+1:
+					t.Fatalf("floor %d: update at seq %d after %d: %v", floor, q.Seq, seq, seen)
+				case msg.Type == "snapshot" && q.Seq <= seq:
+					t.Fatalf("floor %d: snapshot at seq %d after %d: %v", floor, q.Seq, seq, seen)
+				}
+				seq = q.Seq
+			}
+		}
+		if want := max(floor, 11) + 2; seq != want {
+			t.Fatalf("floor %d: A at seq %d, want %d: %v", floor, seq, want, seen)
+		}
+	}
+}
+
 func itoa(i int) string {
 	return string(rune('0'+i/10)) + string(rune('0'+i%10))
 }

@@ -80,8 +80,9 @@ Usage: ticker [flags]
 Every flag can also be set in the environment as TICKER_<NAME>, e.g.
 TICKER_ADDR=:9000 or TICKER_FEED="replay:fixtures/crypto.ndjson replay:fixtures/equities.ndjson"
 (several feeds separated by spaces). Flags win over the environment; a
-variable that is not a valid value stops the process even then (but
---feed replaces TICKER_FEED's specs, which are then not read).
+variable that is not a valid value stops the process even then (but what
+is checked only when used is then not read: TICKER_FEED's specs, files
+such as TICKER_TLS_CERT's, and TICKER_ADDR).
 
 Feed specs (KIND:TARGET?opt=v&opt=v):
   synthetic                                random walk, 20 symbols, 200 changes/s
@@ -113,14 +114,15 @@ Flags:
 // validated config. Errors name the flag, or the variable when only that
 // set the value. A variable whose value is not valid stops it even when
 // a flag overrides the variable: each such variable is checked as if it
-// alone set its value, and refused when the error is about it.
+// alone set its value, and refused when the error names it. (What is
+// checked only when used, such as a file or the listen address, is not.)
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	c, overridden, err := parseConfigWith(args, getenv, out, "")
 	if err != nil {
 		return c, err
 	}
 	for _, name := range overridden {
-		if _, _, err := parseConfigWith(args, getenv, io.Discard, name); err != nil && strings.HasPrefix(err.Error(), envName(name)) {
+		if _, _, err := parseConfigWith(args, getenv, io.Discard, name); err != nil && strings.Contains(err.Error(), envName(name)) {
 			return c, err
 		}
 	}
@@ -357,7 +359,7 @@ func (c *config) validate() error {
 		return errors.New("--addr: empty")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return errors.New("--tls-cert and --tls-key go together")
+		return fmt.Errorf("%s and %s go together", c.origin("tls-cert"), c.origin("tls-key"))
 	}
 	origins, err := access.ParseOrigins(c.AllowedOrigins)
 	if err != nil {

@@ -54,20 +54,20 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	var cert *certFiles
 	if cfg.TLSCert != "" {
 		if cert, err = loadCert(cfg.TLSCert, cfg.TLSKey); err != nil {
-			fmt.Fprintf(stderr, "ticker: --tls-cert/--tls-key: %v\n", err)
+			fmt.Fprintf(stderr, "ticker: %s/%s: %v\n", cfg.origin("tls-cert"), cfg.origin("tls-key"), err)
 			return 2
 		}
 		cfg.API.TLS = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cert.get}
 	}
 	if cfg.AuthTokens != "" {
 		if cfg.API.Tokens, err = access.LoadTokens(cfg.AuthTokens); err != nil {
-			fmt.Fprintf(stderr, "ticker: --auth-tokens: %v\n", err)
+			fmt.Fprintf(stderr, "ticker: %s: %v\n", cfg.origin("auth-tokens"), err)
 			return 2
 		}
 	}
 	if cfg.JWTKeys != "" {
 		if cfg.API.JWTKeys, err = access.LoadJWTKeys(cfg.JWTKeys); err != nil {
-			fmt.Fprintf(stderr, "ticker: --jwt-keys: %v\n", err)
+			fmt.Fprintf(stderr, "ticker: %s: %v\n", cfg.origin("jwt-keys"), err)
 			return 2
 		}
 	}
@@ -139,14 +139,14 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	engine := built.Engine
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		fmt.Fprintf(stderr, "ticker: --addr: %v\n", err)
+		fmt.Fprintf(stderr, "ticker: %s: %v\n", cfg.origin("addr"), err)
 		return 2
 	}
 
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
-			fmt.Fprintf(stderr, "ticker: --cpu-profile: %v\n", err)
+			fmt.Fprintf(stderr, "ticker: %s: %v\n", cfg.origin("cpu-profile"), err)
 			return 2
 		}
 		defer f.Close()

@@ -120,6 +120,8 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--role", "edge", "--nats", "http://a:4222"}, nil, `--nats http://a:4222: scheme "http": want nats, tls, ws or wss`},
 		{[]string{"--role", "ingest", "--nats", "nats://a:4222,nats://b:70000"}, nil, `nats://b:70000: port "70000": want 1 to 65535`},
 		{[]string{"--role", "edge", "--nats", "nats://:4222"}, nil, "no host"},
+		{nil, []string{"TICKER_TLS_CERT", "c.pem"}, "TICKER_TLS_CERT and --tls-key go together"},
+		{[]string{"--tls-key", ""}, []string{"TICKER_TLS_KEY", "k.pem"}, "--tls-cert and TICKER_TLS_KEY go together"},
 		// a variable that is not a valid value stops it though a flag overrides it
 		{[]string{"--role", "all"}, []string{"TICKER_ROLE", "bogus"}, `TICKER_ROLE="bogus": want all, ingest or edge`},
 		{[]string{"--coalesce", "50ms"}, []string{"TICKER_COALESCE", "0s"}, "TICKER_COALESCE=0s: want 1ms to 10s"},
@@ -963,5 +965,31 @@ func TestHealthcheckHelp(t *testing.T) {
 	out.Reset()
 	if _, err := parseConfig([]string{"--help"}, noEnv, &out); err != errHelp || !strings.Contains(out.String(), "ticker healthcheck [flags]") {
 		t.Fatalf("--help does not name the healthcheck subcommand: %v\n%s", err, out.String())
+	}
+}
+
+// TestUseErrorsNameVariable: a value refused only when it is used (the
+// listen address, a file) is named as the user set it: the variable, when
+// only the environment set it.
+func TestUseErrorsNameVariable(t *testing.T) {
+	for _, tt := range []struct{ env, val, want string }{
+		{"TICKER_ADDR", "bogus", "ticker: TICKER_ADDR: listen tcp: address bogus"},
+		{"TICKER_AUTH_TOKENS", filepath.Join(t.TempDir(), "none"), "ticker: TICKER_AUTH_TOKENS: "},
+		{"TICKER_JWT_KEYS", filepath.Join(t.TempDir(), "none"), "ticker: TICKER_JWT_KEYS: "},
+	} {
+		var out bytes.Buffer
+		getenv := func(k string) string {
+			if k == tt.env {
+				return tt.val
+			}
+			return ""
+		}
+		args := []string{"--addr", "127.0.0.1:0", "--log-level", "error"}
+		if tt.env == "TICKER_ADDR" {
+			args = []string{"--log-level", "error"}
+		}
+		if code := run(args, getenv, &out); code != 2 || !strings.HasPrefix(out.String(), tt.want) {
+			t.Errorf("%s=%s: exit %d, %q; want 2 and %q", tt.env, tt.val, code, out.String(), tt.want)
+		}
 	}
 }

@@ -114,19 +114,29 @@ Flags:
 // validated config. Errors name the flag, or the variable when only that
 // set the value. A variable whose value is not valid stops it even when
 // a flag overrides the variable: each such variable is checked as if it
-// alone set its value, and refused when the error names it. (What is
-// checked only when used, such as a file or the listen address, is not.)
+// alone set its value, and refused when the error is about it alone (not
+// about how it goes with another). What is checked only when used, such
+// as a file or the listen address, is not.
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	c, overridden, err := parseConfigWith(args, getenv, out, "")
 	if err != nil {
 		return c, err
 	}
 	for _, name := range overridden {
-		if _, _, err := parseConfigWith(args, getenv, io.Discard, name); err != nil && strings.Contains(err.Error(), envName(name)) {
+		if _, _, err := parseConfigWith(args, getenv, io.Discard, name); err != nil && aboutOnly(err, envName(name)) {
 			return c, err
 		}
 	}
 	return c, nil
+}
+
+// aboutOnly reports whether err is about variable alone: it names it first
+// and no other flag or variable. An error about how it goes with another
+// (the TLS pair, --role edge without --nats) is not the variable's value
+// being wrong, and the flags given make that combination go away.
+func aboutOnly(err error, variable string) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, variable) && !strings.Contains(msg, "--") && strings.Count(msg, "TICKER_") == 1
 }
 
 // parseConfigWith is parseConfig, but the variable of flag envWins, if

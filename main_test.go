@@ -61,6 +61,18 @@ func TestParseConfig(t *testing.T) {
 	if err != nil || c.Role != "edge" || len(c.Feeds) != 0 || c.LeaseTime != 3*time.Second {
 		t.Fatalf("edge: %+v %v", c, err)
 	}
+	// a TLS pair in the environment is switched off by the flags: each
+	// variable is a valid value, and the pair is not refused for being
+	// checked one side at a time; nor is a valid TICKER_ROLE that would
+	// need --nats, overridden by --role all
+	c, err = parseConfig([]string{"--tls-cert", "", "--tls-key", ""}, env("TICKER_TLS_CERT", "c.pem", "TICKER_TLS_KEY", "k.pem"), io.Discard)
+	if err != nil || c.TLSCert != "" || c.TLSKey != "" {
+		t.Fatalf("TLS switched off by the flags: %+v %v", c, err)
+	}
+	if c, err = parseConfig([]string{"--role", "all"}, env("TICKER_ROLE", "edge"), io.Discard); err != nil || c.Role != "all" {
+		t.Fatalf("TICKER_ROLE=edge under --role all: %v", err)
+	}
+	c, err = parseConfig([]string{"--role", "edge", "--nats", "nats://bot:s3cret@a:4222,nats://tok3n@b:4222"}, env(), io.Discard)
 	// the default node id is set here, so that the startup log shows it
 	host, _ := os.Hostname()
 	if want := fmt.Sprintf("%s-%d", host, os.Getpid()); c.NodeID != want || !strings.Contains(fmt.Sprint(c.Effective), "node-id "+want) {
@@ -121,7 +133,6 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--role", "ingest", "--nats", "nats://a:4222,nats://b:70000"}, nil, `nats://b:70000: port "70000": want 1 to 65535`},
 		{[]string{"--role", "edge", "--nats", "nats://:4222"}, nil, "no host"},
 		{nil, []string{"TICKER_TLS_CERT", "c.pem"}, "TICKER_TLS_CERT and --tls-key go together"},
-		{[]string{"--tls-key", ""}, []string{"TICKER_TLS_KEY", "k.pem"}, "--tls-cert and TICKER_TLS_KEY go together"},
 		// a variable that is not a valid value stops it though a flag overrides it
 		{[]string{"--role", "all"}, []string{"TICKER_ROLE", "bogus"}, `TICKER_ROLE="bogus": want all, ingest or edge`},
 		{[]string{"--coalesce", "50ms"}, []string{"TICKER_COALESCE", "0s"}, "TICKER_COALESCE=0s: want 1ms to 10s"},

@@ -111,3 +111,44 @@ func TestProcessStandbyTakeover(t *testing.T) {
 		t.Errorf("a seq seen with two contents: %s", e)
 	}
 }
+
+// TestProcessEdgeFirst: an edge started before the stream began (no
+// ingest node yet, the bucket empty) learns the stream's epoch once it
+// has begun, though no client of its own has subscribed: its first
+// client's ack carries it, a bucket listing (at most 5 s) after the edge
+// lists the stream's symbols.
+func TestProcessEdgeFirst(t *testing.T) {
+	bin := buildBinary(t)
+	natsBin := buildNATSServer(t)
+	port := strconv.Itoa(testnet.FreePort(t))
+	startNATS(t, natsBin, port, t.TempDir())
+	start := func(args ...string) string {
+		addr := testnet.FreeAddr(t)
+		cmd := exec.Command(bin, append([]string{"--addr", addr, "--nats", "nats://127.0.0.1:" + port, "--coalesce", "10ms", "--lease-time", "1s"}, args...)...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		startProcess(t, cmd)
+		return addr
+	}
+	edge := start("--role", "edge", "--node-id", "edge-1")
+	waitUntil(t, "the edge is ready", 30*time.Second, func() bool { code, _ := tryGet("http://" + edge + "/readyz"); return code == 200 })
+	ingest := start("--role", "ingest", "--node-id", "ingest-1", "--feed", "synthetic:?symbols=5&rate=500&seed=1")
+	waitUntil(t, "the ingest leads", 30*time.Second, func() bool { return metric(ingest, "ticker_cluster_leader") == 1 })
+	waitUntil(t, "the edge lists the symbols", 15*time.Second, func() bool {
+		_, body := tryGet("http://" + edge + "/api/symbols")
+		return strings.Count(body, ",") >= 4
+	})
+	time.Sleep(6 * time.Second) // the edge's next listing of the bucket
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+edge+"/ws?symbols=*", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var ack struct {
+		Type  string
+		Epoch uint64
+	}
+	if err := ws.ReadJSON(&ack); err != nil || ack.Type != "subscribed" || ack.Epoch == 0 {
+		t.Fatalf("the first ack of an edge started before the stream: %+v, %v; want a subscribed ack with an epoch", ack, err)
+	}
+}

@@ -88,7 +88,7 @@ func (e *Engine) rebase(floors map[string]uint64) {
 		return
 	}
 	for _, s := range e.byID {
-		if e.skip(s, floors[s.name]) {
+		if e.skip(s, floors[s.name], s.state.PublishedRef().Seq) {
 			s.full = true
 			if !s.dirty {
 				s.dirty = true
@@ -121,7 +121,7 @@ func (e *Engine) promote(floors map[string]uint64, epoch uint64) {
 				s.state.Restore(q)
 			}
 		}
-		if !e.skip(s, floors[s.name]) && s.state.PublishedRef().Seq > served {
+		if !e.skip(s, floors[s.name], served) && s.state.PublishedRef().Seq > served {
 			// subscribers have not had the versions folded in: the first own
 			// version, which comes next, reaches them as a snapshot holding
 			// them (a snapshot of the fold now, then that version as an
@@ -141,19 +141,18 @@ func (e *Engine) promote(floors map[string]uint64, epoch uint64) {
 
 // skip raises s's seq to floor, if it is below, and reports whether it
 // did. The symbol's next own version then jumps past what its subscribers
-// had (the cluster published seqs this engine never served), so they get
-// it as a snapshot, as an edge's clients do, not as an update with a gap:
-// "subscribe" if they had nothing of it, "resync" if they had. Its
-// published quote is not sent as it stands: under the raised seq it would
-// be another version than the cluster's.
-func (e *Engine) skip(s *symbol, floor uint64) bool {
-	seq := s.state.PublishedRef().Seq
-	if floor <= seq {
+// had (served: the cluster published seqs this engine never served), so
+// they get it as a snapshot, as an edge's clients do, not as an update
+// with a gap: "subscribe" if they had nothing of it, "resync" if they
+// had. Its published quote is not sent as it stands: under the raised seq
+// it would be another version than the cluster's.
+func (e *Engine) skip(s *symbol, floor, served uint64) bool {
+	if floor <= s.state.PublishedRef().Seq {
 		return false
 	}
 	s.state.SkipTo(floor)
 	s.jump = true
-	s.fresh = seq == 0 && !s.renewed
+	s.fresh = served == 0 && !s.renewed
 	return true
 }
 

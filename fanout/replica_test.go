@@ -256,6 +256,23 @@ func TestPromoteFolded(t *testing.T) {
 			t.Fatalf("floor %d: A at seq %d, want %d: %v", floor, seq, want, seen)
 		}
 	}
+
+	// a subscriber that had nothing of the symbol (its first version was
+	// still queued) gets a "subscribe" snapshot, whatever the fold held
+	rep := newTestEngine(t, Config{Replica: true, FollowAll: true}, "C")
+	c := register(rep, false, 1<<20)
+	subscribe(rep, c, "", "C")
+	take(t, c)
+	q := market.Quote{Symbol: "C", Seq: 5, TsMicros: 5}
+	q.Set(market.Bid, market.MustDecimal("1"))
+	rep.takeVersion(Version{Quote: q, Full: true})
+	rep.promote(map[string]uint64{"C": 9}, 0)
+	push(t, rep, "C", 600, "bid", "2")
+	window(rep)
+	m, _, _ := take(t, c)
+	if len(m) != 1 || m[0].Type != "snapshot" || m[0].Reason != "subscribe" || len(m[0].Quotes) != 1 || !strings.Contains(string(m[0].Quotes[0]), `"seq":10,`) {
+		t.Fatalf("a symbol the subscriber never had, promoted past a queued version: %+v", m)
+	}
 }
 
 func itoa(i int) string {

@@ -72,7 +72,9 @@ func TestParseConfig(t *testing.T) {
 	if c, err = parseConfig([]string{"--role", "all"}, env("TICKER_ROLE", "edge"), io.Discard); err != nil || c.Role != "all" {
 		t.Fatalf("TICKER_ROLE=edge under --role all: %v", err)
 	}
-	c, err = parseConfig([]string{"--role", "edge", "--nats", "nats://bot:s3cret@a:4222,nats://tok3n@b:4222"}, env(), io.Discard)
+	if c, err = parseConfig([]string{"--role", "edge", "--nats", "nats://bot:s3cret@a:4222,nats://tok3n@b:4222"}, env(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	// the default node id is set here, so that the startup log shows it
 	host, _ := os.Hostname()
 	if want := fmt.Sprintf("%s-%d", host, os.Getpid()); c.NodeID != want || !strings.Contains(fmt.Sprint(c.Effective), "node-id "+want) {

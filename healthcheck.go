@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,13 +28,11 @@ are checked but not used.
 // 200, 1 otherwise. A container HEALTHCHECK runs it: the image has no
 // shell and no curl.
 func healthcheck(args []string, getenv func(string) string, stderr io.Writer) int {
-	for _, a := range args {
-		if a == "-h" || a == "-help" || a == "--help" || a == "-h=true" || a == "--help=true" {
-			fmt.Fprint(stderr, healthcheckUsage)
-			return 0
-		}
+	cfg, err := parseConfig(args, getenv, io.Discard) // the server's usage is not printed
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(stderr, healthcheckUsage)
+		return 0
 	}
-	cfg, err := parseConfig(args, getenv, io.Discard)
 	if err != nil {
 		fmt.Fprintf(stderr, "ticker healthcheck: %v\n", err)
 		return 2

@@ -707,14 +707,7 @@ func TestProcessCluster(t *testing.T) {
 	defer ws.Close()
 	// the edge's first client: its ack carries the stream's epoch, though
 	// no version of any symbol has reached the edge's engine yet
-	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var ack struct {
-		Type  string
-		Epoch uint64
-	}
-	if err := ws.ReadJSON(&ack); err != nil || ack.Type != "subscribed" || ack.Epoch == 0 {
-		t.Fatalf("the edge's first ack: %+v, %v; want a subscribed ack with an epoch", ack, err)
-	}
+	requireAckEpoch(t, ws, "the edge's first ack")
 	seqs := map[string]float64{}
 	updates := 0
 	read := func(n int) {

@@ -143,12 +143,19 @@ func TestProcessEdgeFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
+	requireAckEpoch(t, ws, "the first ack of an edge started before the stream")
+}
+
+// requireAckEpoch fails t unless the next message on ws is a subscribed
+// ack carrying an epoch.
+func requireAckEpoch(t *testing.T, ws *websocket.Conn, what string) {
+	t.Helper()
 	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var ack struct {
 		Type  string
 		Epoch uint64
 	}
 	if err := ws.ReadJSON(&ack); err != nil || ack.Type != "subscribed" || ack.Epoch == 0 {
-		t.Fatalf("the first ack of an edge started before the stream: %+v, %v; want a subscribed ack with an epoch", ack, err)
+		t.Fatalf("%s: %+v, %v; want a subscribed ack with an epoch", what, ack, err)
 	}
 }

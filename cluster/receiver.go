@@ -261,10 +261,10 @@ func (r *Receiver) Run(ctx context.Context, sink VersionSink) error {
 		case res := <-r.fetched:
 			r.onFetched(ctx, res)
 		case l := <-r.names:
-			if first := r.epoch == 0; l.epoch != 0 && r.inEpoch(ctx, l.epoch) && first && len(l.names) > 0 {
-				// the first epoch learned: the engine is told it, with a
-				// declaration, even for symbols declared before the stream
-				// began (an edge started first), so that its acks carry it
+			if first := r.epoch == 0; l.epoch != 0 && r.inEpoch(ctx, l.epoch) && first {
+				// the first epoch learned: the engine is told it with a
+				// declaration, though its symbols were declared before the
+				// stream began (an edge started first), so that acks carry it
 				r.sink.PushVersion(ctx, fanout.Version{Quote: market.Quote{Symbol: l.names[0]}, Declare: true, Epoch: r.epoch})
 			}
 			r.onNames(ctx, l.names)

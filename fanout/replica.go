@@ -88,7 +88,8 @@ func (e *Engine) rebase(floors map[string]uint64) {
 		return
 	}
 	for _, s := range e.byID {
-		if e.skip(s, floors[s.name], s.state.PublishedRef().Seq) {
+		if served := s.state.PublishedRef().Seq; e.skip(s, floors[s.name]) {
+			e.asSnapshot(s, served)
 			s.full = true
 			if !s.dirty {
 				s.dirty = true
@@ -121,13 +122,11 @@ func (e *Engine) promote(floors map[string]uint64, epoch uint64) {
 				s.state.Restore(q)
 			}
 		}
-		if !e.skip(s, floors[s.name], served) && s.state.PublishedRef().Seq > served {
-			// subscribers have not had the versions folded in: the first own
-			// version, which comes next, reaches them as a snapshot holding
-			// them (a snapshot of the fold now, then that version as an
-			// update, would say one seq twice once the flush has published it)
-			s.jump = true
-			s.fresh = served == 0 && !s.renewed
+		// past the seqs served, by the floor or by the versions folded in
+		// (a snapshot of the fold now, then the first own version as an
+		// update, would say one seq twice once the flush has published it)
+		if e.skip(s, floors[s.name]) || s.state.PublishedRef().Seq > served {
+			e.asSnapshot(s, served)
 		}
 		if s.state.PublishedRef().Seq > 0 {
 			s.full = true
@@ -139,24 +138,28 @@ func (e *Engine) promote(floors map[string]uint64, epoch uint64) {
 	}
 }
 
-// skip raises s's seq to floor, if it is below, and reports whether it
-// did. The symbol's next own version then jumps past what its subscribers
-// had (served: the cluster published seqs this engine never served), so
-// they get it as a snapshot, as an edge's clients do, not as an update
-// with a gap: "subscribe" if they had nothing of it, "resync" if they
-// had. Its published quote is not sent as it stands: under the raised seq
-// it would be another version than the cluster's.
-func (e *Engine) skip(s *symbol, floor, served uint64) bool {
+// skip raises s's seq to floor, if it is below (the cluster published seqs
+// this engine never served), and reports whether it did.
+func (e *Engine) skip(s *symbol, floor uint64) bool {
 	if floor <= s.state.PublishedRef().Seq {
 		return false
 	}
 	s.state.SkipTo(floor)
-	s.jump = true
-	s.fresh = served == 0 && !s.renewed
 	return true
 }
 
-// jumped takes out of changed the symbols whose seq jumped (skip) and
+// asSnapshot makes s's next own version, which jumps past served (the
+// seq its subscribers had), reach them as a snapshot, as an edge's clients
+// get one, not as an update with a gap: "subscribe" if they had nothing of
+// it, "resync" if they had (jumped). Its published quote is not sent as it
+// stands: under a raised seq it would be another version than the
+// cluster's.
+func (e *Engine) asSnapshot(s *symbol, served uint64) {
+	s.jump = true
+	s.fresh = served == 0 && !s.renewed
+}
+
+// jumped takes out of changed the symbols whose seq jumped (asSnapshot) and
 // makes them repaired, so their subscribers get this version as a
 // snapshot; they have been tapped already, as every version is.
 func (e *Engine) jumped(changed []*symbol) []*symbol {

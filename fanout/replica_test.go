@@ -172,6 +172,14 @@ func TestReplica(t *testing.T) {
 	}
 }
 
+// fullVersion is a full quote of sym at seq (and ts seq) with a bid, of
+// the given epoch (0: the engine's).
+func fullVersion(sym string, seq, epoch uint64, bid string) Version {
+	q := market.Quote{Symbol: sym, Seq: seq, TsMicros: int64(seq)}
+	q.Set(market.Bid, market.MustDecimal(bid))
+	return Version{Quote: q, Full: true, Epoch: epoch}
+}
+
 // TestFollowAll: the replica of an ingest standby (FollowAll), whose
 // receiver takes the whole stream, keeps a symbol whose last subscriber has
 // left and goes on applying its deltas (an edge's replica forgets it:
@@ -182,9 +190,7 @@ func TestFollowAll(t *testing.T) {
 	rep := newTestEngine(t, Config{Replica: true, FollowAll: true}, "A", "B")
 	c := register(rep, false, 1<<20)
 	subscribe(rep, c, "", "A")
-	a := market.Quote{Symbol: "A", Seq: 5, TsMicros: 5}
-	a.Set(market.Bid, market.MustDecimal("1"))
-	rep.takeVersion(Version{Quote: a, Full: true})
+	rep.takeVersion(fullVersion("A", 5, 0, "1"))
 	window(rep)
 	take(t, c)
 	rep.handle(command{kind: cmdUnsubscribe, c: c, symbols: []string{"A"}})
@@ -222,9 +228,7 @@ func TestPromoteFolded(t *testing.T) {
 		rep := newTestEngine(t, Config{Replica: true, FollowAll: true}, "A")
 		c := register(rep, false, 1<<20)
 		subscribe(rep, c, "", "A")
-		a := market.Quote{Symbol: "A", Seq: 10, TsMicros: 10}
-		a.Set(market.Bid, market.MustDecimal("1"))
-		rep.takeVersion(Version{Quote: a, Full: true})
+		rep.takeVersion(fullVersion("A", 10, 0, "1"))
 		window(rep)
 		d := market.Quote{Symbol: "A", Seq: 11, TsMicros: 11}
 		d.Set(market.Ask, market.MustDecimal("2"))
@@ -263,9 +267,7 @@ func TestPromoteFolded(t *testing.T) {
 	c := register(rep, false, 1<<20)
 	subscribe(rep, c, "", "C")
 	take(t, c)
-	q := market.Quote{Symbol: "C", Seq: 5, TsMicros: 5}
-	q.Set(market.Bid, market.MustDecimal("1"))
-	rep.takeVersion(Version{Quote: q, Full: true})
+	rep.takeVersion(fullVersion("C", 5, 0, "1"))
 	rep.promote(map[string]uint64{"C": 9}, 0)
 	push(t, rep, "C", 600, "bid", "2")
 	window(rep)
@@ -289,17 +291,12 @@ func TestReplicaNewEpoch(t *testing.T) {
 	rep := newTestEngine(t, Config{Replica: true}, "A", "B")
 	c := register(rep, false, 1<<20)
 	subscribe(rep, c, "", "*")
-	full := func(sym string, seq uint64, epoch uint64, bid string) Version {
-		q := market.Quote{Symbol: sym, Seq: seq, TsMicros: int64(seq)}
-		q.Set(market.Bid, market.MustDecimal(bid))
-		return Version{Quote: q, Full: true, Epoch: epoch}
-	}
-	rep.takeVersion(full("A", 280, 5, "1"))
-	rep.takeVersion(full("B", 90, 5, "2"))
+	rep.takeVersion(fullVersion("A", 280, 5, "1"))
+	rep.takeVersion(fullVersion("B", 90, 5, "2"))
 	window(rep)
 	take(t, c)
 
-	rep.takeVersion(full("A", 2, 6, "3"))
+	rep.takeVersion(fullVersion("A", 2, 6, "3"))
 	window(rep)
 	m, _, _ := take(t, c)
 	if len(m) != 1 || m[0].Type != "snapshot" || m[0].Reason != "resync" || len(m[0].Quotes) != 1 || m[0].Epoch != 6 {
@@ -311,8 +308,8 @@ func TestReplicaNewEpoch(t *testing.T) {
 	if _, ok := rep.Quote("B"); ok {
 		t.Fatal("B's quote of the old epoch is still served")
 	}
-	rep.takeVersion(full("B", 91, 5, "9")) // the old stream's, in flight
-	rep.takeVersion(full("B", 1, 6, "4"))
+	rep.takeVersion(fullVersion("B", 91, 5, "9")) // the old stream's, in flight
+	rep.takeVersion(fullVersion("B", 1, 6, "4"))
 	window(rep)
 	m, _, _ = take(t, c)
 	if len(m) != 1 || m[0].Type != "snapshot" || m[0].Reason != "resync" || m[0].Epoch != 6 || !strings.Contains(string(m[0].Quotes[0]), `"seq":1,`) {
